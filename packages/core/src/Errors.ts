@@ -1,0 +1,168 @@
+/**
+ * The typed errors of a token refresh. Each carries what a caller needs to decide what to do next and none of them
+ * ever holds a secret or a token.
+ *
+ * @since 0.1.0
+ */
+import * as Duration from "effect/Duration"
+import * as Schema from "effect/Schema"
+
+/**
+ * The refresh token was rejected (`invalid_grant`): it is revoked, expired, already used (rotation) or was issued to
+ * another client. Never retried: the user has to authorise again.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class InvalidGrant extends Schema.TaggedError<InvalidGrant>("@token-refresher/core/InvalidGrant")(
+  "InvalidGrant",
+  {
+    /** HTTP status of the token endpoint's answer. */
+    status: Schema.Number,
+    /** The server's `error_description`, when it sent one. */
+    description: Schema.optional(Schema.String)
+  }
+) {
+  /** The OAuth error code. */
+  get error(): "invalid_grant" {
+    return "invalid_grant"
+  }
+  override get message(): string {
+    return `The refresh token was rejected (invalid_grant, HTTP ${this.status}${describe(this.description)}): ` +
+      "it is revoked, expired, already used or belongs to another client. The user must authorise again."
+  }
+}
+
+/**
+ * The client failed to authenticate (`invalid_client`, or HTTP 401 from the token endpoint): wrong client id or
+ * secret, or the wrong authentication method. Never retried: fix the configuration.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class InvalidClient extends Schema.TaggedError<InvalidClient>("@token-refresher/core/InvalidClient")(
+  "InvalidClient",
+  {
+    /** HTTP status of the token endpoint's answer. */
+    status: Schema.Number,
+    /** The server's `error_description`, when it sent one. */
+    description: Schema.optional(Schema.String)
+  }
+) {
+  /** The OAuth error code. */
+  get error(): "invalid_client" {
+    return "invalid_client"
+  }
+  override get message(): string {
+    return `The token endpoint rejected the client credentials (invalid_client, HTTP ${this.status}${
+      describe(this.description)
+    }): check the client id, the client secret and the authentication method.`
+  }
+}
+
+/**
+ * Any other RFC 6749 §5.2 error (`invalid_request`, `invalid_scope`, `unauthorized_client`, `unsupported_grant_type`
+ * or a code this library does not know). Never retried: the request itself is wrong.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class OAuthError extends Schema.TaggedError<OAuthError>("@token-refresher/core/OAuthError")("OAuthError", {
+  /** HTTP status of the token endpoint's answer. */
+  status: Schema.Number,
+  /** The OAuth `error` code. */
+  error: Schema.String,
+  /** The server's `error_description`, when it sent one. */
+  description: Schema.optional(Schema.String),
+  /** The server's `error_uri`, when it sent one. */
+  errorUri: Schema.optional(Schema.String)
+}) {
+  override get message(): string {
+    return `The token endpoint refused the refresh (${this.error}, HTTP ${this.status}${describe(this.description)})${
+      this.errorUri === undefined ? "" : `; see ${this.errorUri}`
+    }.`
+  }
+}
+
+/**
+ * The token endpoint could not give an answer: a transport failure, a timeout, or a transient status (408, 429,
+ * 5xx). Raised after the retries are used up, or at once when the server asks to wait (`Retry-After`) longer than the
+ * configured maximum.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class NetworkError extends Schema.TaggedError<NetworkError>("@token-refresher/core/NetworkError")(
+  "NetworkError",
+  {
+    /** What failed on the last attempt. */
+    reason: Schema.Literal("Transport", "Timeout", "Status"),
+    /** HTTP status of the last answer, when `reason` is `"Status"`. */
+    status: Schema.optional(Schema.Number),
+    /** How long the server asked to wait (`Retry-After`), when it said. */
+    retryAfter: Schema.optional(Schema.DurationFromSelf),
+    /** How many requests were sent. */
+    attempts: Schema.Number,
+    /** A short description of the last failure (never holds a secret). */
+    detail: Schema.optional(Schema.String)
+  }
+) {
+  override get message(): string {
+    const what = this.reason === "Status"
+      ? `answered HTTP ${this.status}`
+      : this.reason === "Timeout"
+      ? "did not answer in time"
+      : "could not be reached"
+    const after = this.retryAfter === undefined ? "" : `; it asked to retry after ${formatSeconds(this.retryAfter)}`
+    const detail = this.detail === undefined ? "" : ` (${this.detail})`
+    return `The token endpoint ${what}${detail} after ${this.attempts} attempt${
+      this.attempts === 1 ? "" : "s"
+    }${after}.`
+  }
+}
+
+/**
+ * The token endpoint answered something that is not a usable token response: a 2xx body that is not JSON or does not
+ * match the schema, or a non-retryable error status whose body is not an OAuth error object (an HTML page from a
+ * proxy, say). The message names what was wrong, never the body's tokens.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class DecodeError extends Schema.TaggedError<DecodeError>("@token-refresher/core/DecodeError")("DecodeError", {
+  /** HTTP status of the answer. */
+  status: Schema.Number,
+  /** What was wrong: the body was not JSON, did not match the token schema, or was not an OAuth error object. */
+  reason: Schema.Literal("NotJson", "Schema", "NotOAuthError"),
+  /** Which part of the body was wrong (schema paths), without its values. */
+  detail: Schema.String
+}) {
+  override get message(): string {
+    return `The token endpoint's answer (HTTP ${this.status}) could not be used: ${this.detail}.`
+  }
+}
+
+/**
+ * Every way a refresh can fail.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export type RefreshError = InvalidGrant | InvalidClient | OAuthError | NetworkError | DecodeError
+
+/**
+ * The schema of {@link RefreshError}.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export const RefreshError: Schema.Union<
+  [typeof InvalidGrant, typeof InvalidClient, typeof OAuthError, typeof NetworkError, typeof DecodeError]
+> = Schema.Union(InvalidGrant, InvalidClient, OAuthError, NetworkError, DecodeError)
+
+const describe = (description: string | undefined): string => description === undefined ? "" : `: ${description}`
+
+const formatSeconds = (duration: Duration.Duration): string => {
+  const millis = Duration.toMillis(duration)
+  return millis % 1000 === 0 ? `${millis / 1000} s` : `${millis} ms`
+}

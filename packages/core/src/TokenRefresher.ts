@@ -1,0 +1,127 @@
+/**
+ * @since 0.1.0
+ */
+import type * as HttpClient from "@effect/platform/HttpClient"
+import * as Config from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
+import * as Context from "effect/Context"
+import type * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import type * as Redacted from "effect/Redacted"
+import type { RefreshError } from "./Errors.js"
+import * as internal from "./internal/tokenRefresher.js"
+import type { TokenSet } from "./TokenSet.js"
+
+/**
+ * How the client authenticates to the token endpoint (RFC 6749 §2.3, OpenID Connect names).
+ *
+ * - `client_secret_basic`: `Authorization: Basic base64(urlencode(id):urlencode(secret))`.
+ * - `client_secret_post`: `client_id` and `client_secret` in the form body.
+ * - `none`: a public client (PKCE): `client_id` in the body, no secret.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type AuthMethod = "client_secret_basic" | "client_secret_post" | "none"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface RetryOptions {
+  /** How many times a transient failure is retried after the first attempt. Default: 3. */
+  readonly maxRetries?: number | undefined
+  /** The first backoff delay; each retry doubles it, with ±20% jitter. Default: 250 millis. */
+  readonly baseDelay?: Duration.DurationInput | undefined
+  /** The longest computed backoff delay. Default: 10 seconds. */
+  readonly maxDelay?: Duration.DurationInput | undefined
+  /** The longest `Retry-After` that is waited for; a longer one fails at once with `NetworkError`. Default: 60 seconds. */
+  readonly maxRetryAfter?: Duration.DurationInput | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /** The token endpoint. Must be https; http is accepted for loopback hosts only. */
+  readonly tokenUrl: string | URL
+  /** The OAuth client id. */
+  readonly clientId: string
+  /** The client secret of a confidential client. Omit it for a public (PKCE) client. */
+  readonly clientSecret?: Redacted.Redacted<string> | undefined
+  /** Default: `client_secret_basic` with a secret, `none` without. */
+  readonly authMethod?: AuthMethod | undefined
+  /** The limit for one attempt (request and response body). Default: 10 seconds. */
+  readonly timeout?: Duration.DurationInput | undefined
+  /** Backoff for transport failures, timeouts, 408, 429 and 5xx. */
+  readonly retry?: RetryOptions | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface RefreshOptions {
+  /** Ask for a subset of the granted scopes (RFC 6749 §6). Default: the scopes granted before. */
+  readonly scope?: ReadonlyArray<string> | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Service {
+  /**
+   * Exchanges a refresh token for a new `TokenSet`. The result holds the rotated refresh token, or the one sent when
+   * the server returned none. Transient failures are retried with backoff; OAuth errors are not.
+   */
+  readonly refresh: (
+    refreshToken: Redacted.Redacted<string>,
+    options?: RefreshOptions
+  ) => Effect.Effect<TokenSet, RefreshError>
+}
+
+/**
+ * @since 0.1.0
+ * @category tags
+ */
+export class TokenRefresher extends Context.Tag("@token-refresher/core/TokenRefresher")<TokenRefresher, Service>() {}
+
+/**
+ * Builds the service on the `HttpClient` in context. Invalid options fail with a `ConfigError` naming the field.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make: (options: Options) => Effect.Effect<Service, ConfigError.ConfigError, HttpClient.HttpClient> =
+  internal.make
+
+/**
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (options: Options): Layer.Layer<TokenRefresher, ConfigError.ConfigError, HttpClient.HttpClient> =>
+  Layer.effect(TokenRefresher, make(options))
+
+/**
+ * The options read from `Config`, e.g. `{ clientId: Config.string("CLIENT_ID"), clientSecret: Config.redacted("CLIENT_SECRET"), tokenUrl: "https://…" }`.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerConfig = (
+  config: Config.Config.Wrap<Options>
+): Layer.Layer<TokenRefresher, ConfigError.ConfigError, HttpClient.HttpClient> =>
+  Layer.effect(TokenRefresher, Effect.flatMap(Config.unwrap(config), make))
+
+/**
+ * @since 0.1.0
+ * @category accessors
+ */
+export const refresh = (
+  refreshToken: Redacted.Redacted<string>,
+  options?: RefreshOptions
+): Effect.Effect<TokenSet, RefreshError, TokenRefresher> =>
+  Effect.flatMap(TokenRefresher, (service) => service.refresh(refreshToken, options))

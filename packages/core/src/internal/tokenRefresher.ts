@@ -1,0 +1,284 @@
+import * as HttpClient from "@effect/platform/HttpClient"
+import type * as HttpClientError from "@effect/platform/HttpClientError"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import type * as ConfigError from "effect/ConfigError"
+import * as DateTime from "effect/DateTime"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Encoding from "effect/Encoding"
+import * as Option from "effect/Option"
+import * as Random from "effect/Random"
+import * as Redacted from "effect/Redacted"
+import * as Errors from "../Errors.js"
+import type * as TokenRefresher from "../TokenRefresher.js"
+import { TokenSet } from "../TokenSet.js"
+import * as Options from "./options.js"
+import { parseErrorResponse, parseTokenResponse, splitScope } from "./tokenResponse.js"
+
+/** The statuses that say "try again later" (RFC 9110 and common practice for token endpoints). */
+const retryableStatuses: ReadonlySet<number> = new Set([408, 429, 500, 502, 503, 504])
+
+/** An attempt that got no usable answer; becomes a `NetworkError` unless it is retried. */
+interface Unanswered {
+  readonly _tag: "Unanswered"
+  readonly reason: "Transport" | "Timeout" | "Status"
+  readonly retryable: boolean
+  readonly status?: number
+  readonly retryAfter?: Duration.Duration
+  readonly detail?: string
+}
+
+const unanswered = (fields: Omit<Unanswered, "_tag">): Unanswered => ({ _tag: "Unanswered", ...fields })
+
+const isUnanswered = (u: unknown): u is Unanswered =>
+  typeof u === "object" && u !== null && "_tag" in u && u._tag === "Unanswered"
+
+/** RFC 6749 §2.3.1: the id and secret are form-url-encoded before they are joined. */
+const formEncode = (value: string): string => new URLSearchParams([["", value]]).toString().slice(1)
+
+export const basicAuthorization = (clientId: string, clientSecret: Redacted.Redacted<string>): string =>
+  `Basic ${Encoding.encodeBase64(`${formEncode(clientId)}:${formEncode(Redacted.value(clientSecret))}`)}`
+
+const describeCause = (error: unknown): string => {
+  const messages: Array<string> = []
+  let current: unknown = error
+  for (let depth = 0; depth < 4 && current instanceof Error; depth++) {
+    if (current.message !== "" && !messages.includes(current.message)) messages.push(current.message)
+    current = current.cause
+  }
+  return messages.length === 0 ? "transport failure" : messages.join(": ")
+}
+
+const transportDetail = (error: HttpClientError.HttpClientError): string =>
+  error._tag === "RequestError"
+    ? describeCause(error.cause ?? error.description ?? error.reason)
+    : `the response body could not be read (${describeCause(error.cause ?? error.reason)})`
+
+/** `Retry-After` is either delay-seconds or an HTTP-date (RFC 9110 §10.2.3). */
+export const parseRetryAfter = (value: string | undefined, nowMillis: number): Duration.Duration | undefined => {
+  if (value === undefined) return undefined
+  const trimmed = value.trim()
+  if (/^\d+$/.test(trimmed)) return Duration.seconds(Number(trimmed))
+  const date = Date.parse(trimmed)
+  return Number.isNaN(date) ? undefined : Duration.millis(Math.max(0, date - nowMillis))
+}
+
+const contentTypeOf = (headers: Readonly<Record<string, string | undefined>>): string =>
+  headers["content-type"]?.split(";")[0]?.trim() || "no content type"
+
+const parseJson = (text: string): Either.Either<unknown, void> => {
+  try {
+    return Either.right(JSON.parse(text))
+  } catch {
+    return Either.left(undefined)
+  }
+}
+
+const interpret = (
+  status: number,
+  headers: Readonly<Record<string, string | undefined>>,
+  body: string,
+  sentRefreshToken: Redacted.Redacted<string>,
+  now: DateTime.Utc
+): Effect.Effect<TokenSet, Errors.InvalidGrant | Errors.InvalidClient | Errors.OAuthError | Errors.DecodeError | Unanswered> => {
+  if (status >= 200 && status < 300) {
+    const json = parseJson(body)
+    if (Either.isLeft(json)) {
+      return Effect.fail(
+        new Errors.DecodeError({
+          status,
+          reason: "NotJson",
+          detail: `expected a JSON token response, got ${
+            body.length === 0 ? "an empty body" : `${body.length} characters of ${contentTypeOf(headers)}`
+          }`
+        })
+      )
+    }
+    return Either.match(parseTokenResponse(json.right), {
+      onLeft: (detail) => Effect.fail(new Errors.DecodeError({ status, reason: "Schema", detail })),
+      onRight: (response) =>
+        Effect.succeed(
+          new TokenSet({
+            accessToken: Redacted.make(response.access_token),
+            refreshToken: response.refresh_token === undefined
+              ? sentRefreshToken
+              : Redacted.make(response.refresh_token),
+            tokenType: response.token_type,
+            expiresAt: DateTime.addDuration(now, Duration.seconds(response.expires_in)),
+            scope: splitScope(response.scope)
+          })
+        )
+    })
+  }
+  const retryAfter = parseRetryAfter(headers["retry-after"], DateTime.toEpochMillis(now))
+  if (retryableStatuses.has(status) || status >= 500) {
+    return Effect.fail(
+      unanswered({
+        reason: "Status",
+        retryable: retryableStatuses.has(status),
+        status,
+        ...(retryAfter === undefined ? {} : { retryAfter })
+      })
+    )
+  }
+  const oauth = Either.match(parseJson(body), { onLeft: Option.none, onRight: parseErrorResponse })
+  if (Option.isNone(oauth)) {
+    return status === 401
+      ? Effect.fail(new Errors.InvalidClient({ status }))
+      : Effect.fail(
+        new Errors.DecodeError({
+          status,
+          reason: "NotOAuthError",
+          detail: `expected an OAuth error object, got ${
+            body.length === 0 ? "an empty body" : `${body.length} characters of ${contentTypeOf(headers)}`
+          }`
+        })
+      )
+  }
+  const { error, error_description: description, error_uri: errorUri } = oauth.value
+  const optional = description === undefined ? {} : { description }
+  switch (error) {
+    case "invalid_grant":
+      return Effect.fail(new Errors.InvalidGrant({ status, ...optional }))
+    case "invalid_client":
+      return Effect.fail(new Errors.InvalidClient({ status, ...optional }))
+    default:
+      return Effect.fail(
+        new Errors.OAuthError({ status, error, ...optional, ...(errorUri === undefined ? {} : { errorUri }) })
+      )
+  }
+}
+
+/** Exponential backoff with ±20% jitter (as `Schedule.jittered`), capped by `maxDelay`. */
+const backoff = (options: Options.Resolved, retry: number): Effect.Effect<Duration.Duration> =>
+  Effect.map(Random.nextRange(0.8, 1.2), (jitter) =>
+    Duration.min(
+      options.maxDelay,
+      Duration.millis(Math.round(Duration.toMillis(options.baseDelay) * 2 ** (retry - 1) * jitter))
+    ))
+
+export const make = (
+  input: TokenRefresher.Options
+): Effect.Effect<TokenRefresher.Service, ConfigError.ConfigError, HttpClient.HttpClient> =>
+  Effect.gen(function*() {
+    const options = yield* Options.resolve(input)
+    const host = options.tokenUrl.host
+    const authorization = options.authMethod === "client_secret_basic" && options.clientSecret !== undefined
+      ? basicAuthorization(options.clientId, options.clientSecret)
+      : undefined
+    const client = (yield* HttpClient.HttpClient).pipe(
+      HttpClient.mapRequest((request) => {
+        const json = HttpClientRequest.acceptJson(request)
+        return authorization === undefined ? json : HttpClientRequest.setHeader(json, "authorization", authorization)
+      })
+    )
+    const url = options.tokenUrl.toString()
+
+    const formBody = (refreshToken: Redacted.Redacted<string>, scope: ReadonlyArray<string> | undefined) => {
+      const params: Array<[string, string]> = [
+        ["grant_type", "refresh_token"],
+        ["refresh_token", Redacted.value(refreshToken)]
+      ]
+      if (scope !== undefined && scope.length > 0) params.push(["scope", scope.join(" ")])
+      if (options.authMethod !== "client_secret_basic") params.push(["client_id", options.clientId])
+      if (options.authMethod === "client_secret_post" && options.clientSecret !== undefined) {
+        params.push(["client_secret", Redacted.value(options.clientSecret)])
+      }
+      return HttpClientRequest.post(url).pipe(HttpClientRequest.bodyUrlParams(params))
+    }
+
+    const attempt = (request: HttpClientRequest.HttpClientRequest, refreshToken: Redacted.Redacted<string>) =>
+      client.execute(request).pipe(
+        Effect.flatMap((response) => Effect.map(response.text, (body) => ({ response, body }))),
+        Effect.timeoutFail({
+          duration: options.timeout,
+          onTimeout: () =>
+            unanswered({
+              reason: "Timeout",
+              retryable: true,
+              detail: `no answer within ${Duration.format(options.timeout)}`
+            })
+        }),
+        Effect.catchTags({
+          RequestError: (error) =>
+            Effect.fail(unanswered({ reason: "Transport", retryable: true, detail: transportDetail(error) })),
+          ResponseError: (error) =>
+            Effect.fail(unanswered({ reason: "Transport", retryable: true, detail: transportDetail(error) }))
+        }),
+        Effect.flatMap(({ body, response }) =>
+          Effect.flatMap(DateTime.now, (now) => interpret(response.status, response.headers, body, refreshToken, now))
+        )
+      )
+
+    const refresh = (refreshToken: Redacted.Redacted<string>, refreshOptions?: TokenRefresher.RefreshOptions) =>
+      Effect.suspend(() => {
+        const request = formBody(refreshToken, refreshOptions?.scope)
+        let attempts = 0
+        const loop: Effect.Effect<TokenSet, Errors.RefreshError> = Effect.suspend(() => {
+          attempts++
+          return attempt(request, refreshToken)
+        }).pipe(
+          Effect.catchIf(isUnanswered, (failure) => {
+            const giveUp = new Errors.NetworkError({
+              reason: failure.reason,
+              attempts,
+              ...(failure.status === undefined ? {} : { status: failure.status }),
+              ...(failure.retryAfter === undefined ? {} : { retryAfter: failure.retryAfter }),
+              ...(failure.detail === undefined ? {} : { detail: failure.detail })
+            })
+            if (!failure.retryable || attempts > options.maxRetries) return Effect.fail(giveUp)
+            if (failure.retryAfter !== undefined && Duration.greaterThan(failure.retryAfter, options.maxRetryAfter)) {
+              return Effect.fail(giveUp)
+            }
+            return Effect.flatMap(
+              failure.retryAfter === undefined ? backoff(options, attempts) : Effect.succeed(failure.retryAfter),
+              (delay) =>
+                Effect.logDebug("token refresh attempt failed; retrying").pipe(
+                  Effect.annotateLogs({
+                    attempt: attempts,
+                    reason: failure.reason,
+                    status: failure.status ?? "none",
+                    delay: Duration.format(delay)
+                  }),
+                  Effect.zipRight(Effect.sleep(delay)),
+                  Effect.zipRight(loop)
+                )
+            )
+          })
+        )
+        return loop.pipe(
+          Effect.tapBoth({
+            onSuccess: (tokens) =>
+              Effect.annotateCurrentSpan({ "token_refresher.attempts": attempts, "token_refresher.outcome": "success" })
+                .pipe(
+                  Effect.zipRight(
+                    Effect.logDebug("token refresh succeeded").pipe(
+                      Effect.annotateLogs({
+                        attempts,
+                        rotated: tokens.refreshToken !== refreshToken,
+                        expiresAt: DateTime.formatIso(tokens.expiresAt)
+                      })
+                    )
+                  )
+                ),
+            onFailure: (error) =>
+              Effect.annotateCurrentSpan({ "token_refresher.attempts": attempts, "token_refresher.outcome": error._tag })
+                .pipe(
+                  Effect.zipRight(
+                    Effect.logDebug("token refresh failed").pipe(
+                      Effect.annotateLogs({ attempts, error: error._tag, message: error.message })
+                    )
+                  )
+                )
+          }),
+          Effect.annotateLogs({ "token_refresher.host": host }),
+          Effect.withSpan("TokenRefresher.refresh", {
+            kind: "client",
+            attributes: { "token_refresher.host": host, "token_refresher.auth_method": options.authMethod }
+          })
+        )
+      })
+
+    return { refresh } satisfies TokenRefresher.Service
+  })

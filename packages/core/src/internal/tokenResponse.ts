@@ -1,0 +1,61 @@
+import * as Either from "effect/Either"
+import * as ParseResult from "effect/ParseResult"
+import * as Schema from "effect/Schema"
+
+const field = <S extends Schema.Schema.Any>(schema: S, expected: string): S =>
+  schema.annotations({ message: () => ({ message: `expected ${expected}`, override: true }) }) as S
+
+const NonEmptyToken = field(Schema.String.pipe(Schema.minLength(1)), "a non-empty string")
+
+const ExpiresIn = field(
+  Schema.Union(Schema.Number, Schema.NumberFromString).pipe(Schema.finite(), Schema.nonNegative()),
+  "a non-negative number of seconds"
+)
+
+const TokenType = field(
+  Schema.String.pipe(Schema.filter((type) => type.toLowerCase() === "bearer")),
+  "\"Bearer\" (case-insensitive)"
+)
+
+/** RFC 6749 §5.1, as sent by the server. */
+export const TokenResponse = Schema.Struct({
+  access_token: NonEmptyToken,
+  token_type: TokenType,
+  expires_in: ExpiresIn,
+  refresh_token: Schema.optional(NonEmptyToken),
+  scope: Schema.optional(field(Schema.String, "a space-separated string"))
+}).annotations({ message: () => ({ message: "expected a JSON object", override: false }) })
+
+export type TokenResponse = typeof TokenResponse.Type
+
+/** RFC 6749 §5.2. */
+export const ErrorResponse = Schema.Struct({
+  error: Schema.String.pipe(Schema.minLength(1)),
+  error_description: Schema.optional(Schema.String),
+  error_uri: Schema.optional(Schema.String)
+})
+
+export type ErrorResponse = typeof ErrorResponse.Type
+
+const decodeTokenResponse = Schema.decodeUnknownEither(TokenResponse, { errors: "all", onExcessProperty: "ignore" })
+
+/**
+ * Decodes a token response and describes what was wrong by path only: the formatter's own messages quote the
+ * offending values, which may be tokens.
+ */
+export const parseTokenResponse = (json: unknown): Either.Either<TokenResponse, string> =>
+  Either.mapLeft(decodeTokenResponse(json), (error) =>
+    ParseResult.ArrayFormatter.formatErrorSync(error)
+      .map((issue) => {
+        const path = issue.path.length === 0 ? "body" : issue.path.map(String).join(".")
+        return issue._tag === "Missing" ? `${path} is missing` : `${path}: ${safeMessage(issue.message)}`
+      })
+      .join("; ")
+  )
+
+const safeMessage = (message: string): string => message.startsWith("expected ") ? message : "invalid value"
+
+export const parseErrorResponse = Schema.decodeUnknownOption(ErrorResponse)
+
+export const splitScope = (scope: string | undefined): ReadonlyArray<string> =>
+  scope === undefined ? [] : scope.split(" ").filter((s) => s.length > 0)

@@ -1,0 +1,34 @@
+import { assert } from "@effect/vitest"
+import { TokenRefresher } from "@token-refresher/core"
+import { MockTokenEndpoint } from "@token-refresher/testing"
+import { Effect, Layer, Redacted } from "effect"
+
+export const tokenUrl = "https://accounts.spotify.com/api/token"
+export const clientId = "client-id"
+export const clientSecret = Redacted.make("client-secret")
+export const savedRefreshToken = Redacted.make("saved-refresh-token")
+
+/** The refresher over a mock endpoint scripted with `replies`; the mock's record stays in context. */
+export const refresherWith = (
+  replies: Iterable<MockTokenEndpoint.Reply>,
+  options?: Partial<TokenRefresher.Options>
+) =>
+  TokenRefresher.layer({ tokenUrl, clientId, clientSecret, ...options }).pipe(
+    Layer.provideMerge(MockTokenEndpoint.layer(replies)),
+    Layer.orDie
+  )
+
+export const refreshFailure = (options?: TokenRefresher.RefreshOptions) =>
+  Effect.flip(TokenRefresher.refresh(savedRefreshToken, options))
+
+export const requests = Effect.flatMap(MockTokenEndpoint.MockTokenEndpoint, (mock) => mock.requests)
+
+export const requestCount = Effect.flatMap(MockTokenEndpoint.MockTokenEndpoint, (mock) => mock.count)
+
+
+/**
+ * Compares an error with the expected one field by field (and by message). Errors raised inside a span are proxies
+ * that carry the span, which chai's deep equality cannot walk.
+ */
+export const assertError = <E extends { readonly _tag: string; readonly message: string }>(actual: E, expected: E) =>
+  assert.deepStrictEqual({ ...actual, message: actual.message }, { ...expected, message: expected.message })

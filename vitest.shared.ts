@@ -1,0 +1,27 @@
+import * as path from "node:path"
+import { fileURLToPath } from "node:url"
+import type { UserWorkspaceConfig } from "vitest/config"
+
+const root = path.dirname(fileURLToPath(import.meta.url))
+
+const packages = ["core", "spotify", "node", "testing"] as const
+
+/**
+ * Workspace packages resolve to their sources, so tests run on a fresh clone without a build.
+ */
+export const alias = Object.fromEntries(
+  packages.map((name) => [`@token-refresher/${name}`, path.join(root, "packages", name, "src", "index.ts")])
+)
+
+export const project = (name: (typeof packages)[number]): UserWorkspaceConfig => ({
+  resolve: { alias },
+  test: {
+    name,
+    root: path.join(root, "packages", name),
+    include: ["test/**/*.test.ts"],
+    sequence: { concurrent: false },
+    testTimeout: 20_000
+  }
+})
+
+export const projects = packages.map(project)

@@ -1,0 +1,3 @@
+import { projects } from "./vitest.shared.js"
+
+export default projects
