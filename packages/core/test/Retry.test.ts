@@ -49,7 +49,7 @@ describe("TokenRefresher: retries with backoff", () => {
             MockTokenEndpoint.text("", { status: 408 }),
             MockTokenEndpoint.ok()
           ],
-          { retry: { baseDelay: "1 second", maxDelay: "1 second" } }
+          { retry: { baseDelay: "2 seconds", maxDelay: "1 second" } }
         )
       )
     ))

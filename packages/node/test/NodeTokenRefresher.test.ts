@@ -1,0 +1,139 @@
+import { assert, describe, it } from "@effect/vitest"
+import { TokenRefresher } from "@token-refresher/core"
+import { NodeTokenRefresher } from "@token-refresher/node"
+import { ConfigProvider, DateTime, Effect, Layer, Redacted } from "effect"
+import { sendJson, testServer } from "./server.js"
+
+describe("NodeTokenRefresher against a real HTTP server on 127.0.0.1", () => {
+  it.live("refreshes over real HTTP and sends exactly the RFC 6749 request", () =>
+    Effect.gen(function*() {
+      const server = yield* testServer((_, response) =>
+        sendJson(response, 200, {
+          access_token: "new-access",
+          token_type: "Bearer",
+          expires_in: 3600,
+          refresh_token: "rotated-refresh",
+          scope: "user-read-private"
+        })
+      )
+      const before = yield* DateTime.now
+      const tokens = yield* TokenRefresher.refresh(Redacted.make("saved-refresh")).pipe(
+        Effect.provide(
+          NodeTokenRefresher.layer({
+            tokenUrl: `${server.url}/api/token`,
+            clientId: "client-id",
+            clientSecret: Redacted.make("client-secret")
+          })
+        )
+      )
+      assert.strictEqual(Redacted.value(tokens.accessToken), "new-access")
+      assert.strictEqual(Redacted.value(tokens.refreshToken), "rotated-refresh")
+      assert.deepStrictEqual(tokens.scope, ["user-read-private"])
+      const after = yield* DateTime.now
+      // the response's time plus expires_in
+      assert.isTrue(DateTime.distance(before, tokens.expiresAt) >= 3_600_000)
+      assert.isTrue(DateTime.distance(after, tokens.expiresAt) <= 3_600_000)
+
+      assert.strictEqual(server.received.length, 1)
+      const [request] = server.received
+      assert.strictEqual(request!.method, "POST")
+      assert.strictEqual(request!.url, "/api/token")
+      assert.strictEqual(
+        request!.headers.authorization,
+        `Basic ${Buffer.from("client-id:client-secret").toString("base64")}`
+      )
+      assert.strictEqual(request!.headers["content-type"], "application/x-www-form-urlencoded")
+      assert.strictEqual(request!.headers.accept, "application/json")
+      assert.strictEqual(request!.body, "grant_type=refresh_token&refresh_token=saved-refresh")
+    }).pipe(Effect.scoped))
+
+  it.live("retries a real 503 and succeeds", () =>
+    Effect.gen(function*() {
+      let calls = 0
+      const server = yield* testServer((_, response) => {
+        calls++
+        if (calls === 1) {
+          response.writeHead(503, { "retry-after": "0" })
+          response.end("busy")
+        } else {
+          sendJson(response, 200, { access_token: "a", token_type: "Bearer", expires_in: 60 })
+        }
+      })
+      const tokens = yield* TokenRefresher.refresh(Redacted.make("saved-refresh")).pipe(
+        Effect.provide(NodeTokenRefresher.layer({ tokenUrl: `${server.url}/token`, clientId: "public-client" }))
+      )
+      assert.strictEqual(Redacted.value(tokens.refreshToken), "saved-refresh")
+      assert.strictEqual(server.received.length, 2)
+      assert.strictEqual(
+        server.received[1]!.body,
+        "grant_type=refresh_token&refresh_token=saved-refresh&client_id=public-client"
+      )
+      assert.strictEqual(server.received[1]!.headers.authorization, undefined)
+    }).pipe(Effect.scoped))
+
+  it.live("a server that never answers ends in NetworkError Timeout", () =>
+    Effect.gen(function*() {
+      const server = yield* testServer(() => {})
+      const error = yield* TokenRefresher.refresh(Redacted.make("saved-refresh")).pipe(
+        Effect.provide(
+          NodeTokenRefresher.layer({
+            tokenUrl: `${server.url}/token`,
+            clientId: "client-id",
+            timeout: "200 millis",
+            retry: { maxRetries: 1, baseDelay: "10 millis" }
+          })
+        ),
+        Effect.flip
+      )
+      assert.strictEqual(error._tag, "NetworkError")
+      assert.strictEqual(error._tag === "NetworkError" && error.reason, "Timeout")
+      assert.strictEqual(error._tag === "NetworkError" && error.attempts, 2)
+      assert.strictEqual(server.received.length, 2)
+    }).pipe(Effect.scoped))
+
+  it.live("a closed port ends in NetworkError Transport naming the cause", () =>
+    Effect.gen(function*() {
+      const url = yield* testServer(() => {}).pipe(Effect.map((server) => server.url), Effect.scoped)
+      const error = yield* TokenRefresher.refresh(Redacted.make("saved-refresh")).pipe(
+        Effect.provide(
+          NodeTokenRefresher.layer({ tokenUrl: `${url}/token`, clientId: "c", retry: { maxRetries: 0 } })
+        ),
+        Effect.flip
+      )
+      assert.strictEqual(error._tag, "NetworkError")
+      assert.strictEqual(error._tag === "NetworkError" && error.reason, "Transport")
+      assert.match(error.message, /ECONNREFUSED/)
+    }))
+
+  it.live("layerSpotify reads SPOTIFY_* and talks to SPOTIFY_ACCOUNTS_URL", () =>
+    Effect.gen(function*() {
+      const server = yield* testServer((_, response) =>
+        sendJson(response, 400, { error: "invalid_grant", error_description: "Refresh token revoked" })
+      )
+      const error = yield* TokenRefresher.refresh(Redacted.make("revoked")).pipe(
+        Effect.provide(
+          NodeTokenRefresher.layerSpotify().pipe(
+            Layer.provide(
+              Layer.setConfigProvider(
+                ConfigProvider.fromMap(
+                  new Map([
+                    ["SPOTIFY_CLIENT_ID", "spotify-id"],
+                    ["SPOTIFY_CLIENT_SECRET", "spotify-secret"],
+                    ["SPOTIFY_ACCOUNTS_URL", server.url]
+                  ])
+                )
+              )
+            )
+          )
+        ),
+        Effect.flip
+      )
+      assert.strictEqual(error._tag, "InvalidGrant")
+      assert.strictEqual(error._tag === "InvalidGrant" && error.description, "Refresh token revoked")
+      assert.strictEqual(server.received[0]!.url, "/api/token")
+      assert.strictEqual(
+        server.received[0]!.headers.authorization,
+        `Basic ${Buffer.from("spotify-id:spotify-secret").toString("base64")}`
+      )
+    }).pipe(Effect.scoped))
+})

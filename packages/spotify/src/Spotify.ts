@@ -1,0 +1,103 @@
+/**
+ * The Spotify preset: the token endpoint, and layers that read the usual environment variables.
+ *
+ * @since 0.1.0
+ */
+import type * as HttpClient from "@effect/platform/HttpClient"
+import { TokenRefresher } from "@token-refresher/core"
+import * as Config from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+
+/**
+ * Spotify's accounts service.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const accountsUrl = "https://accounts.spotify.com"
+
+/**
+ * Spotify's token endpoint.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const tokenUrl = "https://accounts.spotify.com/api/token"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /** Your app's client id (Spotify dashboard). */
+  readonly clientId: string
+  /** Your app's client secret. Omit it for the PKCE (public client) flow. */
+  readonly clientSecret?: Redacted.Redacted<string> | undefined
+  /** Where the accounts service is; a local fake server in tests. Default: `https://accounts.spotify.com`. */
+  readonly accountsUrl?: string | undefined
+  /** The limit for one attempt. Default: 10 seconds. */
+  readonly timeout?: TokenRefresher.Options["timeout"]
+  /** Backoff for transient failures. Defaults as in `TokenRefresher.RetryOptions`. */
+  readonly retry?: TokenRefresher.RetryOptions | undefined
+}
+
+/**
+ * The `TokenRefresher` options for Spotify: Basic authentication with a secret, the public-client form without.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const options = (options: Options): TokenRefresher.Options => ({
+  tokenUrl: `${(options.accountsUrl ?? accountsUrl).replace(/\/+$/, "")}/api/token`,
+  clientId: options.clientId,
+  clientSecret: options.clientSecret,
+  timeout: options.timeout,
+  retry: options.retry
+})
+
+/**
+ * The options from the environment: `SPOTIFY_CLIENT_ID`, optional `SPOTIFY_CLIENT_SECRET` (an empty one counts as
+ * absent) and optional `SPOTIFY_ACCOUNTS_URL`.
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const config: Config.Config<Options> = Config.all({
+  clientId: Config.nonEmptyString("SPOTIFY_CLIENT_ID"),
+  clientSecret: Config.redacted("SPOTIFY_CLIENT_SECRET").pipe(
+    Config.option,
+    Config.map(Option.filter((secret) => Redacted.value(secret).length > 0)),
+    Config.map(Option.getOrUndefined)
+  ),
+  accountsUrl: Config.string("SPOTIFY_ACCOUNTS_URL").pipe(Config.withDefault(accountsUrl))
+})
+
+/**
+ * `TokenRefresher` for Spotify. Needs an `HttpClient`.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (
+  spotify: Options
+): Layer.Layer<TokenRefresher.TokenRefresher, ConfigError.ConfigError, HttpClient.HttpClient> =>
+  TokenRefresher.layer(options(spotify))
+
+/**
+ * `TokenRefresher` for Spotify, configured from the environment (see {@link config}); `overrides` set the timeout and
+ * the retry policy. Needs an `HttpClient`.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerConfig = (
+  overrides?: Pick<Options, "timeout" | "retry">
+): Layer.Layer<TokenRefresher.TokenRefresher, ConfigError.ConfigError, HttpClient.HttpClient> =>
+  Layer.effect(
+    TokenRefresher.TokenRefresher,
+    Effect.flatMap(config, (spotify) => TokenRefresher.make(options({ ...spotify, ...overrides })))
+  )
