@@ -28,8 +28,10 @@ export class InvalidGrant extends Schema.TaggedError<InvalidGrant>("@token-refre
     return "invalid_grant"
   }
   override get message(): string {
-    return `The refresh token was rejected (invalid_grant, HTTP ${this.status}${describe(this.description)}): ` +
+    return (
+      `The refresh token was rejected (invalid_grant, HTTP ${this.status}${describe(this.description)}): ` +
       "it is revoked, expired, already used or belongs to another client. The user must authorise again."
+    )
   }
 }
 
@@ -54,9 +56,9 @@ export class InvalidClient extends Schema.TaggedError<InvalidClient>("@token-ref
     return "invalid_client"
   }
   override get message(): string {
-    return `The token endpoint rejected the client credentials (invalid_client, HTTP ${this.status}${
-      describe(this.description)
-    }): check the client id, the client secret and the authentication method.`
+    return `The token endpoint rejected the client credentials (invalid_client, HTTP ${this.status}${describe(
+      this.description
+    )}): check the client id, the client secret and the authentication method.`
   }
 }
 
@@ -108,11 +110,12 @@ export class NetworkError extends Schema.TaggedError<NetworkError>("@token-refre
   }
 ) {
   override get message(): string {
-    const what = this.reason === "Status"
-      ? `answered HTTP ${this.status}`
-      : this.reason === "Timeout"
-      ? "did not answer in time"
-      : "could not be reached"
+    const what =
+      this.reason === "Status"
+        ? `answered HTTP ${this.status}`
+        : this.reason === "Timeout"
+          ? "did not answer in time"
+          : "could not be reached"
     const after = this.retryAfter === undefined ? "" : `; it asked to retry after ${formatSeconds(this.retryAfter)}`
     const detail = this.detail === undefined ? "" : ` (${this.detail})`
     return `The token endpoint ${what}${detail} after ${this.attempts} attempt${
@@ -160,7 +163,7 @@ export const RefreshError: Schema.Union<
   [typeof InvalidGrant, typeof InvalidClient, typeof OAuthError, typeof NetworkError, typeof DecodeError]
 > = Schema.Union(InvalidGrant, InvalidClient, OAuthError, NetworkError, DecodeError)
 
-const describe = (description: string | undefined): string => description === undefined ? "" : `: ${description}`
+const describe = (description: string | undefined): string => (description === undefined ? "" : `: ${description}`)
 
 const formatSeconds = (duration: Duration.Duration): string => {
   const millis = Duration.toMillis(duration)

@@ -8,7 +8,7 @@ const gaps = Effect.map(requests, (all) => all.slice(1).map((request, i) => requ
 
 describe("TokenRefresher: retries with backoff", () => {
   it.effect("503, 503, 200 succeeds on the third attempt, and the waits grow", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const fiber = yield* Effect.fork(TokenRefresher.refresh(savedRefreshToken))
       yield* TestClock.adjust("1 minute")
       const tokens = yield* Fiber.join(fiber)
@@ -22,20 +22,22 @@ describe("TokenRefresher: retries with backoff", () => {
       Effect.provide(
         refresherWith([MockTokenEndpoint.serverError(503), MockTokenEndpoint.serverError(503), MockTokenEndpoint.ok()])
       )
-    ))
+    )
+  )
 
   it.effect("nothing is sent again before the backoff has passed", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const fiber = yield* Effect.fork(TokenRefresher.refresh(savedRefreshToken))
       yield* TestClock.adjust("199 millis")
       assert.strictEqual(yield* requestCount, 1)
       yield* TestClock.adjust("101 millis")
       assert.strictEqual(yield* requestCount, 2)
       yield* Fiber.join(fiber)
-    }).pipe(Effect.provide(refresherWith([MockTokenEndpoint.serverError(502), MockTokenEndpoint.ok()]))))
+    }).pipe(Effect.provide(refresherWith([MockTokenEndpoint.serverError(502), MockTokenEndpoint.ok()])))
+  )
 
   it.effect("the computed delay is capped by maxDelay", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const fiber = yield* Effect.fork(TokenRefresher.refresh(savedRefreshToken))
       yield* TestClock.adjust("1 minute")
       yield* Fiber.join(fiber)
@@ -52,20 +54,22 @@ describe("TokenRefresher: retries with backoff", () => {
           { retry: { baseDelay: "2 seconds", maxDelay: "1 second" } }
         )
       )
-    ))
+    )
+  )
 
   it.effect("Retry-After: 2 waits exactly 2 seconds", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const fiber = yield* Effect.fork(TokenRefresher.refresh(savedRefreshToken))
       yield* TestClock.adjust("1999 millis")
       assert.strictEqual(yield* requestCount, 1)
       yield* TestClock.adjust("1 millis")
       yield* Fiber.join(fiber)
       assert.deepStrictEqual(yield* gaps, [2000])
-    }).pipe(Effect.provide(refresherWith([MockTokenEndpoint.rateLimited(2), MockTokenEndpoint.ok()]))))
+    }).pipe(Effect.provide(refresherWith([MockTokenEndpoint.rateLimited(2), MockTokenEndpoint.ok()])))
+  )
 
   it.effect("Retry-After as an HTTP-date waits until that date", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       yield* TestClock.setTime(Date.parse("2026-11-25T12:00:00Z"))
       const fiber = yield* Effect.fork(TokenRefresher.refresh(savedRefreshToken))
       yield* TestClock.adjust("1 minute")
@@ -78,10 +82,11 @@ describe("TokenRefresher: retries with backoff", () => {
           MockTokenEndpoint.ok()
         ])
       )
-    ))
+    )
+  )
 
   it.effect("Retry-After: 3600 fails at once with NetworkError carrying retryAfter", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const error = yield* refreshFailure()
       assertError(
         error,
@@ -92,10 +97,11 @@ describe("TokenRefresher: retries with backoff", () => {
         "The token endpoint answered HTTP 429 after 1 attempt; it asked to retry after 3600 s."
       )
       assert.strictEqual(yield* requestCount, 1)
-    }).pipe(Effect.provide(refresherWith([MockTokenEndpoint.rateLimited(3600), MockTokenEndpoint.ok()]))))
+    }).pipe(Effect.provide(refresherWith([MockTokenEndpoint.rateLimited(3600), MockTokenEndpoint.ok()])))
+  )
 
   it.effect("retries stop at maxRetries and the error records the attempts", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const fiber = yield* Effect.fork(refreshFailure())
       yield* TestClock.adjust("1 minute")
       const error = yield* Fiber.join(fiber)
@@ -103,37 +109,44 @@ describe("TokenRefresher: retries with backoff", () => {
       assert.strictEqual(yield* requestCount, 3)
     }).pipe(
       Effect.provide(
-        refresherWith(Array.from({ length: 4 }, () => MockTokenEndpoint.serverError(503)), {
-          retry: { maxRetries: 2 }
-        })
+        refresherWith(
+          Array.from({ length: 4 }, () => MockTokenEndpoint.serverError(503)),
+          {
+            retry: { maxRetries: 2 }
+          }
+        )
       )
-    ))
+    )
+  )
 
   it.effect("by default a refresh is tried 4 times (3 retries)", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const fiber = yield* Effect.fork(refreshFailure())
       yield* TestClock.adjust("1 minute")
       const error = yield* Fiber.join(fiber)
       assert.strictEqual(error._tag, "NetworkError")
       assert.strictEqual(yield* requestCount, 4)
-    }).pipe(Effect.provide(refresherWith(Array.from({ length: 5 }, () => MockTokenEndpoint.serverError(500))))))
+    }).pipe(Effect.provide(refresherWith(Array.from({ length: 5 }, () => MockTokenEndpoint.serverError(500)))))
+  )
 
   it.effect("an HTML 502 from a proxy is transient", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const fiber = yield* Effect.fork(TokenRefresher.refresh(savedRefreshToken))
       yield* TestClock.adjust("1 minute")
       yield* Fiber.join(fiber)
       assert.strictEqual(yield* requestCount, 2)
-    }).pipe(Effect.provide(refresherWith([MockTokenEndpoint.html(502), MockTokenEndpoint.ok()]))))
+    }).pipe(Effect.provide(refresherWith([MockTokenEndpoint.html(502), MockTokenEndpoint.ok()])))
+  )
 
   it.effect("a 5xx that is not transient (501) fails at once", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const error = yield* refreshFailure()
       assertError(error, new Errors.NetworkError({ reason: "Status", status: 501, attempts: 1 }))
-    }).pipe(Effect.provide(refresherWith([MockTokenEndpoint.serverError(501)]))))
+    }).pipe(Effect.provide(refresherWith([MockTokenEndpoint.serverError(501)])))
+  )
 
   it.effect("a transport failure is retried, and reported with its cause when retries run out", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const fiber = yield* Effect.fork(refreshFailure())
       yield* TestClock.adjust("1 minute")
       const error = yield* Fiber.join(fiber)
@@ -147,36 +160,35 @@ describe("TokenRefresher: retries with backoff", () => {
           retry: { maxRetries: 1 }
         })
       )
-    ))
+    )
+  )
 
   it.effect("a hanging request ends in NetworkError Timeout", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const fiber = yield* Effect.fork(refreshFailure())
       yield* TestClock.adjust("9999 millis")
       assert.isNull(fiber.unsafePoll())
       yield* TestClock.adjust("1 millis")
       const error = yield* Fiber.join(fiber)
-      assertError(
-        error,
-        new Errors.NetworkError({ reason: "Timeout", attempts: 1, detail: "no answer within 10s" })
-      )
-    }).pipe(Effect.provide(refresherWith([MockTokenEndpoint.hang], { retry: { maxRetries: 0 } }))))
+      assertError(error, new Errors.NetworkError({ reason: "Timeout", attempts: 1, detail: "no answer within 10s" }))
+    }).pipe(Effect.provide(refresherWith([MockTokenEndpoint.hang], { retry: { maxRetries: 0 } })))
+  )
 
   it.effect("a timed-out attempt is retried", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const fiber = yield* Effect.fork(TokenRefresher.refresh(savedRefreshToken))
       yield* TestClock.adjust("3 seconds")
       const tokens = yield* Fiber.join(fiber)
       assert.strictEqual(Redacted.value(tokens.accessToken), "mock-access-token-2")
-    }).pipe(
-      Effect.provide(refresherWith([MockTokenEndpoint.hang, MockTokenEndpoint.ok()], { timeout: "2 seconds" }))
-    ))
+    }).pipe(Effect.provide(refresherWith([MockTokenEndpoint.hang, MockTokenEndpoint.ok()], { timeout: "2 seconds" })))
+  )
 
   it.effect("a slow answer within the timeout is accepted", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const fiber = yield* Effect.fork(TokenRefresher.refresh(savedRefreshToken))
       yield* TestClock.adjust("9 seconds")
       yield* Fiber.join(fiber)
       assert.strictEqual(yield* requestCount, 1)
-    }).pipe(Effect.provide(refresherWith([MockTokenEndpoint.delayed("9 seconds", MockTokenEndpoint.ok())]))))
+    }).pipe(Effect.provide(refresherWith([MockTokenEndpoint.delayed("9 seconds", MockTokenEndpoint.ok())])))
+  )
 })

@@ -1,7 +1,20 @@
 import { assert, describe, it } from "@effect/vitest"
 import { TokenRefresher, TokenSet } from "@token-refresher/core"
 import { MockTokenEndpoint } from "@token-refresher/testing"
-import { Cause, Effect, Exit, Fiber, Inspectable, Layer, Logger, LogLevel, Redacted, Schema, TestClock, Tracer } from "effect"
+import {
+  Cause,
+  Effect,
+  Exit,
+  Fiber,
+  Inspectable,
+  Layer,
+  Logger,
+  LogLevel,
+  Redacted,
+  Schema,
+  TestClock,
+  Tracer
+} from "effect"
 
 const SECRET = "SENTINEL-CLIENT-SECRET-7f3a"
 const REFRESH = "SENTINEL-REFRESH-TOKEN-91c2"
@@ -18,13 +31,13 @@ const assertClean = (label: string, text: string) => {
 
 /** Runs one refresh against `reply` with every log line and span recorded, and checks that nothing leaks. */
 const runAndInspect = (replies: ReadonlyArray<MockTokenEndpoint.Reply>) =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const logs: Array<string> = []
     const logger = Logger.make(({ annotations, cause, logLevel, message }) => {
       logs.push(
-        `${logLevel.label} ${Inspectable.toStringUnknown(message)} ${Inspectable.toStringUnknown(annotations)} ${
-          Cause.pretty(cause)
-        }`
+        `${logLevel.label} ${Inspectable.toStringUnknown(message)} ${Inspectable.toStringUnknown(annotations)} ${Cause.pretty(
+          cause
+        )}`
       )
     })
     const spans: Array<Tracer.Span> = []
@@ -78,7 +91,11 @@ const runAndInspect = (replies: ReadonlyArray<MockTokenEndpoint.Reply>) =>
 
 describe("secrets never leak through messages, logs, spans, JSON.stringify or String()", () => {
   const cases: ReadonlyArray<readonly [string, ReadonlyArray<MockTokenEndpoint.Reply>, string]> = [
-    ["success with rotation", [MockTokenEndpoint.ok({ accessToken: ACCESS, rotate: true, refreshToken: ROTATED })], "Success"],
+    [
+      "success with rotation",
+      [MockTokenEndpoint.ok({ accessToken: ACCESS, rotate: true, refreshToken: ROTATED })],
+      "Success"
+    ],
     ["InvalidGrant", [MockTokenEndpoint.invalidGrant()], "InvalidGrant"],
     ["InvalidClient", [MockTokenEndpoint.invalidClient()], "InvalidClient"],
     ["OAuthError", [MockTokenEndpoint.json({ error: "invalid_request" }, { status: 400 })], "OAuthError"],
@@ -86,19 +103,36 @@ describe("secrets never leak through messages, logs, spans, JSON.stringify or St
     ["NetworkError Transport", Array.from({ length: 4 }, () => MockTokenEndpoint.transportError()), "NetworkError"],
     ["NetworkError Timeout", Array.from({ length: 4 }, () => MockTokenEndpoint.hang), "NetworkError"],
     ["NetworkError Retry-After", [MockTokenEndpoint.rateLimited(3600)], "NetworkError"],
-    ["DecodeError: tokens in a body of the wrong shape", [
-      MockTokenEndpoint.json({ access_token: ACCESS, refresh_token: { nested: ROTATED }, token_type: "mac", expires_in: ACCESS })
-    ], "DecodeError"],
+    [
+      "DecodeError: tokens in a body of the wrong shape",
+      [
+        MockTokenEndpoint.json({
+          access_token: ACCESS,
+          refresh_token: { nested: ROTATED },
+          token_type: "mac",
+          expires_in: ACCESS
+        })
+      ],
+      "DecodeError"
+    ],
     ["DecodeError: a token where an object should be", [MockTokenEndpoint.json(ACCESS)], "DecodeError"],
-    ["DecodeError: not JSON", [MockTokenEndpoint.text(`access_token=${ACCESS}&refresh_token=${ROTATED}`)], "DecodeError"],
+    [
+      "DecodeError: not JSON",
+      [MockTokenEndpoint.text(`access_token=${ACCESS}&refresh_token=${ROTATED}`)],
+      "DecodeError"
+    ],
     ["DecodeError: HTML error page", [MockTokenEndpoint.text(`<p>${ACCESS}</p>`, { status: 403 })], "DecodeError"]
   ]
   for (const [name, replies, outcome] of cases) {
     it.effect(name, () =>
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         const exit = yield* runAndInspect(replies)
-        assert.strictEqual(Exit.isSuccess(exit) ? "Success" : (Cause.squash(exit.cause) as { _tag: string })._tag, outcome)
-      }))
+        assert.strictEqual(
+          Exit.isSuccess(exit) ? "Success" : (Cause.squash(exit.cause) as { _tag: string })._tag,
+          outcome
+        )
+      })
+    )
   }
 
   it("a TokenSet prints and serialises without its tokens, and its encoded form is plain JSON", () => {

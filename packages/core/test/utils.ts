@@ -9,10 +9,7 @@ export const clientSecret = Redacted.make("client-secret")
 export const savedRefreshToken = Redacted.make("saved-refresh-token")
 
 /** The refresher over a mock endpoint scripted with `replies`; the mock's record stays in context. */
-export const refresherWith = (
-  replies: Iterable<MockTokenEndpoint.Reply>,
-  options?: Partial<TokenRefresher.Options>
-) =>
+export const refresherWith = (replies: Iterable<MockTokenEndpoint.Reply>, options?: Partial<TokenRefresher.Options>) =>
   TokenRefresher.layer({ tokenUrl, clientId, clientSecret, ...options }).pipe(
     Layer.provideMerge(MockTokenEndpoint.layer(replies)),
     Layer.orDie
@@ -24,7 +21,6 @@ export const refreshFailure = (options?: TokenRefresher.RefreshOptions) =>
 export const requests = Effect.flatMap(MockTokenEndpoint.MockTokenEndpoint, (mock) => mock.requests)
 
 export const requestCount = Effect.flatMap(MockTokenEndpoint.MockTokenEndpoint, (mock) => mock.count)
-
 
 /**
  * Compares an error with the expected one field by field (and by message). Errors raised inside a span are proxies

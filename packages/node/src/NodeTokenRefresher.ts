@@ -16,7 +16,9 @@ import * as Layer from "effect/Layer"
  * @since 0.1.0
  * @category layers
  */
-export const layer = (options: TokenRefresher.Options): Layer.Layer<TokenRefresher.TokenRefresher, ConfigError.ConfigError> =>
+export const layer = (
+  options: TokenRefresher.Options
+): Layer.Layer<TokenRefresher.TokenRefresher, ConfigError.ConfigError> =>
   TokenRefresher.layer(options).pipe(Layer.provide(NodeHttpClient.layerUndici))
 
 /**

@@ -6,7 +6,7 @@ import { sendJson, testServer } from "./server.js"
 
 describe("NodeTokenRefresher against a real HTTP server on 127.0.0.1", () => {
   it.live("refreshes over real HTTP and sends exactly the RFC 6749 request", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const server = yield* testServer((_, response) =>
         sendJson(response, 200, {
           access_token: "new-access",
@@ -45,10 +45,11 @@ describe("NodeTokenRefresher against a real HTTP server on 127.0.0.1", () => {
       assert.strictEqual(request!.headers["content-type"], "application/x-www-form-urlencoded")
       assert.strictEqual(request!.headers.accept, "application/json")
       assert.strictEqual(request!.body, "grant_type=refresh_token&refresh_token=saved-refresh")
-    }).pipe(Effect.scoped))
+    }).pipe(Effect.scoped)
+  )
 
   it.live("retries a real 503 and succeeds", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       let calls = 0
       const server = yield* testServer((_, response) => {
         calls++
@@ -69,10 +70,11 @@ describe("NodeTokenRefresher against a real HTTP server on 127.0.0.1", () => {
         "grant_type=refresh_token&refresh_token=saved-refresh&client_id=public-client"
       )
       assert.strictEqual(server.received[1]!.headers.authorization, undefined)
-    }).pipe(Effect.scoped))
+    }).pipe(Effect.scoped)
+  )
 
   it.live("a server that never answers ends in NetworkError Timeout", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const server = yield* testServer(() => {})
       const error = yield* TokenRefresher.refresh(Redacted.make("saved-refresh")).pipe(
         Effect.provide(
@@ -89,24 +91,27 @@ describe("NodeTokenRefresher against a real HTTP server on 127.0.0.1", () => {
       assert.strictEqual(error._tag === "NetworkError" && error.reason, "Timeout")
       assert.strictEqual(error._tag === "NetworkError" && error.attempts, 2)
       assert.strictEqual(server.received.length, 2)
-    }).pipe(Effect.scoped))
+    }).pipe(Effect.scoped)
+  )
 
   it.live("a closed port ends in NetworkError Transport naming the cause", () =>
-    Effect.gen(function*() {
-      const url = yield* testServer(() => {}).pipe(Effect.map((server) => server.url), Effect.scoped)
+    Effect.gen(function* () {
+      const url = yield* testServer(() => {}).pipe(
+        Effect.map((server) => server.url),
+        Effect.scoped
+      )
       const error = yield* TokenRefresher.refresh(Redacted.make("saved-refresh")).pipe(
-        Effect.provide(
-          NodeTokenRefresher.layer({ tokenUrl: `${url}/token`, clientId: "c", retry: { maxRetries: 0 } })
-        ),
+        Effect.provide(NodeTokenRefresher.layer({ tokenUrl: `${url}/token`, clientId: "c", retry: { maxRetries: 0 } })),
         Effect.flip
       )
       assert.strictEqual(error._tag, "NetworkError")
       assert.strictEqual(error._tag === "NetworkError" && error.reason, "Transport")
       assert.match(error.message, /ECONNREFUSED/)
-    }))
+    })
+  )
 
   it.live("layerSpotify reads SPOTIFY_* and talks to SPOTIFY_ACCOUNTS_URL", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const server = yield* testServer((_, response) =>
         sendJson(response, 400, { error: "invalid_grant", error_description: "Refresh token revoked" })
       )
@@ -135,5 +140,6 @@ describe("NodeTokenRefresher against a real HTTP server on 127.0.0.1", () => {
         server.received[0]!.headers.authorization,
         `Basic ${Buffer.from("spotify-id:spotify-secret").toString("base64")}`
       )
-    }).pipe(Effect.scoped))
+    }).pipe(Effect.scoped)
+  )
 })

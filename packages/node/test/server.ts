@@ -43,7 +43,12 @@ export const testServer = (handler: Handler) =>
       })
   )
 
-export const sendJson = (response: Http.ServerResponse, status: number, body: unknown, headers?: Http.OutgoingHttpHeaders) => {
+export const sendJson = (
+  response: Http.ServerResponse,
+  status: number,
+  body: unknown,
+  headers?: Http.OutgoingHttpHeaders
+) => {
   response.writeHead(status, { "content-type": "application/json", ...headers })
   response.end(JSON.stringify(body))
 }

@@ -28,7 +28,7 @@ describe("Spotify", () => {
   })
 
   it.effect("layer: a confidential client uses Basic authentication", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       yield* TokenRefresher.refresh(Redacted.make("r"))
       const request = yield* lastRequest
       assert.strictEqual(request.url, "https://accounts.spotify.com/api/token")
@@ -40,25 +40,28 @@ describe("Spotify", () => {
           Layer.provideMerge(MockTokenEndpoint.layer([MockTokenEndpoint.ok()]))
         )
       )
-    ))
+    )
+  )
 
   it.effect("layerConfig: SPOTIFY_CLIENT_ID alone gives the PKCE public-client form", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       yield* TokenRefresher.refresh(Redacted.make("r"))
       const request = yield* lastRequest
       assert.strictEqual(request.headers.authorization, undefined)
       assert.deepStrictEqual(request.form, { grant_type: "refresh_token", refresh_token: "r", client_id: "pkce-id" })
-    }).pipe(Effect.provide(spotifyFromEnv({ SPOTIFY_CLIENT_ID: "pkce-id" }))))
+    }).pipe(Effect.provide(spotifyFromEnv({ SPOTIFY_CLIENT_ID: "pkce-id" })))
+  )
 
   it.effect("layerConfig: an empty SPOTIFY_CLIENT_SECRET counts as absent", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       yield* TokenRefresher.refresh(Redacted.make("r"))
       const request = yield* lastRequest
       assert.strictEqual(request.headers.authorization, undefined)
-    }).pipe(Effect.provide(spotifyFromEnv({ SPOTIFY_CLIENT_ID: "pkce-id", SPOTIFY_CLIENT_SECRET: "" }))))
+    }).pipe(Effect.provide(spotifyFromEnv({ SPOTIFY_CLIENT_ID: "pkce-id", SPOTIFY_CLIENT_SECRET: "" })))
+  )
 
   it.effect("layerConfig: SPOTIFY_ACCOUNTS_URL points at another server", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       yield* TokenRefresher.refresh(Redacted.make("r"))
       const request = yield* lastRequest
       assert.strictEqual(request.url, "http://127.0.0.1:8888/api/token")
@@ -71,19 +74,25 @@ describe("Spotify", () => {
           SPOTIFY_ACCOUNTS_URL: "http://127.0.0.1:8888"
         })
       )
-    ))
+    )
+  )
 
   it.effect("layerConfig: a missing SPOTIFY_CLIENT_ID names the variable", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const error = yield* Layer.build(spotifyFromEnv({})).pipe(Effect.scoped, Effect.flip)
-      assert.strictEqual(String(error), "(Missing data at SPOTIFY_CLIENT_ID: \"Expected SPOTIFY_CLIENT_ID to exist in the provided map\")")
-    }))
+      assert.strictEqual(
+        String(error),
+        '(Missing data at SPOTIFY_CLIENT_ID: "Expected SPOTIFY_CLIENT_ID to exist in the provided map")'
+      )
+    })
+  )
 
   it.effect("layerConfig: an http SPOTIFY_ACCOUNTS_URL off loopback is refused", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const error = yield* Layer.build(
         spotifyFromEnv({ SPOTIFY_CLIENT_ID: "id", SPOTIFY_ACCOUNTS_URL: "http://accounts.example.com" })
       ).pipe(Effect.scoped, Effect.flip)
       assert.match(String(error), /tokenUrl must use https/)
-    }))
+    })
+  )
 })

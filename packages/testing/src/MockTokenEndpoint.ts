@@ -45,11 +45,11 @@ export interface RecordedRequest {
  */
 export type Reply =
   | {
-    readonly _tag: "Response"
-    readonly status: number
-    readonly headers: Readonly<Record<string, string>>
-    readonly body: string | ((request: RecordedRequest) => string)
-  }
+      readonly _tag: "Response"
+      readonly status: number
+      readonly headers: Readonly<Record<string, string>>
+      readonly body: string | ((request: RecordedRequest) => string)
+    }
   | { readonly _tag: "TransportError"; readonly message: string }
   | { readonly _tag: "Hang" }
   | { readonly _tag: "Delayed"; readonly delay: Duration.Duration; readonly reply: Reply }
@@ -74,9 +74,10 @@ export const json = (body: unknown | ((request: RecordedRequest) => unknown), op
   _tag: "Response",
   status: options?.status ?? 200,
   headers: { "content-type": "application/json", ...options?.headers },
-  body: typeof body === "function"
-    ? (request) => JSON.stringify((body as (request: RecordedRequest) => unknown)(request))
-    : JSON.stringify(body)
+  body:
+    typeof body === "function"
+      ? (request) => JSON.stringify((body as (request: RecordedRequest) => unknown)(request))
+      : JSON.stringify(body)
 })
 
 /**
@@ -85,7 +86,10 @@ export const json = (body: unknown | ((request: RecordedRequest) => unknown), op
  * @since 0.1.0
  * @category replies
  */
-export const text = (body: string, options?: ResponseOptions & { readonly contentType?: string | undefined }): Reply => ({
+export const text = (
+  body: string,
+  options?: ResponseOptions & { readonly contentType?: string | undefined }
+): Reply => ({
   _tag: "Response",
   status: options?.status ?? 200,
   headers: { "content-type": options?.contentType ?? "text/plain; charset=utf-8", ...options?.headers },
@@ -154,7 +158,9 @@ export const ok = (options?: OkOptions): Reply =>
     token_type: options?.tokenType ?? "Bearer",
     scope: options?.scope ?? request.form.scope ?? "user-read-private user-read-email",
     expires_in: options?.expiresIn ?? 3600,
-    ...(options?.rotate === true ? { refresh_token: options.refreshToken ?? `mock-refresh-token-${request.index}` } : {})
+    ...(options?.rotate === true
+      ? { refresh_token: options.refreshToken ?? `mock-refresh-token-${request.index}` }
+      : {})
   }))
 
 /**
@@ -256,10 +262,11 @@ const bodyText = (request: HttpClientRequest.HttpClientRequest): string => {
 const contentTypeOf = (request: HttpClientRequest.HttpClientRequest): string | undefined =>
   request.headers["content-type"] ?? ("contentType" in request.body ? request.body.contentType : undefined)
 
-const answer = (request: HttpClientRequest.HttpClientRequest, recorded: RecordedRequest, reply: Reply): Effect.Effect<
-  HttpClientResponse.HttpClientResponse,
-  HttpClientError.HttpClientError
-> => {
+const answer = (
+  request: HttpClientRequest.HttpClientRequest,
+  recorded: RecordedRequest,
+  reply: Reply
+): Effect.Effect<HttpClientResponse.HttpClientResponse, HttpClientError.HttpClientError> => {
   switch (reply._tag) {
     case "Hang":
       return Effect.never
@@ -292,11 +299,9 @@ const answer = (request: HttpClientRequest.HttpClientRequest, recorded: Recorded
  * @since 0.1.0
  * @category layers
  */
-export const layer = (
-  replies: Iterable<Reply> | Handler
-): Layer.Layer<HttpClient.HttpClient | MockTokenEndpoint> =>
+export const layer = (replies: Iterable<Reply> | Handler): Layer.Layer<HttpClient.HttpClient | MockTokenEndpoint> =>
   Layer.effectContext(
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const script = yield* Ref.make<ReadonlyArray<Reply>>(typeof replies === "function" ? [] : Array.from(replies))
       const received = yield* Ref.make<ReadonlyArray<RecordedRequest>>([])
 
@@ -318,25 +323,27 @@ export const layer = (
               at
             }
             return [recorded, [...all, recorded]]
-          }))
+          })
+        )
 
       const next = (recorded: RecordedRequest): Effect.Effect<Reply> =>
         typeof replies === "function"
           ? Effect.sync(() => replies(recorded))
           : Effect.flatMap(
-            Ref.modify(script, ([first, ...rest]) => [first, rest] as const),
-            (reply) =>
-              reply === undefined
-                ? Effect.dieMessage(
-                  `MockTokenEndpoint: request #${recorded.index} (${recorded.method} ${recorded.url}) arrived, ` +
-                    `but the script has no reply left for it`
-                )
-                : Effect.succeed(reply)
-          )
+              Ref.modify(script, ([first, ...rest]) => [first, rest] as const),
+              (reply) =>
+                reply === undefined
+                  ? Effect.dieMessage(
+                      `MockTokenEndpoint: request #${recorded.index} (${recorded.method} ${recorded.url}) arrived, ` +
+                        `but the script has no reply left for it`
+                    )
+                  : Effect.succeed(reply)
+            )
 
       const client = HttpClient.make((request, url) =>
         Effect.flatMap(record(request, url), (recorded) =>
-          Effect.flatMap(next(recorded), (reply) => answer(request, recorded, reply)))
+          Effect.flatMap(next(recorded), (reply) => answer(request, recorded, reply))
+        )
       )
 
       const service: Service = {

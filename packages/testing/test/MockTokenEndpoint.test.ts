@@ -13,7 +13,7 @@ const post = (form: Record<string, string>) =>
 
 describe("MockTokenEndpoint", () => {
   it.effect("answers in script order and records method, url, headers and form", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const first = yield* post({ grant_type: "refresh_token", refresh_token: "r1", scope: "a b" })
       assert.strictEqual(first.status, 200)
       assert.deepStrictEqual(yield* first.json, {
@@ -43,21 +43,25 @@ describe("MockTokenEndpoint", () => {
       assert.strictEqual(yield* mock.count, 2)
       assert.strictEqual(yield* mock.remaining, 0)
     }).pipe(
-      Effect.provide(MockTokenEndpoint.layer([MockTokenEndpoint.ok({ rotate: true }), MockTokenEndpoint.rateLimited(7)]))
-    ))
+      Effect.provide(
+        MockTokenEndpoint.layer([MockTokenEndpoint.ok({ rotate: true }), MockTokenEndpoint.rateLimited(7)])
+      )
+    )
+  )
 
   it.effect("a request beyond the script is a defect that names it", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const exit = yield* Effect.exit(post({ grant_type: "refresh_token" }))
       assert.isTrue(Exit.isFailure(exit) && Cause.isDie(exit.cause))
       assert.match(
         Exit.isFailure(exit) ? Cause.pretty(exit.cause) : "",
         /request #1 \(POST https:\/\/auth\.example\.com\/token\) arrived, but the script has no reply left/
       )
-    }).pipe(Effect.provide(MockTokenEndpoint.layer([]))))
+    }).pipe(Effect.provide(MockTokenEndpoint.layer([])))
+  )
 
   it.effect("transport errors are RequestError Transport; hang never answers", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const error = yield* Effect.flip(post({}))
       assert.strictEqual(error._tag, "RequestError")
       assert.strictEqual(error._tag === "RequestError" && error.reason, "Transport")
@@ -65,10 +69,13 @@ describe("MockTokenEndpoint", () => {
       yield* TestClock.adjust("1 hour")
       assert.isNull(fiber.unsafePoll())
       yield* Fiber.interrupt(fiber)
-    }).pipe(Effect.provide(MockTokenEndpoint.layer([MockTokenEndpoint.transportError("reset"), MockTokenEndpoint.hang]))))
+    }).pipe(
+      Effect.provide(MockTokenEndpoint.layer([MockTokenEndpoint.transportError("reset"), MockTokenEndpoint.hang]))
+    )
+  )
 
   it.effect("a handler decides replies from the request", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const ok = yield* post({ refresh_token: "good" })
       const bad = yield* post({ refresh_token: "bad" })
       assert.deepStrictEqual([ok.status, bad.status], [200, 400])
@@ -81,5 +88,6 @@ describe("MockTokenEndpoint", () => {
             : MockTokenEndpoint.invalidGrant("Refresh token revoked")
         )
       )
-    ))
+    )
+  )
 })

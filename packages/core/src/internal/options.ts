@@ -54,7 +54,7 @@ const duration = (
 }
 
 export const resolve = (options: TokenRefresher.Options): Effect.Effect<Resolved, ConfigError.ConfigError> =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const tokenUrl = yield* parseUrl(options.tokenUrl)
     if (options.clientId.length === 0) return yield* invalid("clientId", "clientId must not be empty")
     const secret = options.clientSecret

@@ -81,7 +81,10 @@ const interpret = (
   body: string,
   sentRefreshToken: Redacted.Redacted<string>,
   now: DateTime.Utc
-): Effect.Effect<TokenSet, Errors.InvalidGrant | Errors.InvalidClient | Errors.OAuthError | Errors.DecodeError | Unanswered> => {
+): Effect.Effect<
+  TokenSet,
+  Errors.InvalidGrant | Errors.InvalidClient | Errors.OAuthError | Errors.DecodeError | Unanswered
+> => {
   if (status >= 200 && status < 300) {
     const json = parseJson(body)
     if (Either.isLeft(json)) {
@@ -101,9 +104,8 @@ const interpret = (
         Effect.succeed(
           new TokenSet({
             accessToken: Redacted.make(response.access_token),
-            refreshToken: response.refresh_token === undefined
-              ? sentRefreshToken
-              : Redacted.make(response.refresh_token),
+            refreshToken:
+              response.refresh_token === undefined ? sentRefreshToken : Redacted.make(response.refresh_token),
             tokenType: response.token_type,
             expiresAt: DateTime.addDuration(now, Duration.seconds(response.expires_in)),
             scope: splitScope(response.scope)
@@ -127,14 +129,14 @@ const interpret = (
     return status === 401
       ? Effect.fail(new Errors.InvalidClient({ status }))
       : Effect.fail(
-        new Errors.DecodeError({
-          status,
-          reason: "NotOAuthError",
-          detail: `expected an OAuth error object, got ${
-            body.length === 0 ? "an empty body" : `${body.length} characters of ${contentTypeOf(headers)}`
-          }`
-        })
-      )
+          new Errors.DecodeError({
+            status,
+            reason: "NotOAuthError",
+            detail: `expected an OAuth error object, got ${
+              body.length === 0 ? "an empty body" : `${body.length} characters of ${contentTypeOf(headers)}`
+            }`
+          })
+        )
   }
   const { error, error_description: description, error_uri: errorUri } = oauth.value
   const optional = description === undefined ? {} : { description }
@@ -156,17 +158,19 @@ const backoff = (options: Options.Resolved, retry: number): Effect.Effect<Durati
     Duration.min(
       options.maxDelay,
       Duration.millis(Math.round(Duration.toMillis(options.baseDelay) * 2 ** (retry - 1) * jitter))
-    ))
+    )
+  )
 
 export const make = (
   input: TokenRefresher.Options
 ): Effect.Effect<TokenRefresher.Service, ConfigError.ConfigError, HttpClient.HttpClient> =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const options = yield* Options.resolve(input)
     const host = options.tokenUrl.host
-    const authorization = options.authMethod === "client_secret_basic" && options.clientSecret !== undefined
-      ? basicAuthorization(options.clientId, options.clientSecret)
-      : undefined
+    const authorization =
+      options.authMethod === "client_secret_basic" && options.clientSecret !== undefined
+        ? basicAuthorization(options.clientId, options.clientSecret)
+        : undefined
     const client = (yield* HttpClient.HttpClient).pipe(
       HttpClient.mapRequest((request) => {
         const json = HttpClientRequest.acceptJson(request)
@@ -250,27 +254,31 @@ export const make = (
         return loop.pipe(
           Effect.tapBoth({
             onSuccess: (tokens) =>
-              Effect.annotateCurrentSpan({ "token_refresher.attempts": attempts, "token_refresher.outcome": "success" })
-                .pipe(
-                  Effect.zipRight(
-                    Effect.logDebug("token refresh succeeded").pipe(
-                      Effect.annotateLogs({
-                        attempts,
-                        rotated: tokens.refreshToken !== refreshToken,
-                        expiresAt: DateTime.formatIso(tokens.expiresAt)
-                      })
-                    )
-                  )
-                ),
-            onFailure: (error) =>
-              Effect.annotateCurrentSpan({ "token_refresher.attempts": attempts, "token_refresher.outcome": error._tag })
-                .pipe(
-                  Effect.zipRight(
-                    Effect.logDebug("token refresh failed").pipe(
-                      Effect.annotateLogs({ attempts, error: error._tag, message: error.message })
-                    )
+              Effect.annotateCurrentSpan({
+                "token_refresher.attempts": attempts,
+                "token_refresher.outcome": "success"
+              }).pipe(
+                Effect.zipRight(
+                  Effect.logDebug("token refresh succeeded").pipe(
+                    Effect.annotateLogs({
+                      attempts,
+                      rotated: tokens.refreshToken !== refreshToken,
+                      expiresAt: DateTime.formatIso(tokens.expiresAt)
+                    })
                   )
                 )
+              ),
+            onFailure: (error) =>
+              Effect.annotateCurrentSpan({
+                "token_refresher.attempts": attempts,
+                "token_refresher.outcome": error._tag
+              }).pipe(
+                Effect.zipRight(
+                  Effect.logDebug("token refresh failed").pipe(
+                    Effect.annotateLogs({ attempts, error: error._tag, message: error.message })
+                  )
+                )
+              )
           }),
           Effect.annotateLogs({ "token_refresher.host": host }),
           Effect.withSpan("TokenRefresher.refresh", {

@@ -14,7 +14,7 @@ const ExpiresIn = field(
 
 const TokenType = field(
   Schema.String.pipe(Schema.filter((type) => type.toLowerCase() === "bearer")),
-  "\"Bearer\" (case-insensitive)"
+  '"Bearer" (case-insensitive)'
 )
 
 /** RFC 6749 §5.1, as sent by the server. */
@@ -53,7 +53,7 @@ export const parseTokenResponse = (json: unknown): Either.Either<TokenResponse, 
       .join("; ")
   )
 
-const safeMessage = (message: string): string => message.startsWith("expected ") ? message : "invalid value"
+const safeMessage = (message: string): string => (message.startsWith("expected ") ? message : "invalid value")
 
 export const parseErrorResponse = Schema.decodeUnknownOption(ErrorResponse)
 
