@@ -3,6 +3,9 @@ import projects from "./vitest.workspace.js"
 
 export default defineConfig({
   test: {
-    projects
+    projects,
+    // CI also writes a machine-readable report, from which .ci/run prints the "N passed, N failed" line.
+    reporters: process.env.CI ? ["default", "json"] : ["default"],
+    outputFile: { json: "build/vitest-results.json" }
   }
 })

@@ -106,15 +106,37 @@ export const layer = (options: Options): Layer.Layer<TokenRefresher, ConfigError
   Layer.effect(TokenRefresher, make(options))
 
 /**
- * The options read from `Config`, e.g. `{ clientId: Config.string("CLIENT_ID"), clientSecret: Config.redacted("CLIENT_SECRET"), tokenUrl: "https://…" }`.
+ * Options where each field is a plain value or a `Config` of it.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type OptionsConfig = { readonly [K in keyof Options]: Options[K] | Config.Config<Options[K]> }
+
+/**
+ * Reads the fields given as `Config` (from the environment by default); plain values are taken as they are.
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const config = (options: OptionsConfig): Config.Config<Options> =>
+  Config.all(
+    Object.fromEntries(
+      Object.entries(options).map(([key, value]) => [key, Config.isConfig(value) ? value : Config.succeed(value)])
+    )
+  ) as unknown as Config.Config<Options>
+
+/**
+ * The service with options read from `Config`, e.g.
+ * `layerConfig({ tokenUrl: "https://…", clientId: Config.string("CLIENT_ID"), clientSecret: Config.redacted("CLIENT_SECRET") })`.
  *
  * @since 0.1.0
  * @category layers
  */
 export const layerConfig = (
-  config: Config.Config.Wrap<Options>
+  options: OptionsConfig
 ): Layer.Layer<TokenRefresher, ConfigError.ConfigError, HttpClient.HttpClient> =>
-  Layer.effect(TokenRefresher, Effect.flatMap(Config.unwrap(config), make))
+  Layer.effect(TokenRefresher, Effect.flatMap(config(options), make))
 
 /**
  * @since 0.1.0

@@ -6,7 +6,6 @@
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { TokenRefresher } from "@token-refresher/core"
 import { Spotify } from "@token-refresher/spotify"
-import type * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Layer from "effect/Layer"
 
@@ -28,9 +27,9 @@ export const layer = (
  * @category layers
  */
 export const layerConfig = (
-  config: Config.Config.Wrap<TokenRefresher.Options>
+  options: TokenRefresher.OptionsConfig
 ): Layer.Layer<TokenRefresher.TokenRefresher, ConfigError.ConfigError> =>
-  TokenRefresher.layerConfig(config).pipe(Layer.provide(NodeHttpClient.layerUndici))
+  TokenRefresher.layerConfig(options).pipe(Layer.provide(NodeHttpClient.layerUndici))
 
 /**
  * `TokenRefresher` for Spotify from the environment (`SPOTIFY_CLIENT_ID`, optional `SPOTIFY_CLIENT_SECRET` and
