@@ -169,3 +169,18 @@ const formatSeconds = (duration: Duration.Duration): string => {
   const millis = Duration.toMillis(duration)
   return millis % 1000 === 0 ? `${millis / 1000} s` : `${millis} ms`
 }
+
+/**
+ * Nothing is stored yet: there is no refresh token to use. Log in first, or seed the store.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class NoToken extends Schema.TaggedError<NoToken>("@token-refresher/core/NoToken")("NoToken", {}) {
+  override get message(): string {
+    return (
+      "No tokens are stored yet: log in first (token-refresher login), " +
+      "or seed the TokenStore with TokenSet.fromRefreshToken(refreshToken)."
+    )
+  }
+}

@@ -1,9 +1,24 @@
 /**
- * The typed errors of a refresh: `InvalidGrant`, `InvalidClient`, `OAuthError`, `NetworkError`, `DecodeError`.
+ * An `HttpClient` that sends the `TokenManager`'s access token and recovers from a 401 with one refresh.
+ *
+ * @since 0.1.0
+ */
+export * as BearerAuth from "./BearerAuth.js"
+
+/**
+ * The typed errors of a refresh: `InvalidGrant`, `InvalidClient`, `OAuthError`, `NetworkError`, `DecodeError`, and
+ * `NoToken`.
  *
  * @since 0.1.0
  */
 export * as Errors from "./Errors.js"
+
+/**
+ * The `TokenManager` service: always a valid access token, one refresh at a time, rotation persisted first.
+ *
+ * @since 0.1.0
+ */
+export * as TokenManager from "./TokenManager.js"
 
 /**
  * The `TokenRefresher` service: exchanges a refresh token for a new `TokenSet`, with retries and typed errors.
@@ -18,3 +33,11 @@ export * as TokenRefresher from "./TokenRefresher.js"
  * @since 0.1.0
  */
 export * as TokenSet from "./TokenSet.js"
+
+/**
+ * The `TokenStore` service: where tokens are kept between refreshes; `layerMemory` here, a file store in
+ * `@token-refresher/node`.
+ *
+ * @since 0.1.0
+ */
+export * as TokenStore from "./TokenStore.js"

@@ -1,0 +1,101 @@
+/**
+ * An `HttpClient` that sends `Authorization: Bearer <token>` from the `TokenManager` and recovers from one 401.
+ *
+ * @since 0.1.0
+ */
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientError from "@effect/platform/HttpClientError"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Predicate from "effect/Predicate"
+import type * as Redacted from "effect/Redacted"
+import { TokenManager, type TokenError } from "./TokenManager.js"
+
+/**
+ * Wraps `client`: each request gets the manager's access token. On a 401 the token is invalidated, refreshed once
+ * (callers that saw a 401 for the same token share that refresh) and the request is sent again, once; a second 401 is
+ * returned to the caller as it is. Token failures stay typed.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = <E, R>(
+  client: HttpClient.HttpClient.With<E, R>
+): Effect.Effect<HttpClient.HttpClient.With<E | TokenError, R>, never, TokenManager> =>
+  Effect.map(TokenManager, (manager) => {
+    const send = (request: HttpClientRequest.HttpClientRequest) =>
+      Effect.flatMap(manager.accessToken, (token) =>
+        Effect.map(
+          client.execute(HttpClientRequest.bearerToken(request, token)),
+          (response): readonly [HttpClientResponse.HttpClientResponse, Redacted.Redacted<string>] => [response, token]
+        )
+      )
+    return HttpClient.makeWith<never, never, E | TokenError, R>(
+      (prepared) =>
+        Effect.flatMap(prepared, (request) =>
+          Effect.flatMap(send(request), ([response, token]) =>
+            response.status === 401
+              ? response.arrayBuffer.pipe(
+                  Effect.ignore,
+                  Effect.zipRight(manager.invalidateToken(token)),
+                  Effect.zipRight(send(request)),
+                  Effect.map(([again]) => again)
+                )
+              : Effect.succeed(response)
+          )
+        ),
+      Effect.succeed
+    )
+  })
+
+const TokenFailureTypeId = Symbol.for("@token-refresher/core/BearerAuth/TokenFailure")
+
+/**
+ * The token failure behind a `RequestError` from the client that {@link layer} provides, if that is what it was.
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const tokenError = (error: HttpClientError.HttpClientError): Option.Option<TokenError> =>
+  error._tag === "RequestError" && Predicate.hasProperty(error.cause, TokenFailureTypeId)
+    ? Option.some(error.cause[TokenFailureTypeId] as TokenError)
+    : Option.none()
+
+/**
+ * Replaces the `HttpClient` in context by the bearer-authenticated one. The `HttpClient` interface only allows
+ * `HttpClientError`, so a token failure arrives as a `RequestError` (reason `Transport`) whose description is the
+ * token error's message; {@link tokenError} gives back the typed error. Use {@link make} to keep it in the type.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer: Layer.Layer<HttpClient.HttpClient, never, HttpClient.HttpClient | TokenManager> = Layer.effect(
+  HttpClient.HttpClient,
+  Effect.gen(function* () {
+    const client = yield* HttpClient.HttpClient
+    const authenticated = yield* make(client)
+    return HttpClient.makeWith<never, never, HttpClientError.HttpClientError, never>(
+      (prepared) =>
+        Effect.flatMap(prepared, (request) =>
+          authenticated.execute(request).pipe(
+            Effect.catchIf(
+              (error): error is TokenError => !HttpClientError.isHttpClientError(error),
+              (error) =>
+                Effect.fail(
+                  new HttpClientError.RequestError({
+                    request,
+                    reason: "Transport",
+                    description: `no access token: ${error.message}`,
+                    cause: { [TokenFailureTypeId]: error, toString: () => error.message }
+                  })
+                )
+            )
+          )
+        ),
+      Effect.succeed
+    )
+  })
+)

@@ -1,0 +1,83 @@
+/**
+ * Always a valid access token: reads the `TokenStore`, refreshes through the `TokenRefresher` when the token is about
+ * to expire (one refresh at a time, however many fibers ask), and writes the new tokens back before anyone gets them.
+ *
+ * @since 0.1.0
+ */
+import * as Context from "effect/Context"
+import type * as Duration from "effect/Duration"
+import type * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import type * as Option from "effect/Option"
+import type * as Redacted from "effect/Redacted"
+import type * as Scope from "effect/Scope"
+import type { NoToken, RefreshError } from "./Errors.js"
+import * as internal from "./internal/tokenManager.js"
+import type { TokenRefresher } from "./TokenRefresher.js"
+import type { TokenSet } from "./TokenSet.js"
+import type { TokenStore, TokenStoreError } from "./TokenStore.js"
+
+/**
+ * Every way getting a token can fail.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export type TokenError = RefreshError | TokenStoreError | NoToken
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Service {
+  /**
+   * A valid access token: the stored one while `now < expiresAt - leeway`, otherwise a refreshed one. Concurrent
+   * callers share one refresh.
+   */
+  readonly accessToken: Effect.Effect<Redacted.Redacted<string>, TokenError>
+  /** The newest tokens known (in memory, else in the store), without refreshing. */
+  readonly current: Effect.Effect<Option.Option<TokenSet>, TokenStoreError>
+  /** Marks the current access token as unusable (the API answered 401): the next `accessToken` refreshes. */
+  readonly invalidate: Effect.Effect<void>
+  /**
+   * Like `invalidate`, but only while `accessToken` is still the current one: callers that all saw a 401 for the same
+   * token cause one refresh, not one each.
+   */
+  readonly invalidateToken: (accessToken: Redacted.Redacted<string>) => Effect.Effect<void>
+  /** Refreshes now, whatever the expiry (shares a refresh already under way). */
+  readonly refreshNow: Effect.Effect<TokenSet, TokenError>
+}
+
+/**
+ * @since 0.1.0
+ * @category tags
+ */
+export class TokenManager extends Context.Tag("@token-refresher/core/TokenManager")<TokenManager, Service>() {}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /** Refresh this long before the access token expires. Default: 60 seconds. */
+  readonly leeway?: Duration.DurationInput | undefined
+  /**
+   * Refresh in a background fiber at `expiresAt - 2 × leeway`, so requests never wait for a refresh. It stops with
+   * the layer's scope. Default: false.
+   */
+  readonly refreshAhead?: boolean | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make: (options?: Options) => Effect.Effect<Service, never, TokenRefresher | TokenStore | Scope.Scope> =
+  internal.make
+
+/**
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (options?: Options): Layer.Layer<TokenManager, never, TokenRefresher | TokenStore> =>
+  Layer.scoped(TokenManager, make(options))
