@@ -261,3 +261,25 @@ describe("TokenManager", () => {
     })
   )
 })
+
+describe("TokenManager.invalidate", () => {
+  it.effect("works before anything was loaded: the next accessToken refreshes", () =>
+    Effect.gen(function* () {
+      const manager = yield* TokenManager.TokenManager
+      yield* manager.invalidate
+      assert.strictEqual(Redacted.value(yield* manager.accessToken), "mock-access-token-1")
+      assert.strictEqual(yield* requestCount, 1)
+    }).pipe(
+      Effect.provide(managerWith([MockTokenEndpoint.ok()], TokenStore.layerMemory(freshTokens("stored-access", "r"))))
+    )
+  )
+
+  it.effect("invalidateToken ignores a token that is no longer current", () =>
+    Effect.gen(function* () {
+      const manager = yield* TokenManager.TokenManager
+      yield* manager.invalidateToken(Redacted.make("some-older-token"))
+      assert.strictEqual(Redacted.value(yield* manager.accessToken), "stored-access")
+      assert.strictEqual(yield* requestCount, 0)
+    }).pipe(Effect.provide(managerWith([], TokenStore.layerMemory(freshTokens("stored-access", "r")))))
+  )
+})
