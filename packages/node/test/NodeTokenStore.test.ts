@@ -1,0 +1,180 @@
+import { FileSystem, Path } from "@effect/platform"
+import { NodeFileSystem, NodePath } from "@effect/platform-node"
+import { assert, describe, it } from "@effect/vitest"
+import { TokenSet, TokenStore } from "@token-refresher/core"
+import { NodeTokenStore } from "@token-refresher/node"
+import { DateTime, Effect, Fiber, Layer, Logger, LogLevel, Option, Redacted } from "effect"
+
+const NodeFs = Layer.merge(NodeFileSystem.layer, NodePath.layer)
+
+const tokens = (access: string, refresh: string) =>
+  new TokenSet.TokenSet({
+    accessToken: Redacted.make(access),
+    refreshToken: Redacted.make(refresh),
+    tokenType: "Bearer",
+    expiresAt: DateTime.unsafeMake("2026-11-25T13:00:00.000Z"),
+    scope: ["user-read-private", "user-read-email"]
+  })
+
+const values = (option: Option.Option<TokenSet.TokenSet>) =>
+  Option.map(option, (t) => ({
+    access: Redacted.value(t.accessToken),
+    refresh: Redacted.value(t.refreshToken),
+    tokenType: t.tokenType,
+    expiresAt: DateTime.formatIso(t.expiresAt),
+    scope: t.scope
+  }))
+
+const tempFile = Effect.gen(function* () {
+  const fs = yield* FileSystem.FileSystem
+  const path = yield* Path.Path
+  const dir = yield* fs.makeTempDirectoryScoped({ prefix: "token-store-" })
+  return { fs, path, dir, file: path.join(dir, "nested", "deeper", "spotify.json") }
+})
+
+const store = (file: string) => NodeTokenStore.makeFile(file)
+
+describe("NodeTokenStore.layerFile", () => {
+  it.scoped("a missing file is None; a write creates the folders, and a new store reads the same tokens", () =>
+    Effect.gen(function* () {
+      const { file } = yield* tempFile
+      const first = yield* store(file)
+      assert.deepStrictEqual(yield* first.get, Option.none())
+      yield* first.set(tokens("access-1", "refresh-1"))
+      const second = yield* Effect.provide(TokenStore.TokenStore, NodeTokenStore.layerFile(file))
+      assert.deepStrictEqual(
+        values(yield* second.get),
+        Option.some({
+          access: "access-1",
+          refresh: "refresh-1",
+          tokenType: "Bearer",
+          expiresAt: "2026-11-25T13:00:00.000Z",
+          scope: ["user-read-private", "user-read-email"]
+        })
+      )
+    }).pipe(Effect.provide(NodeFs))
+  )
+
+  it.scoped("the file is created with mode 0600 and holds the encoded TokenSet as JSON", () =>
+    Effect.gen(function* () {
+      const { file, fs } = yield* tempFile
+      yield* (yield* store(file)).set(tokens("access-1", "refresh-1"))
+      const info = yield* fs.stat(file)
+      assert.strictEqual(info.mode & 0o777, 0o600)
+      assert.deepStrictEqual(JSON.parse(yield* fs.readFileString(file)), {
+        accessToken: "access-1",
+        refreshToken: "refresh-1",
+        tokenType: "Bearer",
+        expiresAt: "2026-11-25T13:00:00.000Z",
+        scope: ["user-read-private", "user-read-email"]
+      })
+      assert.deepStrictEqual(yield* NodeTokenStore.fileStatus(file), {
+        path: file,
+        exists: true,
+        mode: 0o600,
+        tooOpen: false
+      })
+    }).pipe(Effect.provide(NodeFs))
+  )
+
+  it.scoped("no temporary files are left behind", () =>
+    Effect.gen(function* () {
+      const { file, fs, path } = yield* tempFile
+      const s = yield* store(file)
+      for (let i = 0; i < 5; i++) yield* s.set(tokens(`access-${i}`, `refresh-${i}`))
+      assert.deepStrictEqual(yield* fs.readDirectory(path.dirname(file)), ["spotify.json"])
+      assert.strictEqual(Redacted.value(Option.getOrThrow(yield* s.get).accessToken), "access-4")
+    }).pipe(Effect.provide(NodeFs))
+  )
+
+  it.scoped("a corrupt file is a TokenStoreError naming the path, and is never overwritten", () =>
+    Effect.gen(function* () {
+      const { file, fs, path } = yield* tempFile
+      yield* fs.makeDirectory(path.dirname(file), { recursive: true })
+      yield* fs.writeFileString(file, "{ this is not json")
+      const s = yield* store(file)
+      const readError = yield* Effect.flip(s.get)
+      assert.strictEqual(readError.reason, "Corrupt")
+      assert.strictEqual(readError.location, file)
+      assert.strictEqual(
+        readError.message,
+        `Token store ${file}: cannot read the tokens: it is not JSON. ` +
+          "Move it away or delete it, then log in again (token-refresher login)."
+      )
+      const writeError = yield* Effect.flip(s.set(tokens("a", "r")))
+      assert.strictEqual(writeError.reason, "Corrupt")
+      assert.match(writeError.message, /refusing to overwrite it/)
+      assert.strictEqual(yield* fs.readFileString(file), "{ this is not json")
+    }).pipe(Effect.provide(NodeFs))
+  )
+
+  it.scoped("a foreign JSON file is Corrupt, names the wrong fields, and quotes none of its values", () =>
+    Effect.gen(function* () {
+      const { file, fs, path } = yield* tempFile
+      yield* fs.makeDirectory(path.dirname(file), { recursive: true })
+      yield* fs.writeFileString(file, JSON.stringify({ accessToken: "SENTINEL-TOKEN", expiresAt: "SENTINEL-DATE" }))
+      const error = yield* Effect.flip((yield* store(file)).get)
+      assert.strictEqual(error.reason, "Corrupt")
+      assert.match(error.message, /wrong or missing: refreshToken, tokenType, expiresAt, scope/)
+      assert.isFalse(error.message.includes("SENTINEL"))
+      assert.isFalse(JSON.stringify(error).includes("SENTINEL"))
+    }).pipe(Effect.provide(NodeFs))
+  )
+
+  it.scoped("a file that others may read is reported with a warning naming the fix", () =>
+    Effect.gen(function* () {
+      const { file, fs } = yield* tempFile
+      const s = yield* store(file)
+      yield* s.set(tokens("a", "r"))
+      yield* fs.chmod(file, 0o644)
+      const logs: Array<string> = []
+      const logger = Logger.make(({ logLevel, message }) => logs.push(`${logLevel.label} ${String(message)}`))
+      yield* s.get.pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger)))
+      assert.deepStrictEqual(logs, [
+        `WARN token file ${file} may be read by other users (mode 0644): run chmod 600 ${file}`
+      ])
+      assert.strictEqual((yield* NodeTokenStore.fileStatus(file)).tooOpen, true)
+      // the next write replaces it with a 0600 file
+      yield* s.set(tokens("b", "r"))
+      assert.strictEqual((yield* fs.stat(file)).mode & 0o777, 0o600)
+    }).pipe(Effect.provide(NodeFs), Logger.withMinimumLogLevel(LogLevel.All))
+  )
+
+  it.scoped("crash between write and rename: the previous tokens stay readable, and the leftover is cleaned up", () =>
+    Effect.gen(function* () {
+      const { file, fs, path } = yield* tempFile
+      yield* (yield* store(file)).set(tokens("old-access", "old-refresh"))
+
+      // a file system whose rename never returns: the writer is frozen after the flushed write, before the rename
+      const frozen = Layer.succeed(FileSystem.FileSystem, { ...fs, rename: () => Effect.never })
+      const writer = yield* store(file).pipe(Effect.provide(frozen))
+      const fiber = yield* Effect.fork(writer.set(tokens("new-access", "new-refresh")))
+      const folder = path.dirname(file)
+      const temporaries = fs
+        .readDirectory(folder)
+        .pipe(Effect.map((names) => names.filter((name) => name.endsWith(".tmp"))))
+      const [temporary] = yield* temporaries.pipe(
+        Effect.repeat({ until: (names) => names.length === 1, times: 1000 }),
+        Effect.zipLeft(Effect.yieldNow())
+      )
+      assert.isDefined(temporary)
+      assert.match(temporary!, /^\.spotify\.json\.\d+\.[0-9a-f-]+\.tmp$/)
+      assert.strictEqual((yield* fs.stat(path.join(folder, temporary!))).mode & 0o777, 0o600)
+
+      // what any reader (another process, or this one after a restart) sees at this moment
+      const reader = yield* store(file)
+      assert.strictEqual(Redacted.value(Option.getOrThrow(yield* reader.get).accessToken), "old-access")
+
+      // a torn temporary file from an earlier crash does not matter either
+      yield* fs.writeFileString(path.join(folder, ".spotify.json.99.torn.tmp"), '{"accessToken":"torn')
+      assert.strictEqual(Redacted.value(Option.getOrThrow(yield* reader.get).accessToken), "old-access")
+
+      // the next successful write removes the leftovers
+      yield* reader.set(tokens("next-access", "next-refresh"))
+      const left = (yield* fs.readDirectory(folder)).filter((name) => name !== temporary)
+      assert.deepStrictEqual(left, ["spotify.json"])
+      assert.strictEqual(Redacted.value(Option.getOrThrow(yield* reader.get).accessToken), "next-access")
+      yield* Fiber.interrupt(fiber)
+    }).pipe(Effect.provide(NodeFs))
+  )
+})
