@@ -3,13 +3,16 @@
  *
  * @since 0.1.0
  */
+import * as Config from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Ref from "effect/Ref"
 import * as Schema from "effect/Schema"
-import type { TokenSet } from "./TokenSet.js"
+import type * as Redacted from "effect/Redacted"
+import { fromRefreshToken, type TokenSet } from "./TokenSet.js"
 
 /**
  * A store could not read or write the tokens. Its message names the store (a file's path) and never holds a token.
@@ -84,3 +87,28 @@ export const get: Effect.Effect<Option.Option<TokenSet>, TokenStoreError, TokenS
  */
 export const set = (tokens: TokenSet): Effect.Effect<void, TokenStoreError, TokenStore> =>
   Effect.flatMap(TokenStore, (store) => store.set(tokens))
+
+/**
+ * Seeds an empty store with a bare refresh token read from `Config` (e.g.
+ * `Config.redacted("SPOTIFY_REFRESH_TOKEN")`), marked expired so its first use refreshes. A store that already holds
+ * tokens, or a missing variable, is left as it is.
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const seeded =
+  (refreshToken: Config.Config<Redacted.Redacted<string>>) =>
+  <E, R>(
+    self: Layer.Layer<TokenStore, E, R>
+  ): Layer.Layer<TokenStore, E | ConfigError.ConfigError | TokenStoreError, R> =>
+    Layer.effect(
+      TokenStore,
+      Effect.gen(function* () {
+        const store = yield* TokenStore
+        if (Option.isNone(yield* store.get)) {
+          const seed = yield* Config.option(refreshToken)
+          if (Option.isSome(seed)) yield* store.set(fromRefreshToken(seed.value))
+        }
+        return store
+      })
+    ).pipe(Layer.provide(self))

@@ -1,0 +1,65 @@
+import { assert, describe, it } from "@effect/vitest"
+import { TokenSet, TokenStore } from "@token-refresher/core"
+import { Config, ConfigProvider, DateTime, Effect, Layer, Option, Redacted } from "effect"
+
+const withEnv = (env: Record<string, string>) =>
+  Layer.setConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env))))
+
+const seed = Config.redacted("SPOTIFY_REFRESH_TOKEN")
+
+describe("TokenStore", () => {
+  it.effect("layerMemory starts empty or with the initial tokens, and keeps what is set", () =>
+    Effect.gen(function* () {
+      assert.deepStrictEqual(yield* TokenStore.get, Option.none())
+      yield* TokenStore.set(TokenSet.fromRefreshToken("r"))
+      const stored = Option.getOrThrow(yield* TokenStore.get)
+      assert.strictEqual(Redacted.value(stored.refreshToken), "r")
+    }).pipe(Effect.provide(TokenStore.layerMemory()))
+  )
+
+  it.effect("fromRefreshToken is already expired, so its first use refreshes", () =>
+    Effect.gen(function* () {
+      const tokens = TokenSet.fromRefreshToken(Redacted.make("r"))
+      assert.isTrue(tokens.isExpired(yield* DateTime.now))
+      assert.strictEqual(Redacted.value(tokens.accessToken), "")
+      assert.deepStrictEqual(tokens.scope, [])
+    })
+  )
+
+  it.effect("seeded fills an empty store from the variable", () =>
+    Effect.gen(function* () {
+      const stored = Option.getOrThrow(yield* TokenStore.get)
+      assert.strictEqual(Redacted.value(stored.refreshToken), "from-env")
+    }).pipe(
+      Effect.provide(
+        TokenStore.layerMemory().pipe(
+          TokenStore.seeded(seed),
+          Layer.provide(withEnv({ SPOTIFY_REFRESH_TOKEN: "from-env" }))
+        )
+      )
+    )
+  )
+
+  it.effect("seeded leaves a store that holds tokens alone, and a missing variable is no seed", () =>
+    Effect.gen(function* () {
+      const kept = yield* TokenStore.get.pipe(
+        Effect.provide(
+          TokenStore.layerMemory(TokenSet.fromRefreshToken("saved")).pipe(
+            TokenStore.seeded(seed),
+            Layer.provide(withEnv({ SPOTIFY_REFRESH_TOKEN: "from-env" }))
+          )
+        )
+      )
+      assert.strictEqual(Redacted.value(Option.getOrThrow(kept).refreshToken), "saved")
+      const empty = yield* TokenStore.get.pipe(
+        Effect.provide(TokenStore.layerMemory().pipe(TokenStore.seeded(seed), Layer.provide(withEnv({}))))
+      )
+      assert.deepStrictEqual(empty, Option.none())
+    })
+  )
+
+  it("TokenStoreError's message names the store", () => {
+    const error = new TokenStore.TokenStoreError({ reason: "Write", location: "/tmp/x.json", detail: "disk full" })
+    assert.strictEqual(error.message, "Token store /tmp/x.json: disk full")
+  })
+})

@@ -1,0 +1,78 @@
+import { assert, describe, it } from "@effect/vitest"
+import { TokenManager, TokenSet, TokenStore } from "@token-refresher/core"
+import { Spotify, SpotifyApi } from "@token-refresher/spotify"
+import { MockTokenEndpoint } from "@token-refresher/testing"
+import { Effect, Layer, Redacted } from "effect"
+
+const me = {
+  id: "wizzler",
+  display_name: "JM Wizzler",
+  email: "email@example.com",
+  country: "SE",
+  product: "premium",
+  uri: "spotify:user:wizzler",
+  followers: { total: 3829 }
+}
+
+const live = (api: (authorization: string | undefined) => MockTokenEndpoint.Reply) =>
+  SpotifyApi.layer().pipe(
+    Layer.provideMerge(TokenManager.layer()),
+    Layer.provideMerge(TokenStore.layerMemory(TokenSet.fromRefreshToken("seed"))),
+    Layer.provideMerge(Spotify.layer({ clientId: "id", clientSecret: Redacted.make("secret") })),
+    Layer.provideMerge(
+      MockTokenEndpoint.layer((request) =>
+        request.url === Spotify.tokenUrl ? MockTokenEndpoint.ok() : api(request.headers.authorization)
+      )
+    ),
+    Layer.orDie
+  )
+
+describe("SpotifyApi", () => {
+  it.effect("GET /me refreshes the seeded token, sends it, and decodes the user", () =>
+    Effect.gen(function* () {
+      const user = yield* SpotifyApi.me
+      assert.deepStrictEqual(
+        { ...user },
+        {
+          id: "wizzler",
+          displayName: "JM Wizzler",
+          email: "email@example.com",
+          country: "SE",
+          product: "premium",
+          uri: "spotify:user:wizzler"
+        }
+      )
+      const requests = yield* Effect.flatMap(MockTokenEndpoint.MockTokenEndpoint, (mock) => mock.requests)
+      assert.deepStrictEqual(
+        requests.map((r) => [r.method, r.url, r.headers.authorization?.split(" ")[0]]),
+        [
+          ["POST", "https://accounts.spotify.com/api/token", "Basic"],
+          ["GET", "https://api.spotify.com/v1/me", "Bearer"]
+        ]
+      )
+      assert.strictEqual(requests[1]!.headers.authorization, "Bearer mock-access-token-1")
+      assert.strictEqual(requests[1]!.headers.accept, "application/json")
+    }).pipe(Effect.provide(live(() => MockTokenEndpoint.json(me))))
+  )
+
+  it.effect("a Spotify error answer is SpotifyApiError with its message", () =>
+    Effect.gen(function* () {
+      const error = yield* Effect.flip(SpotifyApi.me)
+      assert.strictEqual(error._tag, "SpotifyApiError")
+      assert.strictEqual(error.message, "Spotify Web API GET /me failed (HTTP 403): Insufficient client scope")
+    }).pipe(
+      Effect.provide(
+        live(() =>
+          MockTokenEndpoint.json({ error: { status: 403, message: "Insufficient client scope" } }, { status: 403 })
+        )
+      )
+    )
+  )
+
+  it.effect("a body of the wrong shape is SpotifyApiError Decode", () =>
+    Effect.gen(function* () {
+      const error = yield* Effect.flip(SpotifyApi.me)
+      assert.strictEqual(error._tag === "SpotifyApiError" && error.reason, "Decode")
+    }).pipe(Effect.provide(live(() => MockTokenEndpoint.json({ name: "no id" }))))
+  )
+})
