@@ -69,6 +69,21 @@ export interface RefreshOptions {
 }
 
 /**
+ * An authorization code to exchange (RFC 6749 §4.1.3, with PKCE's `code_verifier`, RFC 7636).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface CodeExchange {
+  /** The `code` the authorization server sent to the redirect URI. */
+  readonly code: Redacted.Redacted<string>
+  /** The same `redirect_uri` the authorization request used. */
+  readonly redirectUri: string
+  /** The PKCE verifier whose challenge the authorization request sent. */
+  readonly codeVerifier?: Redacted.Redacted<string> | undefined
+}
+
+/**
  * @since 0.1.0
  * @category models
  */
@@ -81,6 +96,11 @@ export interface Service {
     refreshToken: Redacted.Redacted<string>,
     options?: RefreshOptions
   ) => Effect.Effect<TokenSet, RefreshError>
+  /**
+   * Exchanges an authorization code for the first `TokenSet` (a login), with the same client authentication, retries
+   * and errors as `refresh`. An answer without a refresh token is a `DecodeError`.
+   */
+  readonly exchangeCode: (code: CodeExchange) => Effect.Effect<TokenSet, RefreshError>
 }
 
 /**

@@ -14,6 +14,13 @@ export * as BearerAuth from "./BearerAuth.js"
 export * as Errors from "./Errors.js"
 
 /**
+ * PKCE (RFC 7636) verifiers and S256 challenges for logins without a client secret.
+ *
+ * @since 0.1.0
+ */
+export * as Pkce from "./Pkce.js"
+
+/**
  * The `TokenManager` service: always a valid access token, one refresh at a time, rotation persisted first.
  *
  * @since 0.1.0

@@ -79,7 +79,7 @@ const interpret = (
   status: number,
   headers: Readonly<Record<string, string | undefined>>,
   body: string,
-  sentRefreshToken: Redacted.Redacted<string>,
+  sentRefreshToken: Redacted.Redacted<string> | undefined,
   now: DateTime.Utc
 ): Effect.Effect<
   TokenSet,
@@ -100,17 +100,23 @@ const interpret = (
     }
     return Either.match(parseTokenResponse(json.right), {
       onLeft: (detail) => Effect.fail(new Errors.DecodeError({ status, reason: "Schema", detail })),
-      onRight: (response) =>
-        Effect.succeed(
+      onRight: (response) => {
+        const refreshToken =
+          response.refresh_token === undefined ? sentRefreshToken : Redacted.make(response.refresh_token)
+        if (refreshToken === undefined) {
+          // a code exchange that grants no refresh token leaves nothing to keep the session alive with
+          return Effect.fail(new Errors.DecodeError({ status, reason: "Schema", detail: "refresh_token is missing" }))
+        }
+        return Effect.succeed(
           new TokenSet({
             accessToken: Redacted.make(response.access_token),
-            refreshToken:
-              response.refresh_token === undefined ? sentRefreshToken : Redacted.make(response.refresh_token),
+            refreshToken,
             tokenType: response.token_type,
             expiresAt: DateTime.addDuration(now, Duration.seconds(response.expires_in)),
             scope: splitScope(response.scope)
           })
         )
+      }
     })
   }
   const retryAfter = parseRetryAfter(headers["retry-after"], DateTime.toEpochMillis(now))
@@ -179,12 +185,9 @@ export const make = (
     )
     const url = options.tokenUrl.toString()
 
-    const formBody = (refreshToken: Redacted.Redacted<string>, scope: ReadonlyArray<string> | undefined) => {
-      const params: Array<[string, string]> = [
-        ["grant_type", "refresh_token"],
-        ["refresh_token", Redacted.value(refreshToken)]
-      ]
-      if (scope !== undefined && scope.length > 0) params.push(["scope", scope.join(" ")])
+    /** The grant's own fields, then the client's (RFC 6749 §2.3.1 for `client_secret_post`, §3.2.1 for public clients). */
+    const tokenRequest = (grant: ReadonlyArray<readonly [string, string]>) => {
+      const params: Array<readonly [string, string]> = [...grant]
       if (options.authMethod !== "client_secret_basic") params.push(["client_id", options.clientId])
       if (options.authMethod === "client_secret_post" && options.clientSecret !== undefined) {
         params.push(["client_secret", Redacted.value(options.clientSecret)])
@@ -192,7 +195,10 @@ export const make = (
       return HttpClientRequest.post(url).pipe(HttpClientRequest.bodyUrlParams(params))
     }
 
-    const attempt = (request: HttpClientRequest.HttpClientRequest, refreshToken: Redacted.Redacted<string>) =>
+    const attempt = (
+      request: HttpClientRequest.HttpClientRequest,
+      refreshToken: Redacted.Redacted<string> | undefined
+    ) =>
       client.execute(request).pipe(
         Effect.flatMap((response) => Effect.map(response.text, (body) => ({ response, body }))),
         Effect.timeoutFail({
@@ -215,9 +221,14 @@ export const make = (
         )
       )
 
-    const refresh = (refreshToken: Redacted.Redacted<string>, refreshOptions?: TokenRefresher.RefreshOptions) =>
+    /** One grant, with the retry policy, a span and debug logs. */
+    const grant = (
+      span: string,
+      params: ReadonlyArray<readonly [string, string]>,
+      refreshToken: Redacted.Redacted<string> | undefined
+    ) =>
       Effect.suspend(() => {
-        const request = formBody(refreshToken, refreshOptions?.scope)
+        const request = tokenRequest(params)
         let attempts = 0
         const loop: Effect.Effect<TokenSet, Errors.RefreshError> = Effect.suspend(() => {
           attempts++
@@ -238,7 +249,7 @@ export const make = (
             return Effect.flatMap(
               failure.retryAfter === undefined ? backoff(options, attempts) : Effect.succeed(failure.retryAfter),
               (delay) =>
-                Effect.logDebug("token refresh attempt failed; retrying").pipe(
+                Effect.logDebug("token request attempt failed; retrying").pipe(
                   Effect.annotateLogs({
                     attempt: attempts,
                     reason: failure.reason,
@@ -259,7 +270,7 @@ export const make = (
                 "token_refresher.outcome": "success"
               }).pipe(
                 Effect.zipRight(
-                  Effect.logDebug("token refresh succeeded").pipe(
+                  Effect.logDebug("token request succeeded").pipe(
                     Effect.annotateLogs({
                       attempts,
                       rotated: tokens.refreshToken !== refreshToken,
@@ -274,19 +285,41 @@ export const make = (
                 "token_refresher.outcome": error._tag
               }).pipe(
                 Effect.zipRight(
-                  Effect.logDebug("token refresh failed").pipe(
+                  Effect.logDebug("token request failed").pipe(
                     Effect.annotateLogs({ attempts, error: error._tag, message: error.message })
                   )
                 )
               )
           }),
           Effect.annotateLogs({ "token_refresher.host": host }),
-          Effect.withSpan("TokenRefresher.refresh", {
+          Effect.withSpan(span, {
             kind: "client",
             attributes: { "token_refresher.host": host, "token_refresher.auth_method": options.authMethod }
           })
         )
       })
 
-    return { refresh } satisfies TokenRefresher.Service
+    const refresh = (refreshToken: Redacted.Redacted<string>, refreshOptions?: TokenRefresher.RefreshOptions) => {
+      const params: Array<readonly [string, string]> = [
+        ["grant_type", "refresh_token"],
+        ["refresh_token", Redacted.value(refreshToken)]
+      ]
+      const scope = refreshOptions?.scope
+      if (scope !== undefined && scope.length > 0) params.push(["scope", scope.join(" ")])
+      return grant("TokenRefresher.refresh", params, refreshToken)
+    }
+
+    const exchangeCode = (code: TokenRefresher.CodeExchange) =>
+      grant(
+        "TokenRefresher.exchangeCode",
+        [
+          ["grant_type", "authorization_code"],
+          ["code", Redacted.value(code.code)],
+          ["redirect_uri", code.redirectUri],
+          ...(code.codeVerifier === undefined ? [] : [["code_verifier", Redacted.value(code.codeVerifier)] as const])
+        ],
+        undefined
+      )
+
+    return { refresh, exchangeCode } satisfies TokenRefresher.Service
   })
