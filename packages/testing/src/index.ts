@@ -4,3 +4,10 @@
  * @since 0.1.0
  */
 export * as MockTokenEndpoint from "./MockTokenEndpoint.js"
+
+/**
+ * A real HTTP server on 127.0.0.1 that behaves like Spotify's accounts service, with fault injection.
+ *
+ * @since 0.1.0
+ */
+export * as FakeAuthorizationServer from "./FakeAuthorizationServer.js"

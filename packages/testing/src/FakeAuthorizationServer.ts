@@ -1,0 +1,684 @@
+/**
+ * A real HTTP server on 127.0.0.1 that behaves like Spotify's accounts service (and `GET /v1/me`), for demos,
+ * end-to-end tests and trying an app without credentials.
+ *
+ * @since 0.1.0
+ */
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
+import type * as Scope from "effect/Scope"
+import * as Crypto from "node:crypto"
+import * as Http from "node:http"
+import type { AddressInfo } from "node:net"
+
+/**
+ * A registered client. Without `clientSecret` it is a public (PKCE) client. Without `redirectUris`, any loopback
+ * `http://127.0.0.1:<port>/…` redirect is accepted (RFC 8252 §7.3), which suits tests that pick a free port.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Client {
+  readonly clientId: string
+  readonly clientSecret?: string | undefined
+  readonly redirectUris?: ReadonlyArray<string> | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /** Default: 0 (a free port). */
+  readonly port?: number | undefined
+  /** Default: `127.0.0.1`. */
+  readonly host?: string | undefined
+  /** Default: a confidential client `fake-client-id`/`fake-client-secret` and a public client `fake-public-client-id`. */
+  readonly clients?: ReadonlyArray<Client> | undefined
+  /** Every refresh returns a new refresh token and the old one becomes `invalid_grant`. Default: true. */
+  readonly rotate?: boolean | undefined
+  /** Access-token lifetime (`expires_in`). Default: 3600 seconds. */
+  readonly accessTokenLifetime?: Duration.DurationInput | undefined
+  /** The scope granted when the request names none. Default: `user-read-private user-read-email`. */
+  readonly scope?: string | undefined
+}
+
+/**
+ * A fault injected into the next `POST /api/token` answers.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Fault =
+  | { readonly _tag: "Status"; readonly status: number; readonly retryAfter?: number | undefined }
+  | { readonly _tag: "Delay"; readonly millis: number }
+  | { readonly _tag: "Drop" }
+  | { readonly _tag: "MalformedJson" }
+  | { readonly _tag: "Html"; readonly status: number }
+
+/**
+ * @since 0.1.0
+ * @category faults
+ */
+export const status = (code: number): Fault => ({ _tag: "Status", status: code })
+
+/**
+ * @since 0.1.0
+ * @category faults
+ */
+export const rateLimited = (retryAfterSeconds: number): Fault => ({
+  _tag: "Status",
+  status: 429,
+  retryAfter: retryAfterSeconds
+})
+
+/**
+ * Answers normally, after `delay` (real time).
+ *
+ * @since 0.1.0
+ * @category faults
+ */
+export const delay = (delay: Duration.DurationInput): Fault => ({
+  _tag: "Delay",
+  millis: Duration.toMillis(Duration.decode(delay))
+})
+
+/**
+ * Closes the connection without an answer.
+ *
+ * @since 0.1.0
+ * @category faults
+ */
+export const drop: Fault = { _tag: "Drop" }
+
+/**
+ * HTTP 200 with a body that is not valid JSON.
+ *
+ * @since 0.1.0
+ * @category faults
+ */
+export const malformedJson: Fault = { _tag: "MalformedJson" }
+
+/**
+ * An HTML page, as a proxy sends (default 502).
+ *
+ * @since 0.1.0
+ * @category faults
+ */
+export const html = (code = 502): Fault => ({ _tag: "Html", status: code })
+
+/**
+ * One request as the server saw it: no secret, token or code is recorded.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RecordedRequest {
+  readonly method: string
+  /** The path, without the query. */
+  readonly path: string
+  readonly grantType: string | undefined
+  readonly clientId: string | undefined
+  /** How the client authenticated on the token endpoint. */
+  readonly clientAuth: "basic" | "post" | "none" | undefined
+  readonly status: number
+  /** The OAuth `error` answered, if any. */
+  readonly error: string | undefined
+  /** The injected fault, if any. */
+  readonly fault: Fault["_tag"] | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Stats {
+  readonly requests: number
+  readonly refreshesServed: number
+  readonly refreshesRejected: number
+  readonly codesIssued: number
+  readonly codesExchanged: number
+  readonly apiCalls: number
+  readonly apiRejected: number
+  readonly faultsInjected: number
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface IssuedTokens {
+  readonly accessToken: Redacted.Redacted<string>
+  readonly refreshToken: Redacted.Redacted<string>
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Service {
+  /** `http://127.0.0.1:<port>`: use it as `SPOTIFY_ACCOUNTS_URL`. */
+  readonly url: string
+  readonly tokenUrl: string
+  readonly authorizeUrl: string
+  /** `<url>/v1`: use it as the Web API URL. */
+  readonly apiUrl: string
+  readonly clients: ReadonlyArray<Client>
+  /** Issues tokens directly (as if the user had logged in), e.g. to seed a store. */
+  readonly issueTokens: (options?: {
+    readonly clientId?: string | undefined
+    readonly scope?: string | undefined
+  }) => Effect.Effect<IssuedTokens>
+  /** Queues faults for the next token requests, one per request. */
+  readonly inject: (...faults: ReadonlyArray<Fault>) => Effect.Effect<void>
+  /** Injects `fault` into each token request with probability `rate` (0 turns it off). */
+  readonly setFaultRate: (rate: number, fault: Fault) => Effect.Effect<void>
+  readonly setRotation: (rotate: boolean) => Effect.Effect<void>
+  readonly setAccessTokenLifetime: (lifetime: Duration.DurationInput) => Effect.Effect<void>
+  /** Every access token issued so far is expired from now on. */
+  readonly expireAccessTokens: Effect.Effect<void>
+  /** Every refresh token issued so far is revoked (`invalid_grant`, "Refresh token revoked"). */
+  readonly revokeRefreshTokens: Effect.Effect<void>
+  readonly requests: Effect.Effect<ReadonlyArray<RecordedRequest>>
+  readonly stats: Effect.Effect<Stats>
+}
+
+/**
+ * @since 0.1.0
+ * @category tags
+ */
+export class FakeAuthorizationServer extends Context.Tag("@token-refresher/testing/FakeAuthorizationServer")<
+  FakeAuthorizationServer,
+  Service
+>() {}
+
+/**
+ * The server could not listen (the port is taken, say).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class ListenError extends Schema.TaggedError<ListenError>("@token-refresher/testing/ListenError")(
+  "ListenError",
+  {
+    address: Schema.String,
+    detail: Schema.String
+  }
+) {
+  override get message(): string {
+    return `The fake authorization server cannot listen on ${this.address}: ${this.detail}`
+  }
+}
+
+/**
+ * The default confidential client.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const confidentialClient: Client = { clientId: "fake-client-id", clientSecret: "fake-client-secret" }
+
+/**
+ * The default public (PKCE) client.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const publicClient: Client = { clientId: "fake-public-client-id" }
+
+/**
+ * The user `GET /v1/me` answers with.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const user = {
+  id: "fake-user",
+  display_name: "Fake User",
+  email: "fake-user@example.com",
+  country: "SE",
+  product: "premium",
+  type: "user",
+  uri: "spotify:user:fake-user"
+} as const
+
+interface RefreshRecord {
+  readonly clientId: string
+  readonly scope: string
+  state: "active" | "used" | "revoked"
+}
+
+interface AccessRecord {
+  readonly clientId: string
+  expiresAt: number
+}
+
+interface CodeRecord {
+  readonly clientId: string
+  readonly redirectUri: string
+  readonly scope: string
+  readonly challenge: string | undefined
+  readonly expiresAt: number
+  used: boolean
+}
+
+const CODE_LIFETIME_MS = 10 * 60 * 1000
+const MAX_BODY_BYTES = 64 * 1024
+
+const randomToken = (prefix: string) => `${prefix}-${Crypto.randomBytes(24).toString("base64url")}`
+
+const isLoopbackRedirect = (uri: string): boolean => {
+  try {
+    const url = new URL(uri)
+    return url.protocol === "http:" && (url.hostname === "127.0.0.1" || url.hostname === "[::1]")
+  } catch {
+    return false
+  }
+}
+
+interface Answer {
+  readonly status: number
+  readonly headers?: Record<string, string>
+  readonly body: string
+  readonly error?: string | undefined
+}
+
+const json = (status: number, body: unknown, headers?: Record<string, string>): Answer => ({
+  status,
+  headers: { "content-type": "application/json", "cache-control": "no-store", ...headers },
+  body: JSON.stringify(body),
+  error:
+    typeof body === "object" && body !== null && "error" in body && typeof body.error === "string"
+      ? body.error
+      : undefined
+})
+
+const oauthError = (error: string, description: string, status = 400): Answer =>
+  json(status, { error, error_description: description })
+
+const htmlPage = (status: number): Answer => ({
+  status,
+  headers: { "content-type": "text/html; charset=utf-8" },
+  body: `<html><head><title>${status}</title></head><body><h1>Error ${status}</h1><p>upstream unavailable</p></body></html>`
+})
+
+/**
+ * Starts the server; it stops when the scope closes.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (options?: Options): Effect.Effect<Service, ListenError, Scope.Scope> =>
+  Effect.gen(function* () {
+    const clients = options?.clients ?? [confidentialClient, publicClient]
+    const defaultScope = options?.scope ?? "user-read-private user-read-email"
+    const config = {
+      rotate: options?.rotate ?? true,
+      lifetimeSeconds: Math.round(Duration.toSeconds(Duration.decode(options?.accessTokenLifetime ?? "3600 seconds"))),
+      faultRate: 0,
+      rateFault: undefined as Fault | undefined
+    }
+    const refreshTokens = new Map<string, RefreshRecord>()
+    const accessTokens = new Map<string, AccessRecord>()
+    const codes = new Map<string, CodeRecord>()
+    const faults: Array<Fault> = []
+    const recorded: Array<RecordedRequest> = []
+    const stats = {
+      requests: 0,
+      refreshesServed: 0,
+      refreshesRejected: 0,
+      codesIssued: 0,
+      codesExchanged: 0,
+      apiCalls: 0,
+      apiRejected: 0,
+      faultsInjected: 0
+    }
+    const timers = new Set<NodeJS.Timeout>()
+
+    const issue = (clientId: string, scope: string, withRefresh: boolean) => {
+      const accessToken = randomToken("fake-access")
+      accessTokens.set(accessToken, { clientId, expiresAt: Date.now() + config.lifetimeSeconds * 1000 })
+      const refreshToken = withRefresh ? randomToken("fake-refresh") : undefined
+      if (refreshToken !== undefined) refreshTokens.set(refreshToken, { clientId, scope, state: "active" })
+      return { accessToken, refreshToken }
+    }
+
+    const tokenAnswer = (clientId: string, scope: string, withRefresh: boolean): Answer => {
+      const { accessToken, refreshToken } = issue(clientId, scope, withRefresh)
+      return json(200, {
+        access_token: accessToken,
+        token_type: "Bearer",
+        scope,
+        expires_in: config.lifetimeSeconds,
+        ...(refreshToken === undefined ? {} : { refresh_token: refreshToken })
+      })
+    }
+
+    /** RFC 6749 §2.3.1, as Spotify does it: Basic first, else `client_id` (and `client_secret`) in the body. */
+    const authenticate = (
+      headers: Http.IncomingHttpHeaders,
+      form: URLSearchParams
+    ): { readonly client: Client; readonly auth: "basic" | "post" | "none" } | Answer => {
+      const header = headers.authorization
+      let clientId: string | null
+      let secret: string | null
+      let auth: "basic" | "post" | "none"
+      if (header !== undefined && header.startsWith("Basic ")) {
+        const decoded = Buffer.from(header.slice(6), "base64").toString("utf8")
+        const colon = decoded.indexOf(":")
+        if (colon < 0) return oauthError("invalid_client", "Invalid client")
+        clientId = new URLSearchParams(`a=${decoded.slice(0, colon)}`).get("a")
+        secret = new URLSearchParams(`a=${decoded.slice(colon + 1)}`).get("a")
+        auth = "basic"
+      } else {
+        clientId = form.get("client_id")
+        secret = form.get("client_secret")
+        auth = secret === null ? "none" : "post"
+      }
+      const client = clients.find((c) => c.clientId === clientId)
+      if (clientId === null || client === undefined) return oauthError("invalid_client", "Invalid client")
+      if (client.clientSecret !== undefined && secret !== client.clientSecret) {
+        return oauthError("invalid_client", "Invalid client secret")
+      }
+      return { client, auth }
+    }
+
+    const refreshGrant = (client: Client, form: URLSearchParams): Answer => {
+      const token = form.get("refresh_token")
+      if (token === null || token === "") return oauthError("invalid_request", "refresh_token must be supplied")
+      const record = refreshTokens.get(token)
+      if (record === undefined || record.clientId !== client.clientId || record.state === "used") {
+        return oauthError("invalid_grant", "Invalid refresh token")
+      }
+      if (record.state === "revoked") return oauthError("invalid_grant", "Refresh token revoked")
+      const requested = form.get("scope")
+      if (requested !== null) {
+        const granted = new Set(record.scope.split(" "))
+        if (!requested.split(" ").every((s) => granted.has(s))) return oauthError("invalid_scope", "Invalid scope")
+      }
+      if (config.rotate) record.state = "used"
+      const scope = requested ?? record.scope
+      if (config.rotate) return tokenAnswer(client.clientId, scope, true)
+      const { accessToken } = issue(client.clientId, scope, false)
+      return json(200, { access_token: accessToken, token_type: "Bearer", scope, expires_in: config.lifetimeSeconds })
+    }
+
+    const codeGrant = (client: Client, form: URLSearchParams): Answer => {
+      const code = codes.get(form.get("code") ?? "")
+      if (code === undefined || code.used || code.expiresAt < Date.now() || code.clientId !== client.clientId) {
+        return oauthError("invalid_grant", "Invalid authorization code")
+      }
+      if (form.get("redirect_uri") !== code.redirectUri) return oauthError("invalid_grant", "Invalid redirect URI")
+      if (code.challenge !== undefined) {
+        const verifier = form.get("code_verifier") ?? ""
+        const challenge = Crypto.createHash("sha256").update(verifier).digest("base64url")
+        if (challenge !== code.challenge) return oauthError("invalid_grant", "code_verifier was incorrect")
+      }
+      code.used = true
+      return tokenAnswer(client.clientId, code.scope, true)
+    }
+
+    const tokenEndpoint = (
+      headers: Http.IncomingHttpHeaders,
+      body: string
+    ): Answer & { clientId?: string; auth?: "basic" | "post" | "none"; grantType?: string } => {
+      const form = new URLSearchParams(body)
+      const grantType = form.get("grant_type") ?? undefined
+      const authenticated = authenticate(headers, form)
+      if ("status" in authenticated) {
+        if (grantType === "refresh_token") stats.refreshesRejected++
+        return { ...authenticated, ...(grantType === undefined ? {} : { grantType }) }
+      }
+      const who = { clientId: authenticated.client.clientId, auth: authenticated.auth }
+      switch (grantType) {
+        case "refresh_token": {
+          const answer = refreshGrant(authenticated.client, form)
+          if (answer.status === 200) stats.refreshesServed++
+          else stats.refreshesRejected++
+          return { ...answer, ...who, grantType }
+        }
+        case "authorization_code": {
+          const answer = codeGrant(authenticated.client, form)
+          if (answer.status === 200) stats.codesExchanged++
+          return { ...answer, ...who, grantType }
+        }
+        case undefined:
+          return { ...oauthError("unsupported_grant_type", "grant_type parameter is missing"), ...who }
+        default:
+          return { ...oauthError("unsupported_grant_type", "Unsupported grant type"), ...who, grantType }
+      }
+    }
+
+    const authorize = (query: URLSearchParams): Answer => {
+      const client = clients.find((c) => c.clientId === query.get("client_id"))
+      const plain = (status: number, text: string): Answer => ({
+        status,
+        headers: { "content-type": "text/plain; charset=utf-8" },
+        body: text
+      })
+      if (client === undefined) return plain(400, "INVALID_CLIENT: Invalid client")
+      const redirectUri = query.get("redirect_uri") ?? ""
+      const allowed =
+        client.redirectUris === undefined ? isLoopbackRedirect(redirectUri) : client.redirectUris.includes(redirectUri)
+      if (!allowed) return plain(400, "INVALID_CLIENT: Invalid redirect URI")
+      const redirect = new URL(redirectUri)
+      const state = query.get("state")
+      if (state !== null) redirect.searchParams.set("state", state)
+      const challenge = query.get("code_challenge") ?? undefined
+      const failWith = (error: string, description: string): Answer => {
+        redirect.searchParams.set("error", error)
+        redirect.searchParams.set("error_description", description)
+        return { status: 302, headers: { location: redirect.toString() }, body: "" }
+      }
+      if (query.get("response_type") !== "code")
+        return failWith("unsupported_response_type", "response_type must be code")
+      if (challenge !== undefined && query.get("code_challenge_method") !== "S256") {
+        return failWith("invalid_request", "code_challenge_method must be S256")
+      }
+      if (client.clientSecret === undefined && challenge === undefined) {
+        return failWith("invalid_request", "code_challenge is required for public clients")
+      }
+      const code = randomToken("fake-code")
+      codes.set(code, {
+        clientId: client.clientId,
+        redirectUri,
+        scope: query.get("scope") ?? defaultScope,
+        challenge,
+        expiresAt: Date.now() + CODE_LIFETIME_MS,
+        used: false
+      })
+      stats.codesIssued++
+      redirect.searchParams.set("code", code)
+      return { status: 302, headers: { location: redirect.toString() }, body: "" }
+    }
+
+    const me = (headers: Http.IncomingHttpHeaders): Answer => {
+      stats.apiCalls++
+      const token = headers.authorization?.startsWith("Bearer ") ? headers.authorization.slice(7) : ""
+      const record = accessTokens.get(token)
+      if (record === undefined) {
+        stats.apiRejected++
+        return json(401, { error: { status: 401, message: "Invalid access token" } })
+      }
+      if (record.expiresAt <= Date.now()) {
+        stats.apiRejected++
+        return json(401, { error: { status: 401, message: "The access token expired" } })
+      }
+      return json(200, user)
+    }
+
+    const nextFault = (): Fault | undefined => {
+      const scripted = faults.shift()
+      if (scripted !== undefined) return scripted
+      return config.rateFault !== undefined && Math.random() < config.faultRate ? config.rateFault : undefined
+    }
+
+    const send = (response: Http.ServerResponse, answer: Answer) => {
+      if (response.destroyed) return
+      response.writeHead(answer.status, answer.headers)
+      response.end(answer.body)
+    }
+
+    const handle = (request: Http.IncomingMessage, response: Http.ServerResponse, body: string) => {
+      stats.requests++
+      const url = new URL(request.url ?? "/", "http://fake")
+      const record = (
+        answer: Answer & { clientId?: string; auth?: "basic" | "post" | "none"; grantType?: string },
+        fault?: Fault
+      ) =>
+        recorded.push({
+          method: request.method ?? "",
+          path: url.pathname,
+          grantType: answer.grantType,
+          clientId: answer.clientId,
+          clientAuth: answer.auth,
+          status: answer.status,
+          error: answer.error,
+          fault: fault?._tag
+        })
+      if (request.method === "POST" && url.pathname === "/api/token") {
+        const fault = nextFault()
+        if (fault !== undefined) stats.faultsInjected++
+        switch (fault?._tag) {
+          case "Drop":
+            record({ status: 0, body: "" }, fault)
+            request.socket.destroy()
+            return
+          case "Status": {
+            const answer = json(
+              fault.status,
+              { error: "server_error", error_description: "injected fault" },
+              fault.retryAfter === undefined ? {} : { "retry-after": String(fault.retryAfter) }
+            )
+            record(answer, fault)
+            return send(response, answer)
+          }
+          case "Html": {
+            const answer = htmlPage(fault.status)
+            record(answer, fault)
+            return send(response, answer)
+          }
+          case "MalformedJson": {
+            const answer: Answer = {
+              status: 200,
+              headers: { "content-type": "application/json" },
+              body: '{"access_token": "trunc'
+            }
+            record(answer, fault)
+            return send(response, answer)
+          }
+          case "Delay": {
+            const timer = setTimeout(() => {
+              timers.delete(timer)
+              const answer = tokenEndpoint(request.headers, body)
+              record(answer, fault)
+              send(response, answer)
+            }, fault.millis)
+            timers.add(timer)
+            return
+          }
+          case undefined: {
+            const answer = tokenEndpoint(request.headers, body)
+            record(answer)
+            return send(response, answer)
+          }
+        }
+      }
+      const answer =
+        request.method === "GET" && url.pathname === "/authorize"
+          ? authorize(url.searchParams)
+          : request.method === "GET" && url.pathname === "/v1/me"
+            ? me(request.headers)
+            : json(404, { error: { status: 404, message: "Service not found" } })
+      record(answer)
+      send(response, answer)
+    }
+
+    const server = Http.createServer((request, response) => {
+      const chunks: Array<Buffer> = []
+      let size = 0
+      request.on("data", (chunk: Buffer) => {
+        size += chunk.length
+        if (size > MAX_BODY_BYTES) {
+          request.socket.destroy()
+          return
+        }
+        chunks.push(chunk)
+      })
+      request.on("end", () => handle(request, response, Buffer.concat(chunks).toString("utf8")))
+    })
+
+    const address = yield* Effect.acquireRelease(
+      Effect.async<AddressInfo, ListenError>((resume) => {
+        server.once("error", (error) =>
+          resume(
+            Effect.fail(
+              new ListenError({
+                address: `${options?.host ?? "127.0.0.1"}:${options?.port ?? 0}`,
+                detail: error.message
+              })
+            )
+          )
+        )
+        server.listen(options?.port ?? 0, options?.host ?? "127.0.0.1", () =>
+          resume(Effect.succeed(server.address() as AddressInfo))
+        )
+      }),
+      () =>
+        Effect.async<void>((resume) => {
+          for (const timer of timers) clearTimeout(timer)
+          server.closeAllConnections()
+          server.close(() => resume(Effect.void))
+        })
+    )
+
+    const host = address.family === "IPv6" ? `[${address.address}]` : address.address
+    const url = `http://${host}:${address.port}`
+
+    return FakeAuthorizationServer.of({
+      url,
+      tokenUrl: `${url}/api/token`,
+      authorizeUrl: `${url}/authorize`,
+      apiUrl: `${url}/v1`,
+      clients,
+      issueTokens: (issueOptions) =>
+        Effect.sync(() => {
+          const { accessToken, refreshToken } = issue(
+            issueOptions?.clientId ?? clients[0]!.clientId,
+            issueOptions?.scope ?? defaultScope,
+            true
+          )
+          return { accessToken: Redacted.make(accessToken), refreshToken: Redacted.make(refreshToken!) }
+        }),
+      inject: (...more) => Effect.sync(() => void faults.push(...more)),
+      setFaultRate: (rate, fault) =>
+        Effect.sync(() => {
+          config.faultRate = Math.min(1, Math.max(0, rate))
+          config.rateFault = fault
+        }),
+      setRotation: (rotate) => Effect.sync(() => void (config.rotate = rotate)),
+      setAccessTokenLifetime: (lifetime) =>
+        Effect.sync(() => void (config.lifetimeSeconds = Math.round(Duration.toSeconds(Duration.decode(lifetime))))),
+      expireAccessTokens: Effect.sync(() => {
+        for (const record of accessTokens.values()) record.expiresAt = 0
+      }),
+      revokeRefreshTokens: Effect.sync(() => {
+        for (const record of refreshTokens.values()) if (record.state === "active") record.state = "revoked"
+      }),
+      requests: Effect.sync(() => [...recorded]),
+      stats: Effect.sync(() => ({ ...stats }))
+    })
+  })
+
+/**
+ * The server as a scoped layer: started when the layer is built, closed with its scope.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (options?: Options): Layer.Layer<FakeAuthorizationServer, ListenError> =>
+  Layer.scoped(FakeAuthorizationServer, make(options))
