@@ -101,3 +101,44 @@ export const layerConfig = (
     TokenRefresher.TokenRefresher,
     Effect.flatMap(config, (spotify) => TokenRefresher.make(options({ ...spotify, ...overrides })))
   )
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface AuthorizeUrlOptions {
+  readonly clientId: string
+  /** Must be registered for the app; Spotify rejects `localhost`, use `http://127.0.0.1:<port>/…`. */
+  readonly redirectUri: string
+  /** Echoed back in the redirect: check it to reject redirects this login did not start. */
+  readonly state: string
+  readonly scope?: ReadonlyArray<string> | undefined
+  /** The PKCE S256 challenge (`Pkce.make`). */
+  readonly codeChallenge?: string | undefined
+  /** Default: `https://accounts.spotify.com`. */
+  readonly accountsUrl?: string | undefined
+  /** Ask the user to approve again even if they already did. Default: false. */
+  readonly showDialog?: boolean | undefined
+}
+
+/**
+ * The URL that starts a login (authorization code flow, with PKCE when a challenge is given).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const authorizeUrl = (options: AuthorizeUrlOptions): string => {
+  const params = new URLSearchParams({
+    client_id: options.clientId,
+    response_type: "code",
+    redirect_uri: options.redirectUri,
+    state: options.state
+  })
+  if (options.scope !== undefined && options.scope.length > 0) params.set("scope", options.scope.join(" "))
+  if (options.codeChallenge !== undefined) {
+    params.set("code_challenge_method", "S256")
+    params.set("code_challenge", options.codeChallenge)
+  }
+  if (options.showDialog === true) params.set("show_dialog", "true")
+  return `${(options.accountsUrl ?? accountsUrl).replace(/\/+$/, "")}/authorize?${params.toString()}`
+}

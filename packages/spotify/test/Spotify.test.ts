@@ -27,6 +27,28 @@ describe("Spotify", () => {
     )
   })
 
+  it("authorizeUrl builds the authorization-code request with PKCE", () => {
+    const url = new URL(
+      Spotify.authorizeUrl({
+        clientId: "id",
+        redirectUri: "http://127.0.0.1:8888/callback",
+        state: "st",
+        scope: ["user-read-private", "user-read-email"],
+        codeChallenge: "challenge"
+      })
+    )
+    assert.strictEqual(`${url.origin}${url.pathname}`, "https://accounts.spotify.com/authorize")
+    assert.deepStrictEqual(Object.fromEntries(url.searchParams), {
+      client_id: "id",
+      response_type: "code",
+      redirect_uri: "http://127.0.0.1:8888/callback",
+      state: "st",
+      scope: "user-read-private user-read-email",
+      code_challenge_method: "S256",
+      code_challenge: "challenge"
+    })
+  })
+
   it.effect("layer: a confidential client uses Basic authentication", () =>
     Effect.gen(function* () {
       yield* TokenRefresher.refresh(Redacted.make("r"))

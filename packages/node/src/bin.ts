@@ -1,0 +1,37 @@
+#!/usr/bin/env node
+import * as Command from "@effect/cli/Command"
+import * as NodeContext from "@effect/platform-node/NodeContext"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import * as Cause from "effect/Cause"
+import * as Console from "effect/Console"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Option from "effect/Option"
+import { command, CommandFailure } from "./internal/cli/commands.js"
+import { ExitCode, failureOf, report } from "./internal/cli/errors.js"
+import { version } from "./internal/version.js"
+
+const cli = Command.run(command, { name: "token-refresher", version })
+
+const main = cli(process.argv).pipe(
+  Effect.as(ExitCode.Ok as number),
+  Effect.catchAllCause((cause) => {
+    if (Cause.isInterruptedOnly(cause)) return Effect.succeed(130)
+    const failure = Option.getOrUndefined(failureOf(cause))
+    const { code, line } =
+      failure instanceof CommandFailure ? report(failure.error, failure.storePath) : report(failure, undefined)
+    // @effect/cli has already printed its own message for a bad command line
+    const print =
+      code === ExitCode.Usage && line === "invalid command line"
+        ? Effect.void
+        : Console.error(`token-refresher: ${line}`)
+    const debug = process.env.TOKEN_REFRESHER_DEBUG ? Console.error(Cause.pretty(cause)) : Effect.void
+    return Effect.as(Effect.zipRight(print, debug), code)
+  }),
+  Effect.provide(NodeContext.layer)
+)
+
+NodeRuntime.runMain(main, {
+  disableErrorReporting: true,
+  teardown: (exit, onExit) => onExit(Exit.isSuccess(exit) && typeof exit.value === "number" ? exit.value : 1)
+})
