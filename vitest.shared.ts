@@ -20,7 +20,9 @@ export const project = (name: (typeof packages)[number]): UserWorkspaceConfig =>
     root: path.join(root, "packages", name),
     include: ["test/**/*.test.ts"],
     sequence: { concurrent: false },
-    testTimeout: 20_000
+    testTimeout: 20_000,
+    // the node package's end-to-end tests run the built CLI
+    ...(name === "node" ? { globalSetup: ["test/globalSetup.ts"] } : {})
   }
 })
 

@@ -11,7 +11,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Ref from "effect/Ref"
 import * as Schema from "effect/Schema"
-import type * as Redacted from "effect/Redacted"
+import * as Redacted from "effect/Redacted"
 import { fromRefreshToken, type TokenSet } from "./TokenSet.js"
 
 /**
@@ -91,7 +91,7 @@ export const set = (tokens: TokenSet): Effect.Effect<void, TokenStoreError, Toke
 /**
  * Seeds an empty store with a bare refresh token read from `Config` (e.g.
  * `Config.redacted("SPOTIFY_REFRESH_TOKEN")`), marked expired so its first use refreshes. A store that already holds
- * tokens, or a missing variable, is left as it is.
+ * tokens, or a missing or empty variable, is left as it is.
  *
  * @since 0.1.0
  * @category combinators
@@ -106,7 +106,7 @@ export const seeded =
       Effect.gen(function* () {
         const store = yield* TokenStore
         if (Option.isNone(yield* store.get)) {
-          const seed = yield* Config.option(refreshToken)
+          const seed = Option.filter(yield* Config.option(refreshToken), (token) => Redacted.value(token).length > 0)
           if (Option.isSome(seed)) yield* store.set(fromRefreshToken(seed.value))
         }
         return store

@@ -55,6 +55,12 @@ describe("TokenStore", () => {
         Effect.provide(TokenStore.layerMemory().pipe(TokenStore.seeded(seed), Layer.provide(withEnv({}))))
       )
       assert.deepStrictEqual(empty, Option.none())
+      const blank = yield* TokenStore.get.pipe(
+        Effect.provide(
+          TokenStore.layerMemory().pipe(TokenStore.seeded(seed), Layer.provide(withEnv({ SPOTIFY_REFRESH_TOKEN: "" })))
+        )
+      )
+      assert.deepStrictEqual(blank, Option.none())
     })
   )
 

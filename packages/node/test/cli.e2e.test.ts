@@ -1,0 +1,241 @@
+import { FileSystem } from "@effect/platform"
+import { NodeFileSystem } from "@effect/platform-node"
+import { assert, describe, it } from "@effect/vitest"
+import { FakeAuthorizationServer } from "@token-refresher/testing"
+import { Effect, Redacted } from "effect"
+import { readFileSync } from "node:fs"
+import * as Path from "node:path"
+import { bin, run, start } from "./cli.js"
+
+/** A fake accounts server, a temporary home, and the environment the CLI sees. */
+const setup = (options?: FakeAuthorizationServer.Options) =>
+  Effect.gen(function* () {
+    const server = yield* FakeAuthorizationServer.make(options)
+    const fs = yield* FileSystem.FileSystem
+    const home = yield* fs.makeTempDirectoryScoped({ prefix: "token-refresher-cli-" })
+    const store = Path.join(home, "tokens", "spotify.json")
+    const env = {
+      HOME: home,
+      SPOTIFY_ACCOUNTS_URL: server.url,
+      SPOTIFY_CLIENT_ID: "fake-client-id",
+      SPOTIFY_CLIENT_SECRET: "fake-client-secret"
+    }
+    return { server, fs, home, store, env }
+  }).pipe(Effect.provide(NodeFileSystem.layer))
+
+const seededWith = (options: FakeAuthorizationServer.Options) =>
+  Effect.gen(function* () {
+    const context = yield* setup(options)
+    const issued = yield* context.server.issueTokens()
+    return {
+      ...context,
+      seed: Redacted.value(issued.refreshToken),
+      env: { ...context.env, SPOTIFY_REFRESH_TOKEN: Redacted.value(issued.refreshToken) }
+    }
+  })
+
+const seeded = seededWith({ rotate: true })
+
+/** One line on stderr, no stack trace. */
+const assertOneLine = (stderr: string) => {
+  assert.strictEqual(stderr.trimEnd().split("\n").length, 1, stderr)
+  assert.notMatch(stderr, /\n\s+at /)
+  assert.match(stderr, /^token-refresher: /)
+}
+
+describe("token-refresher CLI (built, as a child process, against the fake server)", () => {
+  it.live("--version and --help on every command", () =>
+    Effect.gen(function* () {
+      const version = yield* run(["--version"], {})
+      assert.strictEqual(version.code, 0)
+      const pkg = JSON.parse(readFileSync(Path.join(Path.dirname(bin), "..", "package.json"), "utf8"))
+      assert.strictEqual(version.stdout.trim(), pkg.version)
+      for (const command of ["login", "token", "refresh", "status", "fake-server"]) {
+        const help = yield* run([command, "--help"], {})
+        assert.strictEqual(help.code, 0, command)
+        assert.include(help.stdout, command)
+      }
+      const top = yield* run(["--help"], {})
+      assert.include(top.stdout, "Keep a Spotify access token fresh")
+    })
+  )
+
+  it.scoped("login: PKCE through the loopback redirect, then the tokens are saved", () =>
+    Effect.gen(function* () {
+      const { server, store, env, fs } = yield* setup()
+      const login = start(["login", "--port", "0", "--store", store, "--scope", "user-read-private,streaming"], env)
+      const [authorizeUrl] = yield* login.waitFor(/http:\/\/127\.0\.0\.1:\d+\/authorize\?\S+/)
+      const url = new URL(authorizeUrl!)
+      assert.strictEqual(url.searchParams.get("client_id"), "fake-client-id")
+      assert.strictEqual(url.searchParams.get("code_challenge_method"), "S256")
+      assert.strictEqual(url.searchParams.get("scope"), "user-read-private streaming")
+      assert.match(url.searchParams.get("redirect_uri")!, /^http:\/\/127\.0\.0\.1:\d+\/callback$/)
+
+      // a browser would follow the redirects: do it with a plain HTTP client
+      const approved = yield* Effect.promise(() => fetch(authorizeUrl!, { redirect: "manual" }))
+      assert.strictEqual(approved.status, 302)
+      const callback = yield* Effect.promise(() => fetch(approved.headers.get("location")!))
+      assert.strictEqual(callback.status, 200)
+      assert.include(yield* Effect.promise(() => callback.text()), "Logged in")
+
+      const result = yield* login.result
+      assert.strictEqual(result.code, 0, result.stderr)
+      assert.include(result.stdout, `Logged in. Tokens saved to ${store}`)
+      assert.include(result.stdout, "scopes: user-read-private streaming")
+      const saved = JSON.parse(yield* fs.readFileString(store))
+      assert.match(saved.refreshToken, /^fake-refresh-/)
+      assert.notInclude(result.stdout, saved.refreshToken)
+      assert.notInclude(result.stdout, saved.accessToken)
+      assert.strictEqual(((yield* fs.stat(store)).mode & 0o777).toString(8), "600")
+      const stats = yield* server.stats
+      assert.strictEqual(stats.codesExchanged, 1)
+      const exchange = (yield* server.requests).find((r) => r.grantType === "authorization_code")!
+      assert.strictEqual(exchange.clientAuth, "basic")
+    })
+  )
+
+  it.scoped("login rejects a redirect whose state it did not send (exit 8)", () =>
+    Effect.gen(function* () {
+      const { store, env } = yield* setup()
+      const login = start(["login", "--port", "0", "--store", store], env)
+      const [, port] = yield* login.waitFor(/redirect_uri=http%3A%2F%2F127\.0\.0\.1%3A(\d+)%2Fcallback/)
+      yield* Effect.promise(() => fetch(`http://127.0.0.1:${port}/callback?code=stolen&state=forged`))
+      const result = yield* login.result
+      assert.strictEqual(result.code, 8)
+      assertOneLine(result.stderr)
+      assert.include(result.stderr, "state does not match")
+    })
+  )
+
+  it.scoped("token prints the access token and nothing else; it refreshes once and then reuses the saved one", () =>
+    Effect.gen(function* () {
+      const { server, store, env } = yield* seeded
+      const first = yield* run(["token", "--store", store], env)
+      assert.strictEqual(first.code, 0, first.stderr)
+      assert.match(first.stdout, /^fake-access-[\w-]+\n$/)
+      assert.strictEqual(first.stderr, "")
+      const second = yield* run(["token", "--store", store], env)
+      assert.strictEqual(second.stdout, first.stdout)
+      assert.strictEqual((yield* server.stats).refreshesServed, 1)
+      // the token works against the API
+      const me = yield* Effect.promise(() =>
+        fetch(`${server.apiUrl}/me`, { headers: { authorization: `Bearer ${first.stdout.trim()}` } })
+      )
+      assert.strictEqual(me.status, 200)
+    })
+  )
+
+  it.scoped("refresh prints a summary without tokens, unless --show-tokens; status shows no secrets", () =>
+    Effect.gen(function* () {
+      const { server, store, env, fs } = yield* seeded
+      const refreshed = yield* run(["refresh", "--store", store], env)
+      assert.strictEqual(refreshed.code, 0, refreshed.stderr)
+      assert.match(refreshed.stdout, /access token expires in 60 min/)
+      assert.include(refreshed.stdout, "refresh token: rotated (the new one is saved)")
+      const saved = JSON.parse(yield* fs.readFileString(store))
+      assert.notInclude(refreshed.stdout, saved.accessToken)
+      assert.notInclude(refreshed.stdout, saved.refreshToken)
+
+      const shown = yield* run(["refresh", "--store", store, "--show-tokens"], env)
+      const again = JSON.parse(yield* fs.readFileString(store))
+      assert.include(shown.stdout, `access_token: ${again.accessToken}`)
+      assert.include(shown.stdout, `refresh_token: ${again.refreshToken}`)
+      assert.strictEqual((yield* server.stats).refreshesServed, 2)
+
+      const status = yield* run(["status", "--store", store], { HOME: env.HOME })
+      assert.strictEqual(status.code, 0, status.stderr)
+      assert.include(status.stdout, `Token store: ${store} (mode 0600)`)
+      assert.match(status.stdout, /access token: expires in 60 min/)
+      assert.include(status.stdout, "scopes: user-read-private user-read-email")
+      assert.notInclude(status.stdout, again.accessToken)
+      assert.notInclude(status.stdout, again.refreshToken)
+    })
+  )
+
+  it.scoped("the store defaults to $XDG_CONFIG_HOME/token-refresher/spotify.json, else ~/.config/…", () =>
+    Effect.gen(function* () {
+      // no rotation: both stores are seeded from the same SPOTIFY_REFRESH_TOKEN
+      const { env, home, fs } = yield* seededWith({ rotate: false })
+      assert.strictEqual((yield* run(["token"], env)).code, 0)
+      assert.isTrue(yield* fs.exists(Path.join(home, ".config", "token-refresher", "spotify.json")))
+      const xdg = Path.join(home, "xdg")
+      assert.strictEqual((yield* run(["token"], { ...env, XDG_CONFIG_HOME: xdg })).code, 0)
+      assert.isTrue(yield* fs.exists(Path.join(xdg, "token-refresher", "spotify.json")))
+    })
+  )
+
+  it.scoped("each failure is one clear line on stderr with its own exit code", () =>
+    Effect.gen(function* () {
+      const { server, store, env, fs, home } = yield* seeded
+
+      const missing = yield* run(["token", "--store", store], { HOME: home })
+      assert.strictEqual(missing.code, 2)
+      assertOneLine(missing.stderr)
+      assert.include(missing.stderr, "SPOTIFY_CLIENT_ID is not set")
+
+      const nothingStored = yield* run(["token", "--store", store], { ...env, SPOTIFY_REFRESH_TOKEN: "" })
+      assert.strictEqual(nothingStored.code, 3)
+      assert.include(nothingStored.stderr, "run `token-refresher login`")
+
+      const wrongSecret = yield* run(["token", "--store", store], { ...env, SPOTIFY_CLIENT_SECRET: "wrong" })
+      assert.strictEqual(wrongSecret.code, 4)
+      assertOneLine(wrongSecret.stderr)
+      assert.include(wrongSecret.stderr, "check SPOTIFY_CLIENT_ID and SPOTIFY_CLIENT_SECRET")
+      assert.notInclude(wrongSecret.stderr, "wrong")
+
+      yield* fs.remove(store)
+      yield* server.revokeRefreshTokens
+      const revoked = yield* run(["token", "--store", store], env)
+      assert.strictEqual(revoked.code, 3)
+      assertOneLine(revoked.stderr)
+      assert.include(
+        revoked.stderr,
+        "the refresh token was revoked or has expired (Spotify says: Refresh token revoked)"
+      )
+      assert.include(revoked.stderr, "run `token-refresher login`")
+
+      yield* fs.writeFileString(store, "not json")
+      const corrupt = yield* run(["token", "--store", store], env)
+      assert.strictEqual(corrupt.code, 7)
+      assertOneLine(corrupt.stderr)
+      assert.include(corrupt.stderr, store)
+
+      const down = yield* run(["token", "--store", Path.join(home, "other.json")], {
+        ...env,
+        SPOTIFY_ACCOUNTS_URL: "http://127.0.0.1:9"
+      })
+      assert.strictEqual(down.code, 5)
+      assertOneLine(down.stderr)
+      assert.match(down.stderr, /could not be reached .* after 4 attempts\. Check the connection and try again\./)
+
+      const usage = yield* run(["token", "--no-such-flag"], env)
+      assert.strictEqual(usage.code, 2)
+
+      for (const result of [missing, nothingStored, wrongSecret, revoked, corrupt, down]) {
+        assert.notInclude(result.stderr, "fake-client-secret")
+        assert.notInclude(result.stderr, env.SPOTIFY_REFRESH_TOKEN)
+      }
+    })
+  )
+
+  it.scoped("fake-server prints its URL and a ready client id, secret and refresh token", () =>
+    Effect.gen(function* () {
+      const server = start(["fake-server", "--rotate", "--lifetime", "5"], {})
+      const [, url] = yield* server.waitFor(/export SPOTIFY_ACCOUNTS_URL=(\S+)/)
+      const [, refreshToken] = yield* server.waitFor(/export SPOTIFY_REFRESH_TOKEN=(\S+)/)
+      const answer = yield* Effect.promise(() =>
+        fetch(`${url}/api/token`, {
+          method: "POST",
+          headers: {
+            authorization: `Basic ${Buffer.from("fake-client-id:fake-client-secret").toString("base64")}`,
+            "content-type": "application/x-www-form-urlencoded"
+          },
+          body: `grant_type=refresh_token&refresh_token=${refreshToken}`
+        }).then((r) => r.json())
+      )
+      assert.strictEqual(answer.expires_in, 5)
+      assert.match(answer.refresh_token, /^fake-refresh-/)
+      yield* Effect.addFinalizer(() => Effect.void)
+    }).pipe(Effect.ensuring(Effect.void))
+  )
+})
