@@ -130,6 +130,8 @@ export interface RecordedRequest {
   readonly error: string | undefined
   /** The injected fault, if any. */
   readonly fault: Fault["_tag"] | undefined
+  /** When the request arrived (`Date.now()`, milliseconds). */
+  readonly at: number
 }
 
 /**
@@ -525,6 +527,7 @@ export const make = (options?: Options): Effect.Effect<Service, ListenError, Sco
 
     const handle = (request: Http.IncomingMessage, response: Http.ServerResponse, body: string) => {
       stats.requests++
+      const at = Date.now()
       const url = new URL(request.url ?? "/", "http://fake")
       const record = (
         answer: Answer & { clientId?: string; auth?: "basic" | "post" | "none"; grantType?: string },
@@ -538,7 +541,8 @@ export const make = (options?: Options): Effect.Effect<Service, ListenError, Sco
           clientAuth: answer.auth,
           status: answer.status,
           error: answer.error,
-          fault: fault?._tag
+          fault: fault?._tag,
+          at
         })
       if (request.method === "POST" && url.pathname === "/api/token") {
         const fault = nextFault()
