@@ -1,0 +1,117 @@
+/**
+ * `pnpm bench`: how fast the hot paths are. Prints figures; asserts nothing.
+ */
+import { NodeHttpClient, NodeRuntime } from "@effect/platform-node"
+import { TokenManager, TokenRefresher, TokenSet, TokenStore } from "@token-refresher/core"
+import { Spotify } from "@token-refresher/spotify"
+import { FakeAuthorizationServer, MockTokenEndpoint } from "@token-refresher/testing"
+import { Console, DateTime, Effect, Layer, Redacted } from "effect"
+
+const timed = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+  Effect.gen(function* () {
+    const start = process.hrtime.bigint()
+    const value = yield* effect
+    return { value, millis: Number(process.hrtime.bigint() - start) / 1e6 }
+  })
+
+const row = (name: string, n: number, millis: number, extra = "") =>
+  Console.log(
+    `${name.padEnd(58)}${String(n).padStart(8)}  ${millis.toFixed(1).padStart(9)} ms  ${((millis * 1000) / n)
+      .toFixed(2)
+      .padStart(10)} µs/op  ${extra}`
+  )
+
+const fresh = new TokenSet.TokenSet({
+  accessToken: Redacted.make("fresh-access"),
+  refreshToken: Redacted.make("r"),
+  tokenType: "Bearer",
+  expiresAt: DateTime.unsafeMake(Date.now() + 3600_000),
+  scope: []
+})
+
+const mockStack = (replies: Iterable<MockTokenEndpoint.Reply>, initial: TokenSet.TokenSet) =>
+  TokenManager.layer().pipe(
+    Layer.provideMerge(TokenStore.layerMemory(initial)),
+    Layer.provideMerge(
+      TokenRefresher.layer({
+        tokenUrl: "https://accounts.example.com/token",
+        clientId: "id",
+        clientSecret: Redacted.make("s")
+      })
+    ),
+    Layer.provideMerge(MockTokenEndpoint.layer(replies)),
+    Layer.orDie
+  )
+
+const program = Effect.gen(function* () {
+  yield* Console.log(`${"benchmark".padEnd(58)}${"n".padStart(8)}  ${"total".padStart(12)}  ${"per op".padStart(16)}`)
+
+  // warm-up, then the cached fast path: no refresh, no store read
+  yield* Effect.gen(function* () {
+    const manager = yield* TokenManager.TokenManager
+    yield* Effect.repeatN(manager.accessToken, 10_000)
+    const n = 200_000
+    const { millis } = yield* timed(Effect.repeatN(manager.accessToken, n - 1))
+    yield* row("TokenManager.accessToken, valid token (cached)", n, millis)
+  }).pipe(Effect.provide(mockStack([], fresh)))
+
+  // 1,000 concurrent callers on an expired token: one refresh, everyone waits for it
+  for (const concurrent of [1_000, 10_000]) {
+    yield* Effect.gen(function* () {
+      const manager = yield* TokenManager.TokenManager
+      const { millis } = yield* timed(
+        Effect.all(
+          Array.from({ length: concurrent }, () => manager.accessToken),
+          { concurrency: "unbounded" }
+        )
+      )
+      const requests = yield* Effect.flatMap(MockTokenEndpoint.MockTokenEndpoint, (mock) => mock.count)
+      yield* row(
+        `${concurrent} concurrent accessToken, expired token (mock HTTP)`,
+        concurrent,
+        millis,
+        `${requests} refresh request`
+      )
+    }).pipe(Effect.provide(mockStack([MockTokenEndpoint.ok()], TokenSet.fromRefreshToken("r"))))
+  }
+
+  // the whole refresh pipeline (request building, decoding, TokenSet) over the mock client
+  yield* Effect.gen(function* () {
+    const n = 5_000
+    const { millis } = yield* timed(Effect.repeatN(TokenRefresher.refresh(Redacted.make("r")), n - 1))
+    yield* row("TokenRefresher.refresh over MockTokenEndpoint", n, millis)
+  }).pipe(Effect.provide(mockStack(() => MockTokenEndpoint.ok({ rotate: true }), fresh)))
+
+  // real HTTP on loopback, through undici, against the fake server (no rotation, so one token serves every request)
+  yield* Effect.scoped(
+    Effect.gen(function* () {
+      const server = yield* FakeAuthorizationServer.make({ rotate: false })
+      const { refreshToken } = yield* server.issueTokens()
+      const client = FakeAuthorizationServer.confidentialClient
+      yield* Effect.gen(function* () {
+        yield* Effect.repeatN(TokenRefresher.refresh(refreshToken), 50)
+        const n = 1_000
+        const { millis } = yield* timed(Effect.repeatN(TokenRefresher.refresh(refreshToken), n - 1))
+        yield* row("TokenRefresher.refresh, real HTTP on 127.0.0.1 (undici)", n, millis)
+        const { millis: parallel } = yield* timed(
+          Effect.all(
+            Array.from({ length: n }, () => TokenRefresher.refresh(refreshToken)),
+            { concurrency: 16 }
+          )
+        )
+        yield* row("TokenRefresher.refresh, real HTTP, 16 in parallel", n, parallel)
+      }).pipe(
+        Effect.provide(
+          Spotify.layer({
+            clientId: client.clientId,
+            clientSecret: Redacted.make(client.clientSecret!),
+            accountsUrl: server.url
+          }).pipe(Layer.provide(NodeHttpClient.layerUndici))
+        )
+      )
+    })
+  )
+  yield* Console.log(`\nnode ${process.version}, ${process.platform}/${process.arch}`)
+})
+
+NodeRuntime.runMain(program)
