@@ -29,7 +29,10 @@ const fresh = new TokenSet.TokenSet({
   scope: []
 })
 
-const mockStack = (replies: Iterable<MockTokenEndpoint.Reply>, initial: TokenSet.TokenSet) =>
+const mockStack = (
+  replies: Iterable<MockTokenEndpoint.Reply> | MockTokenEndpoint.Handler,
+  initial: TokenSet.TokenSet
+) =>
   TokenManager.layer().pipe(
     Layer.provideMerge(TokenStore.layerMemory(initial)),
     Layer.provideMerge(
