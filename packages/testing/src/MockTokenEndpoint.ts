@@ -303,28 +303,28 @@ export const layer = (replies: Iterable<Reply> | Handler): Layer.Layer<HttpClien
   Layer.effectContext(
     Effect.gen(function* () {
       const script = yield* Ref.make<ReadonlyArray<Reply>>(typeof replies === "function" ? [] : Array.from(replies))
-      const received = yield* Ref.make<ReadonlyArray<RecordedRequest>>([])
+      // appended in place: copying the record on every request would make long runs quadratic
+      const received: Array<RecordedRequest> = []
 
       const record = (request: HttpClientRequest.HttpClientRequest, url: URL) =>
-        Effect.flatMap(Clock.currentTimeMillis, (at) =>
-          Ref.modify(received, (all) => {
-            const contentType = contentTypeOf(request)
-            const body = bodyText(request)
-            const recorded: RecordedRequest = {
-              index: all.length + 1,
-              method: request.method,
-              url: url.toString(),
-              headers: { ...request.headers },
-              contentType,
-              body,
-              form: contentType?.startsWith("application/x-www-form-urlencoded")
-                ? Object.fromEntries(new URLSearchParams(body))
-                : {},
-              at
-            }
-            return [recorded, [...all, recorded]]
-          })
-        )
+        Effect.map(Clock.currentTimeMillis, (at) => {
+          const contentType = contentTypeOf(request)
+          const body = bodyText(request)
+          const recorded: RecordedRequest = {
+            index: received.length + 1,
+            method: request.method,
+            url: url.toString(),
+            headers: { ...request.headers },
+            contentType,
+            body,
+            form: contentType?.startsWith("application/x-www-form-urlencoded")
+              ? Object.fromEntries(new URLSearchParams(body))
+              : {},
+            at
+          }
+          received.push(recorded)
+          return recorded
+        })
 
       const next = (recorded: RecordedRequest): Effect.Effect<Reply> =>
         typeof replies === "function"
@@ -347,8 +347,8 @@ export const layer = (replies: Iterable<Reply> | Handler): Layer.Layer<HttpClien
       )
 
       const service: Service = {
-        requests: Ref.get(received),
-        count: Effect.map(Ref.get(received), (all) => all.length),
+        requests: Effect.sync(() => received.slice()),
+        count: Effect.sync(() => received.length),
         remaining: Effect.map(Ref.get(script), (all) => all.length),
         enqueue: (...more) => Ref.update(script, (all) => [...all, ...more])
       }

@@ -1,3 +1,4 @@
+import * as Clock from "effect/Clock"
 import * as DateTime from "effect/DateTime"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
@@ -101,17 +102,18 @@ export const make = Effect.fnUntraced(function* (options?: TokenManager.Options)
     })
   )
 
-  const usable = (s: State, now: DateTime.Utc): Option.Option<TokenSet> =>
-    !s.unsaved && !s.stale && Option.isNone(s.revoked)
-      ? Option.filter(s.tokens, (tokens) => !tokens.isExpired(now, leeway))
-      : Option.none()
+  const leewayMillis = Duration.toMillis(leeway)
+  const sharedAccessToken = Effect.map(shared, (tokens) => tokens.accessToken)
 
-  const accessToken = Effect.flatMap(Effect.zip(Ref.get(state), DateTime.now), ([s, now]) =>
-    Option.match(usable(s, now), {
-      onSome: (tokens) => Effect.succeed(tokens.accessToken),
-      onNone: () => Effect.map(shared, (tokens) => tokens.accessToken)
-    })
-  )
+  // the hot path: one Ref read and one clock read, no allocation beyond the effects themselves
+  const accessToken = Effect.flatMap(Ref.get(state), (s) => {
+    if (s.unsaved || s.stale || Option.isSome(s.revoked) || Option.isNone(s.tokens)) return sharedAccessToken
+    const tokens = s.tokens.value
+    const refreshAt = tokens.expiresAt.epochMillis - leewayMillis
+    return Effect.flatMap(Clock.currentTimeMillis, (now) =>
+      now < refreshAt ? Effect.succeed(tokens.accessToken) : sharedAccessToken
+    )
+  })
 
   /** Loads the stored tokens into memory if nothing is there yet, so that there is something to invalidate. */
   const loaded: Effect.Effect<void> = Effect.flatMap(Ref.get(state), (s) =>

@@ -108,13 +108,17 @@ const interpret = (
           return Effect.fail(new Errors.DecodeError({ status, reason: "Schema", detail: "refresh_token is missing" }))
         }
         return Effect.succeed(
-          new TokenSet({
-            accessToken: Redacted.make(response.access_token),
-            refreshToken,
-            tokenType: response.token_type,
-            expiresAt: DateTime.addDuration(now, Duration.seconds(response.expires_in)),
-            scope: splitScope(response.scope)
-          })
+          new TokenSet(
+            {
+              accessToken: Redacted.make(response.access_token),
+              refreshToken,
+              tokenType: response.token_type,
+              expiresAt: DateTime.addDuration(now, Duration.seconds(response.expires_in)),
+              scope: splitScope(response.scope)
+            },
+            // built from values the response schema has just decoded
+            true
+          )
         )
       }
     })
@@ -294,6 +298,7 @@ export const make = (
           Effect.annotateLogs({ "token_refresher.host": host }),
           Effect.withSpan(span, {
             kind: "client",
+            captureStackTrace: false,
             attributes: { "token_refresher.host": host, "token_refresher.auth_method": options.authMethod }
           })
         )
