@@ -7,6 +7,14 @@
 import * as Duration from "effect/Duration"
 import * as Schema from "effect/Schema"
 
+/** What every error answer of the token endpoint carries. */
+const answerFields = {
+  /** HTTP status of the token endpoint's answer. */
+  status: Schema.Number,
+  /** The server's `error_description`, when it sent one. */
+  description: Schema.optional(Schema.String)
+}
+
 /**
  * The refresh token was rejected (`invalid_grant`): it is revoked, expired, already used (rotation) or was issued to
  * another client. Never retried: the user has to authorise again.
@@ -16,12 +24,7 @@ import * as Schema from "effect/Schema"
  */
 export class InvalidGrant extends Schema.TaggedError<InvalidGrant>("@token-refresher/core/InvalidGrant")(
   "InvalidGrant",
-  {
-    /** HTTP status of the token endpoint's answer. */
-    status: Schema.Number,
-    /** The server's `error_description`, when it sent one. */
-    description: Schema.optional(Schema.String)
-  }
+  answerFields
 ) {
   /** The OAuth error code. */
   get error(): "invalid_grant" {
@@ -44,12 +47,7 @@ export class InvalidGrant extends Schema.TaggedError<InvalidGrant>("@token-refre
  */
 export class InvalidClient extends Schema.TaggedError<InvalidClient>("@token-refresher/core/InvalidClient")(
   "InvalidClient",
-  {
-    /** HTTP status of the token endpoint's answer. */
-    status: Schema.Number,
-    /** The server's `error_description`, when it sent one. */
-    description: Schema.optional(Schema.String)
-  }
+  answerFields
 ) {
   /** The OAuth error code. */
   get error(): "invalid_client" {

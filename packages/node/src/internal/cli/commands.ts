@@ -26,8 +26,14 @@ export class CommandFailure {
   ) {}
 }
 
-const withStorePath = <A, E, R>(storePath: string, effect: Effect.Effect<A, E, R>) =>
-  Effect.mapError(effect, (error) => new CommandFailure(error, storePath))
+/** Runs `f` with the store path from `--store` (or the default); its failures carry the path for the advice. */
+const withStore = <A, E, R>(flag: Option.Option<string>, f: (storePath: string) => Effect.Effect<A, E, R>) =>
+  Effect.flatMap(resolveStorePath(flag), (storePath) =>
+    Effect.mapError(f(storePath), (error) => new CommandFailure(error, storePath))
+  )
+
+/** The flags of every command that talks to the accounts service. */
+const clientFlags = { store: storeOption, clientId: clientIdOption, accountsUrl: accountsUrlOption }
 
 const refresherLayer = (spotify: Spotify.Options) =>
   Spotify.layer(spotify).pipe(Layer.provide(NodeHttpClient.layerUndici))
@@ -55,6 +61,14 @@ const expiry = (tokens: TokenSet.TokenSet, now: DateTime.Utc): string => {
 
 const scopes = (tokens: TokenSet.TokenSet) => (tokens.scope.length === 0 ? "(none reported)" : tokens.scope.join(" "))
 
+const printSaved = (title: string, storePath: string, tokens: TokenSet.TokenSet) =>
+  Effect.gen(function* () {
+    const now = yield* DateTime.now
+    yield* Console.log(`${title}. Tokens saved to ${storePath}`)
+    yield* Console.log(`  access token ${expiry(tokens, now)}`)
+    yield* Console.log(`  scopes: ${scopes(tokens)}`)
+  })
+
 const login_ = Command.make(
   "login",
   {
@@ -74,51 +88,35 @@ const login_ = Command.make(
       Options.withDescription("Seconds to wait for the redirect"),
       Options.withDefault(300)
     ),
-    store: storeOption,
-    clientId: clientIdOption,
-    accountsUrl: accountsUrlOption
+    ...clientFlags
   },
   (flags) =>
-    Effect.gen(function* () {
-      const storePath = yield* resolveStorePath(flags.store)
-      yield* withStorePath(
-        storePath,
-        Effect.gen(function* () {
-          const spotify = yield* spotifyOptions(flags)
-          const tokens = yield* login({
-            clientId: spotify.clientId,
-            accountsUrl: spotify.accountsUrl,
-            port: flags.port,
-            scope: flags.scope.split(/[\s,]+/).filter((s) => s.length > 0),
-            timeout: Duration.seconds(flags.timeout),
-            storePath
-          }).pipe(Effect.provide(Layer.merge(refresherLayer(spotify), NodeTokenStore.layerFile(storePath))))
-          const now = yield* DateTime.now
-          yield* Console.log(`Logged in. Tokens saved to ${storePath}`)
-          yield* Console.log(`  access token ${expiry(tokens, now)}`)
-          yield* Console.log(`  scopes: ${scopes(tokens)}`)
-        })
-      )
-    })
+    withStore(flags.store, (storePath) =>
+      Effect.gen(function* () {
+        const spotify = yield* spotifyOptions(flags)
+        const tokens = yield* login({
+          clientId: spotify.clientId,
+          accountsUrl: spotify.accountsUrl,
+          port: flags.port,
+          scope: flags.scope.split(/[\s,]+/).filter((s) => s.length > 0),
+          timeout: Duration.seconds(flags.timeout),
+          storePath
+        }).pipe(Effect.provide(Layer.merge(refresherLayer(spotify), NodeTokenStore.layerFile(storePath))))
+        yield* printSaved("Logged in", storePath, tokens)
+      })
+    )
 ).pipe(Command.withDescription("Log in (authorization code with PKCE) and save the tokens to the store"))
 
-const token = Command.make(
-  "token",
-  { store: storeOption, clientId: clientIdOption, accountsUrl: accountsUrlOption },
-  (flags) =>
+const token = Command.make("token", clientFlags, (flags) =>
+  withStore(flags.store, (storePath) =>
     Effect.gen(function* () {
-      const storePath = yield* resolveStorePath(flags.store)
-      yield* withStorePath(
-        storePath,
-        Effect.gen(function* () {
-          const spotify = yield* spotifyOptions(flags)
-          const accessToken = yield* Effect.flatMap(TokenManager.TokenManager, (manager) => manager.accessToken).pipe(
-            Effect.provide(managerLayer(spotify, storePath))
-          )
-          yield* Console.log(Redacted.value(accessToken))
-        })
+      const spotify = yield* spotifyOptions(flags)
+      const accessToken = yield* Effect.flatMap(TokenManager.TokenManager, (manager) => manager.accessToken).pipe(
+        Effect.provide(managerLayer(spotify, storePath))
       )
+      yield* Console.log(Redacted.value(accessToken))
     })
+  )
 ).pipe(
   Command.withDescription(
     'Print a valid access token and nothing else, refreshing and saving when needed: curl -H "Authorization: Bearer $(token-refresher token)" …'
@@ -131,69 +129,56 @@ const refresh = Command.make(
     showTokens: Options.boolean("show-tokens").pipe(
       Options.withDescription("Also print the new access and refresh tokens")
     ),
-    store: storeOption,
-    clientId: clientIdOption,
-    accountsUrl: accountsUrlOption
+    ...clientFlags
   },
   (flags) =>
-    Effect.gen(function* () {
-      const storePath = yield* resolveStorePath(flags.store)
-      yield* withStorePath(
-        storePath,
-        Effect.gen(function* () {
-          const spotify = yield* spotifyOptions(flags)
-          const { before, after } = yield* Effect.gen(function* () {
-            const manager = yield* TokenManager.TokenManager
-            const before = yield* manager.current
-            const after = yield* manager.refreshNow
-            return { before, after }
-          }).pipe(Effect.provide(managerLayer(spotify, storePath)))
-          const rotated = Option.match(before, {
-            onNone: () => false,
-            onSome: (b) => Redacted.value(b.refreshToken) !== Redacted.value(after.refreshToken)
-          })
-          const now = yield* DateTime.now
-          yield* Console.log(`Refreshed. Tokens saved to ${storePath}`)
-          yield* Console.log(`  access token ${expiry(after, now)}`)
-          yield* Console.log(`  scopes: ${scopes(after)}`)
-          yield* Console.log(`  refresh token: ${rotated ? "rotated (the new one is saved)" : "unchanged"}`)
-          if (flags.showTokens) {
-            yield* Console.log(`  access_token: ${Redacted.value(after.accessToken)}`)
-            yield* Console.log(`  refresh_token: ${Redacted.value(after.refreshToken)}`)
-          }
+    withStore(flags.store, (storePath) =>
+      Effect.gen(function* () {
+        const spotify = yield* spotifyOptions(flags)
+        const { before, after } = yield* Effect.gen(function* () {
+          const manager = yield* TokenManager.TokenManager
+          const before = yield* manager.current
+          const after = yield* manager.refreshNow
+          return { before, after }
+        }).pipe(Effect.provide(managerLayer(spotify, storePath)))
+        const rotated = Option.match(before, {
+          onNone: () => false,
+          onSome: (b) => Redacted.value(b.refreshToken) !== Redacted.value(after.refreshToken)
         })
-      )
-    })
+        yield* printSaved("Refreshed", storePath, after)
+        yield* Console.log(`  refresh token: ${rotated ? "rotated (the new one is saved)" : "unchanged"}`)
+        if (flags.showTokens) {
+          yield* Console.log(`  access_token: ${Redacted.value(after.accessToken)}`)
+          yield* Console.log(`  refresh_token: ${Redacted.value(after.refreshToken)}`)
+        }
+      })
+    )
 ).pipe(Command.withDescription("Refresh now and print a summary (never the tokens, unless --show-tokens)"))
 
 const status = Command.make("status", { store: storeOption }, (flags) =>
-  Effect.gen(function* () {
-    const storePath = yield* resolveStorePath(flags.store)
-    yield* withStorePath(
-      storePath,
-      Effect.gen(function* () {
-        const file = yield* NodeTokenStore.fileStatus(storePath)
-        if (!file.exists) {
-          yield* Console.log(`Token store: ${file.path} (no file yet)`)
-          return yield* Effect.fail({ _tag: "NoToken" as const })
-        }
-        yield* Console.log(`Token store: ${file.path} (mode 0${(file.mode ?? 0).toString(8)})`)
-        if (file.tooOpen) yield* Console.log(`  warning: other users may read it: run chmod 600 ${file.path}`)
-        const stored = yield* Effect.flatMap(TokenStore.TokenStore, (store) => store.get).pipe(
-          Effect.provide(NodeTokenStore.layerFile(storePath))
-        )
-        if (Option.isNone(stored)) return yield* Effect.fail({ _tag: "NoToken" as const })
-        const tokens = stored.value
-        const now = yield* DateTime.now
-        const hasAccess = Redacted.value(tokens.accessToken).length > 0
-        yield* Console.log(
-          `  access token: ${hasAccess ? expiry(tokens, now) : "none yet (seeded; the first use refreshes)"}`
-        )
-        yield* Console.log(`  scopes: ${scopes(tokens)}`)
-        yield* Console.log(`  refresh token: present`)
-      })
-    )
-  })
+  withStore(flags.store, (storePath) =>
+    Effect.gen(function* () {
+      const file = yield* NodeTokenStore.fileStatus(storePath)
+      if (!file.exists) {
+        yield* Console.log(`Token store: ${file.path} (no file yet)`)
+        return yield* Effect.fail({ _tag: "NoToken" as const })
+      }
+      yield* Console.log(`Token store: ${file.path} (mode 0${(file.mode ?? 0).toString(8)})`)
+      if (file.tooOpen) yield* Console.log(`  warning: other users may read it: run chmod 600 ${file.path}`)
+      const stored = yield* Effect.flatMap(TokenStore.TokenStore, (store) => store.get).pipe(
+        Effect.provide(NodeTokenStore.layerFile(storePath))
+      )
+      if (Option.isNone(stored)) return yield* Effect.fail({ _tag: "NoToken" as const })
+      const tokens = stored.value
+      const now = yield* DateTime.now
+      const hasAccess = Redacted.value(tokens.accessToken).length > 0
+      yield* Console.log(
+        `  access token: ${hasAccess ? expiry(tokens, now) : "none yet (seeded; the first use refreshes)"}`
+      )
+      yield* Console.log(`  scopes: ${scopes(tokens)}`)
+      yield* Console.log(`  refresh token: present`)
+    })
+  )
 ).pipe(Command.withDescription("Show what is stored: file, permissions, expiry and scopes (never the tokens)"))
 
 const fakeServer = Command.make(
