@@ -211,6 +211,20 @@ describe("token-refresher CLI (built, as a child process, against the fake serve
       const usage = yield* run(["token", "--no-such-flag"], env)
       assert.strictEqual(usage.code, 2)
 
+      yield* server.inject(FakeAuthorizationServer.malformedJson)
+      const garbled = yield* run(["refresh", "--store", Path.join(home, "third.json")], {
+        ...env,
+        SPOTIFY_REFRESH_TOKEN: (yield* server.issueTokens()).refreshToken.pipe(Redacted.value)
+      })
+      assert.strictEqual(garbled.code, 6)
+      assertOneLine(garbled.stderr)
+      assert.include(garbled.stderr, "expected a JSON token response")
+
+      const taken = yield* run(["fake-server", "--port", new URL(server.url).port], {})
+      assert.strictEqual(taken.code, 9)
+      assertOneLine(taken.stderr)
+      assert.include(taken.stderr, "EADDRINUSE")
+
       for (const result of [missing, nothingStored, wrongSecret, revoked, corrupt, down]) {
         assert.notInclude(result.stderr, "fake-client-secret")
         assert.notInclude(result.stderr, env.SPOTIFY_REFRESH_TOKEN)
