@@ -283,3 +283,18 @@ describe("TokenManager.invalidate", () => {
     }).pipe(Effect.provide(managerWith([], TokenStore.layerMemory(freshTokens("stored-access", "r")))))
   )
 })
+
+describe("TokenManager with tokens shorter-lived than the leeway", () => {
+  it.effect("the leeway shrinks to half the lifetime, so there is no refresh on every call", () =>
+    Effect.gen(function* () {
+      yield* accessToken
+      assert.strictEqual(yield* requestCount, 1)
+      yield* TestClock.adjust("14 seconds")
+      yield* Effect.all(Array.from({ length: 10 }, () => accessToken))
+      assert.strictEqual(yield* requestCount, 1)
+      yield* TestClock.adjust("1 second")
+      assert.strictEqual(Redacted.value(yield* accessToken), "mock-access-token-2")
+      assert.strictEqual(yield* requestCount, 2)
+    }).pipe(Effect.provide(seeded([MockTokenEndpoint.ok({ expiresIn: 30 }), MockTokenEndpoint.ok({ expiresIn: 30 })])))
+  )
+})

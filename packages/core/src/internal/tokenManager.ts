@@ -1,5 +1,4 @@
 import * as Clock from "effect/Clock"
-import * as DateTime from "effect/DateTime"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -21,9 +20,11 @@ interface State {
   readonly stale: boolean
   /** The server said `invalid_grant` for this refresh token: do not send it again. */
   readonly revoked: Option.Option<{ readonly refreshToken: string; readonly error: Errors.InvalidGrant }>
+  /** When `tokens` should be refreshed (epoch milliseconds): `expiresAt - leeway`, see `refreshAtOf`. */
+  readonly refreshAt: number
 }
 
-const initial: State = { tokens: Option.none(), unsaved: false, stale: false, revoked: Option.none() }
+const initial: State = { tokens: Option.none(), unsaved: false, stale: false, revoked: Option.none(), refreshAt: 0 }
 
 const sameTokens = (a: TokenSet, b: Option.Option<TokenSet>): boolean =>
   Option.isSome(b) &&
@@ -40,6 +41,23 @@ export const make = Effect.fnUntraced(function* (options?: TokenManager.Options)
   const store = yield* TokenStore
   const scope = yield* Effect.scope
   const leeway = Duration.decode(options?.leeway ?? "60 seconds")
+  const leewayMillis = Duration.toMillis(leeway)
+
+  /**
+   * `expiresAt - leeway`; for tokens this manager just received (at `receivedAt`), the leeway is at most half their
+   * lifetime, so a server that grants tokens shorter-lived than the leeway does not cause a refresh on every call.
+   */
+  const refreshAtOf = (tokens: TokenSet, receivedAt?: number): number => {
+    const expiresAt = tokens.expiresAt.epochMillis
+    return receivedAt === undefined
+      ? expiresAt - leewayMillis
+      : expiresAt - Math.min(leewayMillis, Math.max(0, expiresAt - receivedAt) / 2)
+  }
+  const fromStore = (stored: Option.Option<TokenSet>): State => ({
+    ...initial,
+    tokens: stored,
+    refreshAt: Option.match(stored, { onNone: () => 0, onSome: (tokens) => refreshAtOf(tokens) })
+  })
   const state = yield* Ref.make(initial)
   const inflight = yield* Ref.make(Option.none<Deferred.Deferred<TokenSet, TokenManager.TokenError>>())
 
@@ -51,7 +69,7 @@ export const make = Effect.fnUntraced(function* (options?: TokenManager.Options)
       if (Option.isNone(stored) || Redacted.value(stored.value.refreshToken) === current.revoked.value.refreshToken) {
         return yield* current.revoked.value.error
       }
-      current = yield* Ref.setAndGet(state, { ...initial, tokens: stored })
+      current = yield* Ref.setAndGet(state, fromStore(stored))
     } else if (current.unsaved && Option.isSome(current.tokens)) {
       yield* store.set(current.tokens.value)
       current = yield* Ref.updateAndGet(state, (s) => ({ ...s, unsaved: false }))
@@ -59,12 +77,12 @@ export const make = Effect.fnUntraced(function* (options?: TokenManager.Options)
       const stored = yield* store.get
       if (Option.isSome(stored) && !sameTokens(stored.value, current.tokens)) {
         // a new login, or another process refreshed: the store is newer than memory
-        current = yield* Ref.setAndGet(state, { ...initial, tokens: stored })
+        current = yield* Ref.setAndGet(state, fromStore(stored))
       }
     }
     if (Option.isNone(current.tokens)) return yield* new Errors.NoToken()
     const tokens = current.tokens.value
-    if (!current.stale && !tokens.isExpired(yield* DateTime.now, leeway)) return tokens
+    if (!current.stale && (yield* Clock.currentTimeMillis) < current.refreshAt) return tokens
 
     const refreshed = yield* refresher.refresh(tokens.refreshToken).pipe(
       Effect.tapErrorTag("InvalidGrant", (error) =>
@@ -75,7 +93,13 @@ export const make = Effect.fnUntraced(function* (options?: TokenManager.Options)
       )
     )
     // memory first: if the write fails, the rotated refresh token is still here for the next call to persist
-    yield* Ref.set(state, { ...initial, tokens: Option.some(refreshed), unsaved: true })
+    const receivedAt = yield* Clock.currentTimeMillis
+    yield* Ref.set(state, {
+      ...initial,
+      tokens: Option.some(refreshed),
+      unsaved: true,
+      refreshAt: refreshAtOf(refreshed, receivedAt)
+    })
     yield* store.set(refreshed)
     yield* Ref.update(state, (s) => (Option.contains(s.tokens, refreshed) ? { ...s, unsaved: false } : s))
     return refreshed
@@ -102,16 +126,14 @@ export const make = Effect.fnUntraced(function* (options?: TokenManager.Options)
     })
   )
 
-  const leewayMillis = Duration.toMillis(leeway)
   const sharedAccessToken = Effect.map(shared, (tokens) => tokens.accessToken)
 
   // the hot path: one Ref read and one clock read, no allocation beyond the effects themselves
   const accessToken = Effect.flatMap(Ref.get(state), (s) => {
     if (s.unsaved || s.stale || Option.isSome(s.revoked) || Option.isNone(s.tokens)) return sharedAccessToken
     const tokens = s.tokens.value
-    const refreshAt = tokens.expiresAt.epochMillis - leewayMillis
     return Effect.flatMap(Clock.currentTimeMillis, (now) =>
-      now < refreshAt ? Effect.succeed(tokens.accessToken) : sharedAccessToken
+      now < s.refreshAt ? Effect.succeed(tokens.accessToken) : sharedAccessToken
     )
   })
 
@@ -120,9 +142,7 @@ export const make = Effect.fnUntraced(function* (options?: TokenManager.Options)
     Option.isSome(s.tokens)
       ? Effect.void
       : store.get.pipe(
-          Effect.flatMap((stored) =>
-            Ref.update(state, (s) => (Option.isNone(s.tokens) ? { ...s, tokens: stored } : s))
-          ),
+          Effect.flatMap((stored) => Ref.update(state, (s) => (Option.isNone(s.tokens) ? fromStore(stored) : s))),
           Effect.ignore
         )
   )
@@ -152,13 +172,15 @@ export const make = Effect.fnUntraced(function* (options?: TokenManager.Options)
 
   if (options?.refreshAhead === true) {
     const ahead: Effect.Effect<Duration.Duration> = Effect.gen(function* () {
-      const tokens = yield* service.current
-      if (Option.isNone(tokens)) return idleRecheck
-      const now = yield* DateTime.now
-      const due = DateTime.subtractDuration(tokens.value.expiresAt, Duration.times(leeway, 2))
-      const wait = DateTime.distanceDuration(now, due)
-      if (DateTime.lessThan(now, due)) return wait
-      yield* invalidateToken(tokens.value.accessToken)
+      yield* loaded
+      const current = yield* Ref.get(state)
+      if (Option.isNone(current.tokens)) return idleRecheck
+      const tokens = current.tokens.value
+      // one more leeway ahead of the time a request would refresh
+      const due = 2 * current.refreshAt - tokens.expiresAt.epochMillis
+      const now = yield* Clock.currentTimeMillis
+      if (now < due) return Duration.millis(due - now)
+      yield* invalidateToken(tokens.accessToken)
       yield* shared
       return minimumAheadInterval
     }).pipe(
