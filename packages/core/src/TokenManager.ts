@@ -59,7 +59,10 @@ export class TokenManager extends Context.Tag("@token-refresher/core/TokenManage
  * @category models
  */
 export interface Options {
-  /** Refresh this long before the access token expires. Default: 60 seconds. */
+  /**
+   * Refresh this long before the access token expires (at most half the lifetime of a token just received).
+   * Default: 60 seconds.
+   */
   readonly leeway?: Duration.DurationInput | undefined
   /**
    * Refresh in a background fiber at `expiresAt - 2 × leeway`, so requests never wait for a refresh. It stops with
