@@ -8,6 +8,8 @@ import * as Path from "@effect/platform/Path"
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import * as NodePath from "@effect/platform-node/NodePath"
 import { TokenSet, TokenStore } from "@token-refresher/core"
+import * as Config from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
@@ -166,6 +168,33 @@ export const makeFile = (file: string): Effect.Effect<TokenStore.Service, never,
 export const layerFile = (file: string): Layer.Layer<TokenStore.TokenStore> =>
   Layer.effect(TokenStore.TokenStore, makeFile(file)).pipe(
     Layer.provide(Layer.merge(NodeFileSystem.layer, NodePath.layer))
+  )
+
+/**
+ * The per-user token file the `token-refresher` CLI uses: `$XDG_CONFIG_HOME/token-refresher/spotify.json`, else
+ * `~/.config/token-refresher/spotify.json`.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaultPath: Effect.Effect<string> = Effect.map(
+  Effect.orElseSucceed(Config.option(Config.nonEmptyString("XDG_CONFIG_HOME")), () => Option.none<string>()),
+  (xdg) => `${Option.getOrElse(xdg, () => `${Os.homedir()}/.config`).replace(/\/+$/, "")}/token-refresher/spotify.json`
+)
+
+/**
+ * The file store at {@link defaultPath} (where `token-refresher login` saves), seeded from `SPOTIFY_REFRESH_TOKEN`
+ * when it is empty and that variable is set.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerSpotify = (): Layer.Layer<
+  TokenStore.TokenStore,
+  ConfigError.ConfigError | TokenStore.TokenStoreError
+> =>
+  Layer.unwrapEffect(
+    Effect.map(defaultPath, (path) => layerFile(path).pipe(TokenStore.seeded(Config.redacted("SPOTIFY_REFRESH_TOKEN"))))
   )
 
 /**

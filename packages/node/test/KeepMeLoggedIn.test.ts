@@ -43,12 +43,14 @@ describe("keep me logged in: NodeTokenRefresher + NodeTokenStore + TokenManager 
     Effect.gen(function* () {
       const { server, state } = yield* spotifyLike
       const fs = yield* FileSystem.FileSystem
-      const file = `${yield* fs.makeTempDirectoryScoped()}/spotify.json`
+      const xdg = yield* fs.makeTempDirectoryScoped()
+      const file = `${xdg}/token-refresher/spotify.json`
 
+      // exactly the README's setup
       const Authenticated = BearerAuth.layer.pipe(
         Layer.provideMerge(TokenManager.layer()),
         Layer.provide(NodeTokenRefresher.layerSpotify()),
-        Layer.provide(NodeTokenStore.layerFile(file).pipe(TokenStore.seeded(Config.redacted("SPOTIFY_REFRESH_TOKEN")))),
+        Layer.provide(NodeTokenStore.layerSpotify()),
         Layer.provide(NodeHttpClient.layerUndici)
       )
       const env = ConfigProvider.fromMap(
@@ -56,7 +58,8 @@ describe("keep me logged in: NodeTokenRefresher + NodeTokenStore + TokenManager 
           ["SPOTIFY_CLIENT_ID", "id"],
           ["SPOTIFY_CLIENT_SECRET", "secret"],
           ["SPOTIFY_REFRESH_TOKEN", "seed-refresh"],
-          ["SPOTIFY_ACCOUNTS_URL", server.url]
+          ["SPOTIFY_ACCOUNTS_URL", server.url],
+          ["XDG_CONFIG_HOME", xdg]
         ])
       )
 

@@ -4,19 +4,7 @@ import * as Config from "effect/Config"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
-import * as Os from "node:os"
-import * as Path from "node:path"
-
-/** `$XDG_CONFIG_HOME/token-refresher/spotify.json`, else `~/.config/token-refresher/spotify.json`. */
-export const defaultStorePath: Effect.Effect<string> = Effect.map(
-  Effect.orElseSucceed(Config.option(Config.nonEmptyString("XDG_CONFIG_HOME")), () => Option.none<string>()),
-  (xdg) =>
-    Path.join(
-      Option.getOrElse(xdg, () => Path.join(Os.homedir(), ".config")),
-      "token-refresher",
-      "spotify.json"
-    )
-)
+import * as NodeTokenStore from "../../NodeTokenStore.js"
 
 export const storeOption = Options.text("store").pipe(
   Options.withDescription(
@@ -36,7 +24,7 @@ export const accountsUrlOption = Options.text("accounts-url").pipe(
 )
 
 export const resolveStorePath = (flag: Option.Option<string>): Effect.Effect<string> =>
-  Option.match(flag, { onNone: () => defaultStorePath, onSome: Effect.succeed })
+  Option.match(flag, { onNone: () => NodeTokenStore.defaultPath, onSome: Effect.succeed })
 
 /**
  * The Spotify client settings: flags first, then the environment. The secret only comes from the environment, so it
