@@ -39,6 +39,8 @@ export const make = <E, R>(
           Effect.flatMap(send(request), ([response, token]) =>
             response.status === 401
               ? response.arrayBuffer.pipe(
+                  // free the connection, but never wait long for a 401's body
+                  Effect.timeout("5 seconds"),
                   Effect.ignore,
                   Effect.zipRight(manager.invalidateToken(token)),
                   Effect.zipRight(send(request)),

@@ -40,7 +40,9 @@ const formEncode = (value: string): string => new URLSearchParams([["", value]])
 export const basicAuthorization = (clientId: string, clientSecret: Redacted.Redacted<string>): string =>
   `Basic ${Encoding.encodeBase64(`${formEncode(clientId)}:${formEncode(Redacted.value(clientSecret))}`)}`
 
+/** The messages along an error's cause chain (bounded), e.g. "fetch failed: connect ECONNREFUSED 127.0.0.1:443". */
 const describeCause = (error: unknown): string => {
+  if (typeof error === "string" && error !== "") return error
   const messages: Array<string> = []
   let current: unknown = error
   for (let depth = 0; depth < 4 && current instanceof Error; depth++) {
