@@ -27,6 +27,9 @@ describe("TokenRefresher: the request", () => {
       assert.strictEqual(request.headers.accept, "application/json")
       assert.strictEqual(request.contentType, "application/x-www-form-urlencoded")
       assert.deepStrictEqual(request.form, { grant_type: "refresh_token", refresh_token: "saved-refresh-token" })
+      // no trace context goes to the third-party authorization server
+      assert.strictEqual(request.headers.traceparent, undefined)
+      assert.strictEqual(request.headers.b3, undefined)
     }).pipe(Effect.provide(refresherWith([MockTokenEndpoint.ok()])))
   )
 

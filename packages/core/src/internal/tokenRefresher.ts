@@ -187,7 +187,9 @@ export const make = (
       HttpClient.mapRequest((request) => {
         const json = HttpClientRequest.acceptJson(request)
         return authorization === undefined ? json : HttpClientRequest.setHeader(json, "authorization", authorization)
-      })
+      }),
+      // the authorization server is a third party: our trace ids are of no use to it
+      HttpClient.withTracerPropagation(false)
     )
     const url = options.tokenUrl.toString()
 
