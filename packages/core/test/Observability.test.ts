@@ -1,22 +1,13 @@
 import { assert, describe, it } from "@effect/vitest"
 import { TokenRefresher } from "@token-refresher/core"
 import { MockTokenEndpoint } from "@token-refresher/testing"
-import { Effect, Fiber, TestClock, Tracer } from "effect"
-import { refresherWith, savedRefreshToken } from "./utils.js"
+import { Effect, Fiber, TestClock } from "effect"
+import { recordingTracer, refresherWith, savedRefreshToken } from "./utils.js"
 
 /** Runs `effect` with a tracer that records the spans it creates, and returns the refresh span's attributes. */
 const refreshSpan = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
   Effect.gen(function* () {
-    const spans: Array<Tracer.Span> = []
-    const native = yield* Effect.tracer
-    const tracer = Tracer.make({
-      span: (...args) => {
-        const span = native.span(...args)
-        spans.push(span)
-        return span
-      },
-      context: native.context
-    })
+    const { spans, tracer } = yield* recordingTracer
     const fiber = yield* Effect.fork(Effect.exit(Effect.withTracer(effect, tracer)))
     yield* TestClock.adjust("1 minute")
     yield* Fiber.join(fiber)

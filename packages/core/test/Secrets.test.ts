@@ -1,20 +1,8 @@
 import { assert, describe, it } from "@effect/vitest"
 import { TokenRefresher, TokenSet } from "@token-refresher/core"
 import { MockTokenEndpoint } from "@token-refresher/testing"
-import {
-  Cause,
-  Effect,
-  Exit,
-  Fiber,
-  Inspectable,
-  Layer,
-  Logger,
-  LogLevel,
-  Redacted,
-  Schema,
-  TestClock,
-  Tracer
-} from "effect"
+import { Cause, Effect, Exit, Fiber, Inspectable, Layer, Logger, LogLevel, Redacted, Schema, TestClock } from "effect"
+import { recordingTracer } from "./utils.js"
 
 const SECRET = "SENTINEL-CLIENT-SECRET-7f3a"
 const REFRESH = "SENTINEL-REFRESH-TOKEN-91c2"
@@ -40,16 +28,7 @@ const runAndInspect = (replies: ReadonlyArray<MockTokenEndpoint.Reply>) =>
         )}`
       )
     })
-    const spans: Array<Tracer.Span> = []
-    const native = yield* Effect.tracer
-    const tracer = Tracer.make({
-      span: (...args) => {
-        const span = native.span(...args)
-        spans.push(span)
-        return span
-      },
-      context: native.context
-    })
+    const { spans, tracer } = yield* recordingTracer
     const layer = TokenRefresher.layer({
       tokenUrl: "https://accounts.spotify.com/api/token",
       clientId: "client-id",

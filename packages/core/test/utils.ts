@@ -1,7 +1,7 @@
 import { assert } from "@effect/vitest"
 import { TokenRefresher } from "@token-refresher/core"
 import { MockTokenEndpoint } from "@token-refresher/testing"
-import { Effect, Layer, Redacted } from "effect"
+import { Effect, Layer, Redacted, Tracer } from "effect"
 
 export const tokenUrl = "https://accounts.spotify.com/api/token"
 export const clientId = "client-id"
@@ -28,3 +28,17 @@ export const requestCount = Effect.flatMap(MockTokenEndpoint.MockTokenEndpoint, 
  */
 export const assertError = <E extends { readonly _tag: string; readonly message: string }>(actual: E, expected: E) =>
   assert.deepStrictEqual({ ...actual, message: actual.message }, { ...expected, message: expected.message })
+
+/** A tracer that wraps the current one and keeps every span it creates, for assertions on names and attributes. */
+export const recordingTracer = Effect.map(Effect.tracer, (native) => {
+  const spans: Array<Tracer.Span> = []
+  const tracer = Tracer.make({
+    span: (...args) => {
+      const span = native.span(...args)
+      spans.push(span)
+      return span
+    },
+    context: native.context
+  })
+  return { tracer, spans }
+})
