@@ -4,7 +4,7 @@ import type { UserWorkspaceConfig } from "vitest/config"
 
 const root = path.dirname(fileURLToPath(import.meta.url))
 
-const packages = ["core", "spotify", "node", "testing"] as const
+const packages = ["core", "spotify", "node", "testing", "cli"] as const
 
 /**
  * Workspace packages resolve to their sources, so tests run on a fresh clone without a build.
@@ -21,8 +21,8 @@ export const project = (name: (typeof packages)[number]): UserWorkspaceConfig =>
     include: ["test/**/*.test.ts"],
     sequence: { concurrent: false },
     testTimeout: 20_000,
-    // the node package's end-to-end tests run the built CLI
-    ...(name === "node" ? { globalSetup: ["test/globalSetup.ts"] } : {})
+    // these packages' end-to-end tests run built code in child processes
+    ...(name === "node" || name === "cli" ? { globalSetup: ["test/globalSetup.ts"] } : {})
   }
 })
 

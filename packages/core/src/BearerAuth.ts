@@ -12,7 +12,8 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
 import type * as Redacted from "effect/Redacted"
-import { TokenManager, type TokenError } from "./TokenManager.js"
+import { type Service as TokenManagerService, TokenManager, type TokenError } from "./TokenManager.js"
+import { TokenSessions } from "./TokenSessions.js"
 
 /**
  * Wraps `client`: each request gets the manager's access token. On a 401 the token is invalidated, refreshed once
@@ -25,33 +26,62 @@ import { TokenManager, type TokenError } from "./TokenManager.js"
 export const make = <E, R>(
   client: HttpClient.HttpClient.With<E, R>
 ): Effect.Effect<HttpClient.HttpClient.With<E | TokenError, R>, never, TokenManager> =>
-  Effect.map(TokenManager, (manager) => {
-    const send = (request: HttpClientRequest.HttpClientRequest) =>
-      Effect.flatMap(manager.accessToken, (token) =>
-        Effect.map(
-          client.execute(HttpClientRequest.bearerToken(request, token)),
-          (response): readonly [HttpClientResponse.HttpClientResponse, Redacted.Redacted<string>] => [response, token]
-        )
-      )
-    return HttpClient.makeWith<never, never, E | TokenError, R>(
+  Effect.map(TokenManager, (manager) =>
+    HttpClient.makeWith<never, never, E | TokenError, R>(
+      (prepared) => Effect.flatMap(prepared, (request) => execute(manager, client, request)),
+      Effect.succeed
+    )
+  )
+
+/**
+ * Wraps `client` for the session `key` of the `TokenSessions` in context: each request gets that session's access
+ * token, and a 401 is recovered from as in {@link make}, for that session only. This is how a server calls an API on
+ * behalf of one of its users: `client.pipe(BearerAuth.forSession(userId))`.
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const forSession =
+  (key: string) =>
+  <E, R>(client: HttpClient.HttpClient.With<E, R>): HttpClient.HttpClient.With<E | TokenError, R | TokenSessions> =>
+    HttpClient.makeWith<never, never, E | TokenError, R | TokenSessions>(
       (prepared) =>
         Effect.flatMap(prepared, (request) =>
-          Effect.flatMap(send(request), ([response, token]) =>
-            response.status === 401
-              ? response.arrayBuffer.pipe(
-                  // free the connection, but never wait long for a 401's body
-                  Effect.timeout("5 seconds"),
-                  Effect.ignore,
-                  Effect.zipRight(manager.invalidateToken(token)),
-                  Effect.zipRight(send(request)),
-                  Effect.map(([again]) => again)
-                )
-              : Effect.succeed(response)
+          Effect.scoped(
+            Effect.flatMap(
+              Effect.flatMap(TokenSessions, (sessions) => sessions.manager(key)),
+              (manager) => execute(manager, client, request)
+            )
           )
         ),
       Effect.succeed
     )
-  })
+
+/** Sends `request` with the manager's token; on a 401, invalidates that token, refreshes once and sends it again. */
+const execute = <E, R>(
+  manager: TokenManagerService,
+  client: HttpClient.HttpClient.With<E, R>,
+  request: HttpClientRequest.HttpClientRequest
+): Effect.Effect<HttpClientResponse.HttpClientResponse, E | TokenError, R> => {
+  const send = Effect.flatMap(manager.accessToken, (token) =>
+    Effect.map(
+      client.execute(HttpClientRequest.bearerToken(request, token)),
+      (response): readonly [HttpClientResponse.HttpClientResponse, Redacted.Redacted<string>] => [response, token]
+    )
+  )
+  return Effect.flatMap(send, ([response, token]) =>
+    response.status === 401
+      ? response.arrayBuffer.pipe(
+          // free the connection, but never wait long for a 401's body
+          Effect.timeout("5 seconds"),
+          Effect.ignore,
+          Effect.zipRight(manager.invalidateToken(token)),
+          Effect.zipRight(send),
+          Effect.map(([again]) => again)
+        )
+      : Effect.succeed(response)
+  )
+}
 
 const TokenFailureTypeId = Symbol.for("@token-refresher/core/BearerAuth/TokenFailure")
 

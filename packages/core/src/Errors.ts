@@ -24,7 +24,14 @@ const answerFields = {
  */
 export class InvalidGrant extends Schema.TaggedError<InvalidGrant>("@token-refresher/core/InvalidGrant")(
   "InvalidGrant",
-  answerFields
+  {
+    ...answerFields,
+    /**
+     * An earlier attempt of the same grant was sent and got no answer (a timeout, or a connection lost after the
+     * request was written): the server may have used the token then, and this rejection may be the consequence.
+     */
+    possiblyConsumed: Schema.optionalWith(Schema.Boolean, { default: () => false })
+  }
 ) {
   /** The OAuth error code. */
   get error(): "invalid_grant" {
@@ -33,7 +40,10 @@ export class InvalidGrant extends Schema.TaggedError<InvalidGrant>("@token-refre
   override get message(): string {
     return (
       `The refresh token was rejected (invalid_grant, HTTP ${this.status}${describe(this.description)}): ` +
-      "it is revoked, expired, already used or belongs to another client. The user must authorise again."
+      "it is revoked, expired, already used or belongs to another client. The user must authorise again." +
+      (this.possiblyConsumed
+        ? " An earlier attempt got no answer: the server may have used the token then, and the new one it sent was lost."
+        : "")
     )
   }
 }
@@ -108,6 +118,11 @@ export class NetworkError extends Schema.TaggedError<NetworkError>("@token-refre
   }
 ) {
   override get message(): string {
+    if (this.attempts === 0) {
+      return `The token endpoint was not asked: it asked this client to wait${
+        this.status === undefined ? "" : ` (HTTP ${this.status}, Retry-After)`
+      }${this.retryAfter === undefined ? "" : `, for another ${formatSeconds(this.retryAfter)}`}.`
+    }
     const what =
       this.reason === "Status"
         ? `answered HTTP ${this.status}`
@@ -165,7 +180,7 @@ const describe = (description: string | undefined): string => (description === u
 
 const formatSeconds = (duration: Duration.Duration): string => {
   const millis = Duration.toMillis(duration)
-  return millis % 1000 === 0 ? `${millis / 1000} s` : `${millis} ms`
+  return millis % 1000 === 0 ? `${millis / 1000} s` : millis < 10_000 ? `${millis} ms` : `${Math.ceil(millis / 1000)} s`
 }
 
 /**

@@ -30,6 +30,8 @@ export type TokenError = RefreshError | TokenStoreError | NoToken
  * @category models
  */
 export interface Service {
+  /** The session this manager serves: its key in the `TokenStore`. */
+  readonly key: string
   /**
    * A valid access token: the stored one while `now < expiresAt - leeway`, otherwise a refreshed one. Concurrent
    * callers share one refresh.
@@ -59,6 +61,8 @@ export class TokenManager extends Context.Tag("@token-refresher/core/TokenManage
  * @category models
  */
 export interface Options {
+  /** The session to manage: its key in the `TokenStore`. Default: `TokenStore.defaultKey`. */
+  readonly key?: string | undefined
   /**
    * Refresh this long before the access token expires (at most half the lifetime of a token just received).
    * Default: 60 seconds.
@@ -72,6 +76,10 @@ export interface Options {
 }
 
 /**
+ * Builds a manager for one session. Its refresh is double-checked: one fiber per process goes further (single
+ * flight), takes the store's lock for the session, re-reads the store and adopts tokens that another process wrote
+ * meanwhile if they are usable, and only otherwise refreshes and writes, before it releases the lock.
+ *
  * @since 0.1.0
  * @category constructors
  */

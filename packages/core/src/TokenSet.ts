@@ -23,8 +23,26 @@ export class TokenSet extends Schema.Class<TokenSet>("@token-refresher/core/Toke
   /** When the access token expires: the time of the response (by the Effect `Clock`) plus `expires_in`. */
   expiresAt: Schema.DateTimeUtc,
   /** The granted scopes, empty when the server did not say. */
-  scope: Schema.Array(Schema.String)
+  scope: Schema.Array(Schema.String),
+  /**
+   * When the tokens were received (by the Effect `Clock`). Every process that reads them from a shared store computes
+   * the same refresh time from it (see `refreshAt`). Absent for a seeded refresh token and for files written before 0.2.
+   */
+  issuedAt: Schema.optional(Schema.DateTimeUtc)
 }) {
+  /**
+   * When the access token should be refreshed, in epoch milliseconds: `expiresAt - leeway`, where the leeway is at
+   * most half the token's lifetime when `issuedAt` is known, so a server that grants tokens shorter-lived than the
+   * leeway does not cause a refresh on every call.
+   */
+  refreshAtMillis(leeway: Duration.DurationInput): number {
+    const expiresAt = this.expiresAt.epochMillis
+    const leewayMillis = Duration.toMillis(leeway)
+    return this.issuedAt === undefined
+      ? expiresAt - leewayMillis
+      : expiresAt - Math.min(leewayMillis, Math.max(0, expiresAt - this.issuedAt.epochMillis) / 2)
+  }
+
   /**
    * Whether the access token should be refreshed at `now`: it expires within `leeway` (default 0).
    */

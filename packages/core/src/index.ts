@@ -35,6 +35,13 @@ export * as TokenManager from "./TokenManager.js"
 export * as TokenRefresher from "./TokenRefresher.js"
 
 /**
+ * The `TokenSessions` service: many sessions in one process, one manager per key, released when idle.
+ *
+ * @since 0.2.0
+ */
+export * as TokenSessions from "./TokenSessions.js"
+
+/**
  * The `TokenSet` model: access and refresh tokens (redacted), type, expiry and scopes.
  *
  * @since 0.1.0
@@ -42,8 +49,8 @@ export * as TokenRefresher from "./TokenRefresher.js"
 export * as TokenSet from "./TokenSet.js"
 
 /**
- * The `TokenStore` service: where tokens are kept between refreshes; `layerMemory` here, a file store in
- * `@token-refresher/node`.
+ * The `TokenStore` service: where each session's tokens are kept between refreshes, and the refresh lock shared by
+ * every process that uses the store; `layerMemory` here, a file store in `@token-refresher/node`.
  *
  * @since 0.1.0
  */

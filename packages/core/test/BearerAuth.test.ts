@@ -74,7 +74,7 @@ describe("BearerAuth", () => {
         ["Bearer old-access", "Bearer refreshed-1"]
       )
       assert.strictEqual(
-        Redacted.value(Option.getOrThrow(yield* TokenStore.get).refreshToken),
+        Redacted.value(Option.getOrThrow(yield* TokenStore.get()).refreshToken),
         "mock-refresh-token-2" // the mock numbers tokens by request: the API call was request 1
       )
     }).pipe(Effect.provide(stack({ accepted: ["refreshed-1"] })))

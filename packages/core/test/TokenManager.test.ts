@@ -40,7 +40,7 @@ const settledCount = (n: number) =>
   )
 
 const accessToken = Effect.flatMap(TokenManager.TokenManager, (manager) => manager.accessToken)
-const stored = Effect.flatMap(TokenStore.get, (option) => Effect.orDie(option))
+const stored = Effect.flatMap(TokenStore.get(), (option) => Effect.orDie(option))
 const storedRefreshToken = Effect.map(stored, (tokens) => Redacted.value(tokens.refreshToken))
 
 describe("TokenManager", () => {
@@ -123,20 +123,25 @@ describe("TokenManager", () => {
 
   it.effect("a failed store write surfaces as TokenStoreError, and the next call persists the rotated tokens", () => {
     const backing = { writes: 0, value: Option.some(TokenSet.fromRefreshToken("seed-refresh")) }
-    const flakyStore = Layer.succeed(TokenStore.TokenStore, {
-      get: Effect.sync(() => backing.value),
-      set: (tokens) =>
-        Effect.suspend(() => {
-          backing.writes++
-          if (backing.writes === 1) {
-            return Effect.fail(
-              new TokenStore.TokenStoreError({ reason: "Write", location: "test", detail: "disk full" })
-            )
-          }
-          backing.value = Option.some(tokens)
-          return Effect.void
-        })
-    })
+    const flakyStore = Layer.scoped(
+      TokenStore.TokenStore,
+      TokenStore.make({
+        location: "test",
+        get: () => Effect.sync(() => backing.value),
+        remove: () => Effect.sync(() => void (backing.value = Option.none())),
+        set: (_key, tokens) =>
+          Effect.suspend(() => {
+            backing.writes++
+            if (backing.writes === 1) {
+              return Effect.fail(
+                new TokenStore.TokenStoreError({ reason: "Write", location: "test", detail: "disk full" })
+              )
+            }
+            backing.value = Option.some(tokens)
+            return Effect.void
+          })
+      })
+    )
     return Effect.gen(function* () {
       const error = yield* Effect.flip(accessToken)
       assertError(error, new TokenStore.TokenStoreError({ reason: "Write", location: "test", detail: "disk full" }))

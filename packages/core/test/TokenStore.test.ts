@@ -10,9 +10,9 @@ const seed = Config.redacted("SPOTIFY_REFRESH_TOKEN")
 describe("TokenStore", () => {
   it.effect("layerMemory starts empty or with the initial tokens, and keeps what is set", () =>
     Effect.gen(function* () {
-      assert.deepStrictEqual(yield* TokenStore.get, Option.none())
+      assert.deepStrictEqual(yield* TokenStore.get(), Option.none())
       yield* TokenStore.set(TokenSet.fromRefreshToken("r"))
-      const stored = Option.getOrThrow(yield* TokenStore.get)
+      const stored = Option.getOrThrow(yield* TokenStore.get())
       assert.strictEqual(Redacted.value(stored.refreshToken), "r")
     }).pipe(Effect.provide(TokenStore.layerMemory()))
   )
@@ -28,7 +28,7 @@ describe("TokenStore", () => {
 
   it.effect("seeded fills an empty store from the variable", () =>
     Effect.gen(function* () {
-      const stored = Option.getOrThrow(yield* TokenStore.get)
+      const stored = Option.getOrThrow(yield* TokenStore.get())
       assert.strictEqual(Redacted.value(stored.refreshToken), "from-env")
     }).pipe(
       Effect.provide(
@@ -42,7 +42,7 @@ describe("TokenStore", () => {
 
   it.effect("seeded leaves a store that holds tokens alone, and a missing variable is no seed", () =>
     Effect.gen(function* () {
-      const kept = yield* TokenStore.get.pipe(
+      const kept = yield* TokenStore.get().pipe(
         Effect.provide(
           TokenStore.layerMemory(TokenSet.fromRefreshToken("saved")).pipe(
             TokenStore.seeded(seed),
@@ -51,11 +51,11 @@ describe("TokenStore", () => {
         )
       )
       assert.strictEqual(Redacted.value(Option.getOrThrow(kept).refreshToken), "saved")
-      const empty = yield* TokenStore.get.pipe(
+      const empty = yield* TokenStore.get().pipe(
         Effect.provide(TokenStore.layerMemory().pipe(TokenStore.seeded(seed), Layer.provide(withEnv({}))))
       )
       assert.deepStrictEqual(empty, Option.none())
-      const blank = yield* TokenStore.get.pipe(
+      const blank = yield* TokenStore.get().pipe(
         Effect.provide(
           TokenStore.layerMemory().pipe(TokenStore.seeded(seed), Layer.provide(withEnv({ SPOTIFY_REFRESH_TOKEN: "" })))
         )

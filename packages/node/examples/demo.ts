@@ -69,7 +69,7 @@ const program = Effect.gen(function* () {
       redirectUri,
       codeVerifier: pkce.verifier
     })
-    yield* store.set(tokens)
+    yield* store.set(TokenStore.defaultKey, tokens)
     yield* line(
       `logged in: access token ${String(tokens.accessToken)}, scopes ${tokens.scope.join(" ")}, saved to the store`
     )
@@ -104,7 +104,7 @@ const program = Effect.gen(function* () {
     )
     const saved = JSON.parse(yield* fs.readFileString(storePath))
     yield* line(
-      `the file holds the new refresh token: ${rotated._tag === "Some" && saved.refreshToken === Redacted.value(rotated.value.refreshToken)}; mode 0${((yield* fs.stat(storePath)).mode & 0o777).toString(8)}`
+      `the file holds the new refresh token: ${rotated._tag === "Some" && saved.default.refreshToken === Redacted.value(rotated.value.refreshToken)}; mode 0${((yield* fs.stat(storePath)).mode & 0o777).toString(8)}`
     )
 
     yield* heading(5, "The server answers 503, 503, then 200")
@@ -127,9 +127,6 @@ const program = Effect.gen(function* () {
     yield* line(
       `attempt 1: HTTP ${attempts6[0]!.status}; attempt 2: HTTP ${attempts6[1]!.status} after waiting ${attempts6[1]!.at - attempts6[0]!.at} ms, as the server asked`
     )
-    yield* server.inject(FakeAuthorizationServer.rateLimited(3600))
-    const tooLong = yield* Effect.flip(manager.refreshNow)
-    yield* line(`a Retry-After of an hour is not waited for: ${tooLong._tag}: ${tooLong.message}`)
 
     yield* heading(7, "The refresh token is revoked")
     yield* server.revokeRefreshTokens
@@ -141,10 +138,22 @@ const program = Effect.gen(function* () {
     yield* line(
       `asked again: ${again._tag} at once, without a request (token requests still ${(yield* tokenRequests).length - count7 === 0 ? "unchanged" : "changed!"})`
     )
+
+    yield* heading(8, "Rate limited for an hour: 429 with Retry-After: 3600")
+    const relogin = yield* server.issueTokens()
+    yield* server.inject(FakeAuthorizationServer.rateLimited(3600))
+    const tooLong = yield* Effect.flip(refresher.refresh(relogin.refreshToken))
+    yield* line(`not waited for: ${tooLong._tag}: ${tooLong.message}`)
+    const count8 = (yield* tokenRequests).length
+    const held = yield* Effect.flip(refresher.refresh(relogin.refreshToken))
+    yield* line(`the next refresh, for any session: ${held._tag}: ${held.message}`)
+    yield* line(
+      `token requests sent meanwhile: ${(yield* tokenRequests).length - count8} (every session waits for the hour the server asked)`
+    )
   }).pipe(Effect.provide(App))
 
   const stats = yield* server.stats
-  yield* heading(8, "Summary")
+  yield* heading(9, "Summary")
   const rows: ReadonlyArray<readonly [string, number]> = [
     ["requests served", stats.requests],
     ["logins (codes exchanged)", stats.codesExchanged],

@@ -1,5 +1,6 @@
 /**
- * A `TokenStore` in a file: atomic writes, mode 0600, and a clear error for a file that is not ours.
+ * A `TokenStore` in a file: many sessions, a refresh lock shared by the processes of one host, atomic writes, mode
+ * 0600, and a clear error for a file that is not ours.
  *
  * @since 0.1.0
  */
@@ -10,13 +11,18 @@ import * as NodePath from "@effect/platform-node/NodePath"
 import { TokenSet, TokenStore } from "@token-refresher/core"
 import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
 import * as Random from "effect/Random"
+import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
+import type * as Scope from "effect/Scope"
 import * as Os from "node:os"
+import * as Lockfile from "proper-lockfile"
 
 /**
  * What is known about a token file, without reading any token.
@@ -38,44 +44,99 @@ export interface FileStatus {
 const expandHome = (file: string): string =>
   file === "~" ? Os.homedir() : file.startsWith("~/") ? `${Os.homedir()}${file.slice(1)}` : file
 
-const encodeJson = Schema.encode(Schema.parseJson(TokenSet.TokenSet, { space: 2 }))
-const decodeJson = Schema.decodeEither(TokenSet.TokenSetFromJson, { errors: "all" })
+/** The file: a JSON object of session key to encoded `TokenSet`. */
+const Sessions = Schema.Record({ key: Schema.String, value: TokenSet.TokenSet })
+const encodeSessions = Schema.encode(Schema.parseJson(Sessions, { space: 2 }))
+const decodeSessions = Schema.decodeUnknownEither(Sessions, { errors: "all" })
+const decodeLegacy = Schema.decodeUnknownEither(TokenSet.TokenSet, { errors: "all" })
 
 /** Names what is wrong by path only: the parser's own messages would quote the file's values, which are tokens. */
 const describeCorruption = (error: ParseResult.ParseError): string => {
   const issues = ParseResult.ArrayFormatter.formatErrorSync(error)
-  if (issues.some((issue) => issue.path.length === 0 && issue._tag === "Transformation")) return "it is not JSON"
   const fields = [
     ...new Set(issues.map((issue) => (issue.path.length === 0 ? "the top level" : issue.path.map(String).join("."))))
   ]
-  return `it is not a saved TokenSet (wrong or missing: ${fields.join(", ")})`
+  return `it is not a saved token file (wrong or missing: ${fields.join(", ")})`
+}
+
+/**
+ * The sessions in a file's text. A file of 0.1 (one encoded `TokenSet`) is read as the session
+ * `TokenStore.defaultKey`; the next write rewrites it in the keyed format.
+ */
+const parseSessions = (text: string): Either.Either<ReadonlyMap<string, TokenSet.TokenSet>, string> => {
+  let json: unknown
+  try {
+    json = JSON.parse(text)
+  } catch {
+    return Either.left("it is not JSON")
+  }
+  if (typeof json !== "object" || json === null || Array.isArray(json)) {
+    return Either.left("it is not a saved token file (the top level is not an object)")
+  }
+  if (typeof (json as { readonly accessToken?: unknown }).accessToken === "string") {
+    return Either.map(
+      Either.mapLeft(decodeLegacy(json), describeCorruption),
+      (tokens) => new Map([[TokenStore.defaultKey, tokens]])
+    )
+  }
+  return Either.map(
+    Either.mapLeft(decodeSessions(json), describeCorruption),
+    (sessions) => new Map(Object.entries(sessions))
+  )
 }
 
 const modeBits = (mode: number): number => mode & 0o777
 
 /**
+ * @since 0.2.0
+ * @category models
+ */
+export interface FileOptions {
+  /** How long `withLock` waits for the file's lock before failing with `TokenStoreError` (`Lock`). Default: 30 seconds. */
+  readonly lockTimeout?: Duration.DurationInput | undefined
+  /**
+   * The lock's lease: its holder renews it every second while it works; a holder that dies (even by `SIGKILL`) stops
+   * renewing, and another process takes the lock over once the lease has run out. At least 2 seconds. Default: 5
+   * seconds.
+   */
+  readonly lockLease?: Duration.DurationInput | undefined
+}
+
+/**
  * The file store on the `FileSystem` in context. `file` may start with `~/`.
  *
+ * - The file holds every session, as a JSON object of session key to encoded `TokenSet`. A file written by 0.1 (one
+ *   `TokenSet`) is read as the session `TokenStore.defaultKey` and rewritten in the keyed format on the next write.
+ * - The refresh lock is the whole file, not one key (`withLock(key)` excludes every other key too): a lock directory
+ *   `<file>.lock` beside it (`proper-lockfile`), shared by every process on the host. Its holder renews a lease every
+ *   second; a holder that dies loses the lock when the lease runs out (`lockLease`, default 5 s).
  * - A missing file is `None`; parent folders are created on the first write (mode 0700).
  * - Writes go to a temporary file in the same folder, which is flushed and then renamed over the old file: a crash
  *   leaves the old file or the new one, never a torn one. Temporary files left by a crash are removed on the next write.
- * - The file is created with mode 0600; a file that others may read is reported with a warning on each read.
+ * - The file is created with mode 0600; a file that others may read is reported with a warning (once per mode seen).
  * - A corrupt or foreign file is a `TokenStoreError` (reason `Corrupt`) naming the path, on read and on write: it is
  *   never overwritten silently.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const makeFile = (file: string): Effect.Effect<TokenStore.Service, never, FileSystem.FileSystem | Path.Path> =>
+export const makeFile = (
+  file: string,
+  options?: FileOptions
+): Effect.Effect<TokenStore.Service, never, FileSystem.FileSystem | Path.Path | Scope.Scope> =>
   Effect.gen(function* () {
     const fs = yield* FileSystem.FileSystem
     const path = yield* Path.Path
     const location = path.resolve(expandHome(file))
     const folder = path.dirname(location)
+    const lockPath = `${location}.lock`
     const tempPrefix = `.${path.basename(location)}.`
-    const lock = yield* Effect.makeSemaphore(1)
+    const leaseMillis = Math.max(2000, Duration.toMillis(Duration.decode(options?.lockLease ?? "5 seconds")))
+    let warnedMode: number | undefined
+    /** Set when the held lock's lease could not be renewed: its writes must not happen. */
+    let lockLost: string | undefined
 
-    const failure = (reason: "Read" | "Write" | "Corrupt", detail: string) =>
+    const failure = (reason: "Read" | "Write" | "Corrupt" | "Lock", detail: string) =>
       new TokenStore.TokenStoreError({ reason, location, detail })
 
     const readText: Effect.Effect<Option.Option<string>, TokenStore.TokenStoreError> = fs.readFileString(location).pipe(
@@ -88,32 +149,37 @@ export const makeFile = (file: string): Effect.Effect<TokenStore.Service, never,
     )
 
     const decode = (text: string, doing: string) =>
-      Effect.mapError(decodeJson(text), (error) =>
-        failure(
-          "Corrupt",
-          `${doing}: ${describeCorruption(error)}. Move it away or delete it, then log in again (token-refresher login).`
-        )
-      )
+      Either.match(parseSessions(text), {
+        onLeft: (detail) =>
+          Effect.fail(
+            failure(
+              "Corrupt",
+              `${doing}: ${detail}. Move it away or delete it, then log in again (token-refresher login).`
+            )
+          ),
+        onRight: Effect.succeed
+      })
 
     const reportMode = fs.stat(location).pipe(
       Effect.flatMap((info) => {
         const mode = modeBits(info.mode)
-        return (mode & 0o077) === 0
-          ? Effect.void
-          : Effect.logWarning(
-              `token file ${location} may be read by other users (mode 0${mode.toString(8)}): run chmod 600 ${location}`
-            )
+        if ((mode & 0o077) === 0 || warnedMode === mode) return Effect.void
+        warnedMode = mode
+        return Effect.logWarning(
+          `token file ${location} may be read by other users (mode 0${mode.toString(8)}): run chmod 600 ${location}`
+        )
       }),
       Effect.ignore
     )
 
-    const get = Effect.flatMap(readText, (text) =>
+    const sessions = Effect.flatMap(readText, (text) =>
       Option.match(text, {
-        onNone: () => Effect.succeedNone,
-        onSome: (text) =>
-          decode(text, "cannot read the tokens").pipe(Effect.map(Option.some), Effect.zipLeft(reportMode))
+        onNone: () => Effect.succeed(new Map<string, TokenSet.TokenSet>() as ReadonlyMap<string, TokenSet.TokenSet>),
+        onSome: (text) => decode(text, "cannot read the tokens").pipe(Effect.zipLeft(reportMode))
       })
     )
+
+    const get = (key: string) => Effect.map(sessions, (all) => Option.fromNullable(all.get(key)))
 
     const removeStaleTemporaries = fs.readDirectory(folder).pipe(
       Effect.flatMap((names) =>
@@ -143,20 +209,74 @@ export const makeFile = (file: string): Effect.Effect<TokenStore.Service, never,
         yield* Effect.scoped(Effect.flatMap(fs.open(folder, { flag: "r" }), (dir) => dir.sync)).pipe(Effect.ignore)
       })
 
-    const set = (tokens: TokenSet.TokenSet) =>
-      lock.withPermits(1)(
-        Effect.gen(function* () {
-          const existing = yield* readText
-          if (Option.isSome(existing)) yield* decode(existing.value, "refusing to overwrite it")
-          const text = yield* Effect.orDie(encodeJson(tokens))
-          yield* fs
-            .makeDirectory(folder, { recursive: true, mode: 0o700 })
-            .pipe(Effect.zipRight(removeStaleTemporaries), Effect.zipRight(writeAtomically(`${text}\n`)))
-            .pipe(Effect.mapError((error) => failure("Write", `cannot write the file (${error.message})`)))
-        })
+    /** Read, change and write the whole file; runs with the file's lock held. */
+    const update = (change: (sessions: Map<string, TokenSet.TokenSet>) => void) =>
+      Effect.gen(function* () {
+        if (lockLost !== undefined) return yield* failure("Lock", lockLost)
+        const existing = yield* readText
+        const current = new Map(
+          Option.isSome(existing) ? yield* decode(existing.value, "refusing to overwrite it") : undefined
+        )
+        change(current)
+        const text = yield* Effect.orDie(encodeSessions(Object.fromEntries(current)))
+        yield* fs
+          .makeDirectory(folder, { recursive: true, mode: 0o700 })
+          .pipe(Effect.zipRight(removeStaleTemporaries), Effect.zipRight(writeAtomically(`${text}\n`)))
+          .pipe(Effect.mapError((error) => failure("Write", `cannot write the file (${error.message})`)))
+      })
+
+    /** One try at the lock directory; the release is registered in the same uninterruptible step. */
+    const tryLock = Effect.uninterruptible(
+      Effect.tryPromise({
+        try: () =>
+          Lockfile.lock(location, {
+            realpath: false,
+            lockfilePath: lockPath,
+            stale: leaseMillis,
+            update: Math.min(1000, leaseMillis / 2),
+            retries: 0,
+            onCompromised: (error) => {
+              lockLost = `the file's lock was lost while held (${error.message})`
+            }
+          }),
+        catch: (error) => error
+      }).pipe(
+        Effect.tap(() => {
+          lockLost = undefined
+        }),
+        Effect.flatMap((release) => Effect.addFinalizer(() => Effect.ignore(Effect.tryPromise(() => release()))))
+      )
+    )
+
+    const acquire = (_name: string): Effect.Effect<void, TokenStore.TokenStoreError, Scope.Scope> =>
+      fs.makeDirectory(folder, { recursive: true, mode: 0o700 }).pipe(
+        Effect.mapError((error) => failure("Lock", `cannot create the folder for the lock (${error.message})`)),
+        Effect.zipRight(
+          tryLock.pipe(
+            Effect.retry({
+              while: (error) => (error as { readonly code?: unknown })?.code === "ELOCKED",
+              // polled with sleeps, so the event loop stays free while another process holds the lock
+              schedule: Schedule.spaced("25 millis")
+            }),
+            Effect.mapError((error) =>
+              failure(
+                "Lock",
+                `cannot take the file's lock ${lockPath} (${error instanceof Error ? error.message : String(error)})`
+              )
+            )
+          )
+        )
       )
 
-    return TokenStore.TokenStore.of({ get, set })
+    return yield* TokenStore.make({
+      location,
+      get,
+      set: (key, tokens) => update((all) => void all.set(key, tokens)),
+      remove: (key) => update((all) => void all.delete(key)),
+      acquire,
+      lockName: () => location,
+      lockTimeout: options?.lockTimeout
+    })
   })
 
 /**
@@ -165,8 +285,8 @@ export const makeFile = (file: string): Effect.Effect<TokenStore.Service, never,
  * @since 0.1.0
  * @category layers
  */
-export const layerFile = (file: string): Layer.Layer<TokenStore.TokenStore> =>
-  Layer.effect(TokenStore.TokenStore, makeFile(file)).pipe(
+export const layerFile = (file: string, options?: FileOptions): Layer.Layer<TokenStore.TokenStore> =>
+  Layer.scoped(TokenStore.TokenStore, makeFile(file, options)).pipe(
     Layer.provide(Layer.merge(NodeFileSystem.layer, NodePath.layer))
   )
 

@@ -32,6 +32,8 @@ const tempFile = Effect.gen(function* () {
   return { fs, path, dir, file: path.join(dir, "nested", "deeper", "spotify.json") }
 })
 
+const K = TokenStore.defaultKey
+
 const store = (file: string) => NodeTokenStore.makeFile(file)
 
 describe("NodeTokenStore.layerFile", () => {
@@ -39,11 +41,11 @@ describe("NodeTokenStore.layerFile", () => {
     Effect.gen(function* () {
       const { file } = yield* tempFile
       const first = yield* store(file)
-      assert.deepStrictEqual(yield* first.get, Option.none())
-      yield* first.set(tokens("access-1", "refresh-1"))
+      assert.deepStrictEqual(yield* first.get(K), Option.none())
+      yield* first.set(K, tokens("access-1", "refresh-1"))
       const second = yield* Effect.provide(TokenStore.TokenStore, NodeTokenStore.layerFile(file))
       assert.deepStrictEqual(
-        values(yield* second.get),
+        values(yield* second.get(K)),
         Option.some({
           access: "access-1",
           refresh: "refresh-1",
@@ -58,15 +60,17 @@ describe("NodeTokenStore.layerFile", () => {
   it.scoped("the file is created with mode 0600 and holds the encoded TokenSet as JSON", () =>
     Effect.gen(function* () {
       const { file, fs } = yield* tempFile
-      yield* (yield* store(file)).set(tokens("access-1", "refresh-1"))
+      yield* (yield* store(file)).set(K, tokens("access-1", "refresh-1"))
       const info = yield* fs.stat(file)
       assert.strictEqual(info.mode & 0o777, 0o600)
       assert.deepStrictEqual(JSON.parse(yield* fs.readFileString(file)), {
-        accessToken: "access-1",
-        refreshToken: "refresh-1",
-        tokenType: "Bearer",
-        expiresAt: "2026-11-25T13:00:00.000Z",
-        scope: ["user-read-private", "user-read-email"]
+        default: {
+          accessToken: "access-1",
+          refreshToken: "refresh-1",
+          tokenType: "Bearer",
+          expiresAt: "2026-11-25T13:00:00.000Z",
+          scope: ["user-read-private", "user-read-email"]
+        }
       })
       assert.deepStrictEqual(yield* NodeTokenStore.fileStatus(file), {
         path: file,
@@ -81,9 +85,9 @@ describe("NodeTokenStore.layerFile", () => {
     Effect.gen(function* () {
       const { file, fs, path } = yield* tempFile
       const s = yield* store(file)
-      for (let i = 0; i < 5; i++) yield* s.set(tokens(`access-${i}`, `refresh-${i}`))
+      for (let i = 0; i < 5; i++) yield* s.set(K, tokens(`access-${i}`, `refresh-${i}`))
       assert.deepStrictEqual(yield* fs.readDirectory(path.dirname(file)), ["spotify.json"])
-      assert.strictEqual(Redacted.value(Option.getOrThrow(yield* s.get).accessToken), "access-4")
+      assert.strictEqual(Redacted.value(Option.getOrThrow(yield* s.get(K)).accessToken), "access-4")
     }).pipe(Effect.provide(NodeFs))
   )
 
@@ -93,7 +97,7 @@ describe("NodeTokenStore.layerFile", () => {
       yield* fs.makeDirectory(path.dirname(file), { recursive: true })
       yield* fs.writeFileString(file, "{ this is not json")
       const s = yield* store(file)
-      const readError = yield* Effect.flip(s.get)
+      const readError = yield* Effect.flip(s.get(K))
       assert.strictEqual(readError.reason, "Corrupt")
       assert.strictEqual(readError.location, file)
       assert.strictEqual(
@@ -101,7 +105,7 @@ describe("NodeTokenStore.layerFile", () => {
         `Token store ${file}: cannot read the tokens: it is not JSON. ` +
           "Move it away or delete it, then log in again (token-refresher login)."
       )
-      const writeError = yield* Effect.flip(s.set(tokens("a", "r")))
+      const writeError = yield* Effect.flip(s.set(K, tokens("a", "r")))
       assert.strictEqual(writeError.reason, "Corrupt")
       assert.match(writeError.message, /refusing to overwrite it/)
       assert.strictEqual(yield* fs.readFileString(file), "{ this is not json")
@@ -113,7 +117,7 @@ describe("NodeTokenStore.layerFile", () => {
       const { file, fs, path } = yield* tempFile
       yield* fs.makeDirectory(path.dirname(file), { recursive: true })
       yield* fs.writeFileString(file, JSON.stringify({ accessToken: "SENTINEL-TOKEN", expiresAt: "SENTINEL-DATE" }))
-      const error = yield* Effect.flip((yield* store(file)).get)
+      const error = yield* Effect.flip((yield* store(file)).get(K))
       assert.strictEqual(error.reason, "Corrupt")
       assert.match(error.message, /wrong or missing: refreshToken, tokenType, expiresAt, scope/)
       assert.isFalse(error.message.includes("SENTINEL"))
@@ -125,17 +129,17 @@ describe("NodeTokenStore.layerFile", () => {
     Effect.gen(function* () {
       const { file, fs } = yield* tempFile
       const s = yield* store(file)
-      yield* s.set(tokens("a", "r"))
+      yield* s.set(K, tokens("a", "r"))
       yield* fs.chmod(file, 0o644)
       const logs: Array<string> = []
       const logger = Logger.make(({ logLevel, message }) => logs.push(`${logLevel.label} ${String(message)}`))
-      yield* s.get.pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger)))
+      yield* s.get(K).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger)))
       assert.deepStrictEqual(logs, [
         `WARN token file ${file} may be read by other users (mode 0644): run chmod 600 ${file}`
       ])
       assert.strictEqual((yield* NodeTokenStore.fileStatus(file)).tooOpen, true)
       // the next write replaces it with a 0600 file
-      yield* s.set(tokens("b", "r"))
+      yield* s.set(K, tokens("b", "r"))
       assert.strictEqual((yield* fs.stat(file)).mode & 0o777, 0o600)
     }).pipe(Effect.provide(NodeFs), Logger.withMinimumLogLevel(LogLevel.All))
   )
@@ -143,12 +147,12 @@ describe("NodeTokenStore.layerFile", () => {
   it.scoped("crash between write and rename: the previous tokens stay readable, and the leftover is cleaned up", () =>
     Effect.gen(function* () {
       const { file, fs, path } = yield* tempFile
-      yield* (yield* store(file)).set(tokens("old-access", "old-refresh"))
+      yield* (yield* store(file)).set(K, tokens("old-access", "old-refresh"))
 
       // a file system whose rename never returns: the writer is frozen after the flushed write, before the rename
       const frozen = Layer.succeed(FileSystem.FileSystem, { ...fs, rename: () => Effect.never })
       const writer = yield* store(file).pipe(Effect.provide(frozen))
-      const fiber = yield* Effect.fork(writer.set(tokens("new-access", "new-refresh")))
+      const fiber = yield* Effect.fork(writer.set(K, tokens("new-access", "new-refresh")))
       const folder = path.dirname(file)
       const temporaries = fs
         .readDirectory(folder)
@@ -163,18 +167,17 @@ describe("NodeTokenStore.layerFile", () => {
 
       // what any reader (another process, or this one after a restart) sees at this moment
       const reader = yield* store(file)
-      assert.strictEqual(Redacted.value(Option.getOrThrow(yield* reader.get).accessToken), "old-access")
+      assert.strictEqual(Redacted.value(Option.getOrThrow(yield* reader.get(K)).accessToken), "old-access")
 
       // a torn temporary file from an earlier crash does not matter either
       yield* fs.writeFileString(path.join(folder, ".spotify.json.99.torn.tmp"), '{"accessToken":"torn')
-      assert.strictEqual(Redacted.value(Option.getOrThrow(yield* reader.get).accessToken), "old-access")
+      assert.strictEqual(Redacted.value(Option.getOrThrow(yield* reader.get(K)).accessToken), "old-access")
 
-      // the next successful write removes the leftovers
-      yield* reader.set(tokens("next-access", "next-refresh"))
-      const left = (yield* fs.readDirectory(folder)).filter((name) => name !== temporary)
-      assert.deepStrictEqual(left, ["spotify.json"])
-      assert.strictEqual(Redacted.value(Option.getOrThrow(yield* reader.get).accessToken), "next-access")
+      // the writer dies (which frees the file's lock); the next successful write removes the leftovers
       yield* Fiber.interrupt(fiber)
+      yield* reader.set(K, tokens("next-access", "next-refresh"))
+      assert.deepStrictEqual(yield* fs.readDirectory(folder), ["spotify.json"])
+      assert.strictEqual(Redacted.value(Option.getOrThrow(yield* reader.get(K)).accessToken), "next-access")
     }).pipe(Effect.provide(NodeFs))
   )
 })

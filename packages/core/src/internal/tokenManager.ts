@@ -2,25 +2,29 @@ import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Equal from "effect/Equal"
 import * as Option from "effect/Option"
-import * as Redacted from "effect/Redacted"
+import type * as Redacted from "effect/Redacted"
 import * as Ref from "effect/Ref"
 import * as Errors from "../Errors.js"
 import { TokenRefresher } from "../TokenRefresher.js"
 import type * as TokenManager from "../TokenManager.js"
 import type { TokenSet } from "../TokenSet.js"
-import { TokenStore } from "../TokenStore.js"
+import { defaultKey, TokenStore } from "../TokenStore.js"
 
 interface State {
   /** The newest tokens this manager knows; ahead of the store when `unsaved`. */
   readonly tokens: Option.Option<TokenSet>
-  /** The store write of `tokens` failed; the next call writes them before anything else. */
+  /** The store write of `tokens` failed; the next call writes them (under the lock) before anything else. */
   readonly unsaved: boolean
   /** The access token was invalidated (a 401): refresh even if it has not expired. */
   readonly stale: boolean
   /** The server said `invalid_grant` for this refresh token: do not send it again. */
-  readonly revoked: Option.Option<{ readonly refreshToken: string; readonly error: Errors.InvalidGrant }>
-  /** When `tokens` should be refreshed (epoch milliseconds): `expiresAt - leeway`, see `refreshAtOf`. */
+  readonly revoked: Option.Option<{
+    readonly refreshToken: Redacted.Redacted<string>
+    readonly error: Errors.InvalidGrant
+  }>
+  /** When `tokens` should be refreshed (epoch milliseconds), see `TokenSet.refreshAtMillis`. */
   readonly refreshAt: number
 }
 
@@ -28,8 +32,10 @@ const initial: State = { tokens: Option.none(), unsaved: false, stale: false, re
 
 const sameTokens = (a: TokenSet, b: Option.Option<TokenSet>): boolean =>
   Option.isSome(b) &&
-  Redacted.value(a.accessToken) === Redacted.value(b.value.accessToken) &&
-  Redacted.value(a.refreshToken) === Redacted.value(b.value.refreshToken)
+  Equal.equals(a.accessToken, b.value.accessToken) &&
+  Equal.equals(a.refreshToken, b.value.refreshToken)
+
+const issuedAtMillis = (tokens: TokenSet): number => (tokens.issuedAt === undefined ? 0 : tokens.issuedAt.epochMillis)
 
 /** The least time between two background refreshes, so a token whose lifetime is below the leeway cannot spin. */
 const minimumAheadInterval = Duration.seconds(5)
@@ -40,69 +46,113 @@ export const make = Effect.fnUntraced(function* (options?: TokenManager.Options)
   const refresher = yield* TokenRefresher
   const store = yield* TokenStore
   const scope = yield* Effect.scope
+  const key = options?.key ?? defaultKey
   const leeway = Duration.decode(options?.leeway ?? "60 seconds")
-  const leewayMillis = Duration.toMillis(leeway)
 
-  /**
-   * `expiresAt - leeway`; for tokens this manager just received (at `receivedAt`), the leeway is at most half their
-   * lifetime, so a server that grants tokens shorter-lived than the leeway does not cause a refresh on every call.
-   */
-  const refreshAtOf = (tokens: TokenSet, receivedAt?: number): number => {
-    const expiresAt = tokens.expiresAt.epochMillis
-    return receivedAt === undefined
-      ? expiresAt - leewayMillis
-      : expiresAt - Math.min(leewayMillis, Math.max(0, expiresAt - receivedAt) / 2)
-  }
-  const fromStore = (stored: Option.Option<TokenSet>): State => ({
+  const stateOf = (tokens: Option.Option<TokenSet>): State => ({
     ...initial,
-    tokens: stored,
-    refreshAt: Option.match(stored, { onNone: () => 0, onSome: (tokens) => refreshAtOf(tokens) })
+    tokens,
+    refreshAt: Option.match(tokens, { onNone: () => 0, onSome: (tokens) => tokens.refreshAtMillis(leeway) })
   })
   const state = yield* Ref.make(initial)
   const inflight = yield* Ref.make(Option.none<Deferred.Deferred<TokenSet, TokenManager.TokenError>>())
+  const adopt = (stored: Option.Option<TokenSet>) => Ref.setAndGet(state, stateOf(stored))
+  const usableAt = (s: State, now: number): s is State & { readonly tokens: Option.Some<TokenSet> } =>
+    Option.isSome(s.tokens) && !s.stale && now < s.refreshAt
 
-  /** Brings the state up to date with the store, then refreshes if the token is not usable. Runs one at a time. */
+  /**
+   * Writes tokens whose store write failed, under the lock and after a re-read, so the store never goes back to
+   * older tokens: what another process wrote since (newer by `issuedAt`) wins, and is adopted instead.
+   */
+  const writeBack = (unsaved: TokenSet): Effect.Effect<State, TokenManager.TokenError> =>
+    store.withLock(key)(
+      Effect.gen(function* () {
+        const stored = yield* store.get(key)
+        if (Option.isSome(stored) && issuedAtMillis(stored.value) > issuedAtMillis(unsaved)) return yield* adopt(stored)
+        if (!sameTokens(unsaved, stored)) yield* store.set(key, unsaved)
+        return yield* Ref.updateAndGet(state, (s) =>
+          Option.contains(s.tokens, unsaved) ? { ...s, unsaved: false } : s
+        )
+      })
+    )
+
+  /** Sends `refreshToken`, keeps the answer in memory, then writes it; runs with the lock held. */
+  const refreshWith = (refreshToken: Redacted.Redacted<string>): Effect.Effect<TokenSet, TokenManager.TokenError> =>
+    Effect.gen(function* () {
+      const refreshed = yield* refresher.refresh(refreshToken)
+      // memory first: if the write fails, the rotated refresh token is still here for the next call to persist
+      yield* Ref.set(state, { ...stateOf(Option.some(refreshed)), unsaved: true })
+      yield* store.set(key, refreshed)
+      yield* Ref.update(state, (s) => (Option.contains(s.tokens, refreshed) ? { ...s, unsaved: false } : s))
+      return refreshed
+    })
+
+  /**
+   * The refresh, with the lock held: re-read the store, adopt what another process wrote while this one waited if it
+   * is usable now, otherwise refresh and write.
+   */
+  const refreshLocked: Effect.Effect<TokenSet, TokenManager.TokenError> = Effect.gen(function* () {
+    const stored = yield* store.get(key)
+    let current = yield* Ref.get(state)
+    if (Option.isNone(stored)) {
+      // forgotten (a logout) while this process held the tokens
+      yield* Ref.set(state, initial)
+      return yield* new Errors.NoToken()
+    }
+    if (!sameTokens(stored.value, current.tokens)) {
+      current = yield* adopt(stored)
+      if (usableAt(current, yield* Clock.currentTimeMillis)) return current.tokens.value
+    }
+    const tokens = stored.value
+    return yield* refreshWith(tokens.refreshToken).pipe(
+      Effect.catchTag("InvalidGrant", (error) =>
+        Effect.gen(function* () {
+          // a login (or a process that does not take the lock) may have stored another token meanwhile: try it once
+          const again = yield* store.get(key)
+          if (Option.isSome(again) && !Equal.equals(again.value.refreshToken, tokens.refreshToken)) {
+            yield* adopt(again)
+            return yield* refreshWith(again.value.refreshToken)
+          }
+          return yield* Effect.fail(error)
+        })
+      ),
+      Effect.tapErrorTag("InvalidGrant", (error) =>
+        Effect.flatMap(store.get(key), (latest) =>
+          Ref.update(state, (s) => ({
+            ...s,
+            revoked: Option.some({
+              refreshToken: Option.getOrElse(
+                Option.map(latest, (t) => t.refreshToken),
+                () => tokens.refreshToken
+              ),
+              error
+            })
+          }))
+        )
+      )
+    )
+  })
+
+  /** Brings the state up to date with the store, then refreshes under the lock if the token is not usable. */
   const settle: Effect.Effect<TokenSet, TokenManager.TokenError> = Effect.gen(function* () {
     let current = yield* Ref.get(state)
-    if (Option.isSome(current.revoked)) {
-      const stored = yield* store.get
-      if (Option.isNone(stored) || Redacted.value(stored.value.refreshToken) === current.revoked.value.refreshToken) {
-        return yield* current.revoked.value.error
-      }
-      current = yield* Ref.setAndGet(state, fromStore(stored))
-    } else if (current.unsaved && Option.isSome(current.tokens)) {
-      yield* store.set(current.tokens.value)
-      current = yield* Ref.updateAndGet(state, (s) => ({ ...s, unsaved: false }))
+    if (current.unsaved && Option.isSome(current.tokens)) {
+      current = yield* writeBack(current.tokens.value)
     } else {
-      const stored = yield* store.get
-      if (Option.isSome(stored) && !sameTokens(stored.value, current.tokens)) {
-        // a new login, or another process refreshed: the store is newer than memory
-        current = yield* Ref.setAndGet(state, fromStore(stored))
+      const stored = yield* store.get(key)
+      if (Option.isSome(current.revoked)) {
+        if (Option.isNone(stored) || Equal.equals(stored.value.refreshToken, current.revoked.value.refreshToken)) {
+          return yield* current.revoked.value.error
+        }
+        current = yield* adopt(stored)
+      } else if (Option.isNone(stored) || !sameTokens(stored.value, current.tokens)) {
+        // a new login, a logout, or another process refreshed: the store is newer than memory
+        current = yield* adopt(stored)
       }
     }
     if (Option.isNone(current.tokens)) return yield* new Errors.NoToken()
-    const tokens = current.tokens.value
-    if (!current.stale && (yield* Clock.currentTimeMillis) < current.refreshAt) return tokens
-
-    const refreshed = yield* refresher.refresh(tokens.refreshToken).pipe(
-      Effect.tapErrorTag("InvalidGrant", (error) =>
-        Ref.update(state, (s) => ({
-          ...s,
-          revoked: Option.some({ refreshToken: Redacted.value(tokens.refreshToken), error })
-        }))
-      )
-    )
-    // memory first: if the write fails, the rotated refresh token is still here for the next call to persist
-    const receivedAt = yield* Clock.currentTimeMillis
-    yield* Ref.set(state, {
-      ...initial,
-      tokens: Option.some(refreshed),
-      unsaved: true,
-      refreshAt: refreshAtOf(refreshed, receivedAt)
-    })
-    yield* store.set(refreshed)
-    yield* Ref.update(state, (s) => (Option.contains(s.tokens, refreshed) ? { ...s, unsaved: false } : s))
-    return refreshed
+    if (usableAt(current, yield* Clock.currentTimeMillis)) return current.tokens.value
+    return yield* store.withLock(key)(refreshLocked)
   })
 
   type Flight = Deferred.Deferred<TokenSet, TokenManager.TokenError>
@@ -141,8 +191,8 @@ export const make = Effect.fnUntraced(function* (options?: TokenManager.Options)
   const loaded: Effect.Effect<void> = Effect.flatMap(Ref.get(state), (s) =>
     Option.isSome(s.tokens)
       ? Effect.void
-      : store.get.pipe(
-          Effect.flatMap((stored) => Ref.update(state, (s) => (Option.isNone(s.tokens) ? fromStore(stored) : s))),
+      : store.get(key).pipe(
+          Effect.flatMap((stored) => Ref.update(state, (s) => (Option.isNone(s.tokens) ? stateOf(stored) : s))),
           Effect.ignore
         )
   )
@@ -156,15 +206,16 @@ export const make = Effect.fnUntraced(function* (options?: TokenManager.Options)
     Effect.zipRight(
       loaded,
       Ref.update(state, (s) =>
-        Option.isSome(s.tokens) && Redacted.value(s.tokens.value.accessToken) === Redacted.value(token)
-          ? { ...s, stale: true }
-          : s
+        Option.isSome(s.tokens) && Equal.equals(s.tokens.value.accessToken, token) ? { ...s, stale: true } : s
       )
     )
 
   const service: TokenManager.Service = {
+    key,
     accessToken,
-    current: Effect.flatMap(Ref.get(state), (s) => (Option.isSome(s.tokens) ? Effect.succeed(s.tokens) : store.get)),
+    current: Effect.flatMap(Ref.get(state), (s) =>
+      Option.isSome(s.tokens) ? Effect.succeed(s.tokens) : store.get(key)
+    ),
     invalidate,
     invalidateToken,
     refreshNow: Effect.zipRight(invalidate, shared)

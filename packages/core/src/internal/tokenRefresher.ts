@@ -2,6 +2,7 @@ import * as HttpClient from "@effect/platform/HttpClient"
 import type * as HttpClientError from "@effect/platform/HttpClientError"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import type * as ConfigError from "effect/ConfigError"
+import * as Clock from "effect/Clock"
 import * as DateTime from "effect/DateTime"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -10,6 +11,7 @@ import * as Encoding from "effect/Encoding"
 import * as Option from "effect/Option"
 import * as Random from "effect/Random"
 import * as Redacted from "effect/Redacted"
+import * as Ref from "effect/Ref"
 import * as Errors from "../Errors.js"
 import type * as TokenRefresher from "../TokenRefresher.js"
 import { TokenSet } from "../TokenSet.js"
@@ -24,6 +26,8 @@ interface Unanswered {
   readonly _tag: "Unanswered"
   readonly reason: "Transport" | "Timeout" | "Status"
   readonly retryable: boolean
+  /** The request may have reached the server, which may have acted on it (used a refresh token) before failing. */
+  readonly maybeDelivered: boolean
   readonly status?: number
   readonly retryAfter?: Duration.Duration
   readonly detail?: string
@@ -50,6 +54,28 @@ const describeCause = (error: unknown): string => {
     current = current.cause
   }
   return messages.length === 0 ? "transport failure" : messages.join(": ")
+}
+
+/** Errors that mean the request never left: the server cannot have seen it. */
+const notSentCodes: ReadonlySet<string> = new Set([
+  "ECONNREFUSED",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "EADDRNOTAVAIL",
+  "UND_ERR_CONNECT_TIMEOUT",
+  "UND_ERR_INVALID_ARG"
+])
+
+const neverSent = (error: unknown): boolean => {
+  let current: unknown = error
+  for (let depth = 0; depth < 4 && typeof current === "object" && current !== null; depth++) {
+    const code = (current as { readonly code?: unknown }).code
+    if (typeof code === "string" && notSentCodes.has(code)) return true
+    current = (current as { readonly cause?: unknown }).cause
+  }
+  return false
 }
 
 const transportDetail = (error: HttpClientError.HttpClientError): string =>
@@ -116,7 +142,8 @@ const interpret = (
               refreshToken,
               tokenType: response.token_type,
               expiresAt: DateTime.addDuration(now, Duration.seconds(response.expires_in)),
-              scope: splitScope(response.scope)
+              scope: splitScope(response.scope),
+              issuedAt: now
             },
             // built from values the response schema has just decoded
             true
@@ -131,6 +158,7 @@ const interpret = (
       unanswered({
         reason: "Status",
         retryable: retryableStatuses.has(status),
+        maybeDelivered: false,
         status,
         ...(retryAfter === undefined ? {} : { retryAfter })
       })
@@ -215,19 +243,66 @@ export const make = (
             unanswered({
               reason: "Timeout",
               retryable: true,
+              maybeDelivered: true,
               detail: `no answer within ${Duration.format(options.timeout)}`
             })
         }),
         Effect.catchTags({
           RequestError: (error) =>
-            Effect.fail(unanswered({ reason: "Transport", retryable: true, detail: transportDetail(error) })),
+            Effect.fail(
+              unanswered({
+                reason: "Transport",
+                retryable: true,
+                maybeDelivered: !neverSent(error.cause),
+                detail: transportDetail(error)
+              })
+            ),
+          // the server answered: it has acted on the request, whatever the body would have said
           ResponseError: (error) =>
-            Effect.fail(unanswered({ reason: "Transport", retryable: true, detail: transportDetail(error) }))
+            Effect.fail(
+              unanswered({ reason: "Transport", retryable: true, maybeDelivered: true, detail: transportDetail(error) })
+            )
         }),
         Effect.flatMap(({ body, response }) =>
           Effect.flatMap(DateTime.now, (now) => interpret(response.status, response.headers, body, refreshToken, now))
         )
       )
+
+    /** One grant, with the retry policy, a span and debug logs. */
+    /**
+     * Until when the token endpoint asked this client to wait (`Retry-After`, epoch millis): grants that start before
+     * then fail at once, so thousands of sessions do not hammer an endpoint that rate-limits per client.
+     */
+    const heldBack = yield* Ref.make<{ readonly until: number; readonly status: number | undefined }>({
+      until: 0,
+      status: undefined
+    })
+    const holdBack = (failure: Unanswered): Effect.Effect<void> =>
+      failure.retryAfter === undefined
+        ? Effect.void
+        : Effect.flatMap(Clock.currentTimeMillis, (now) =>
+            Ref.update(heldBack, (held) => {
+              const until = now + Duration.toMillis(failure.retryAfter!)
+              return until > held.until ? { until, status: failure.status } : held
+            })
+          )
+    const checkHeldBack: Effect.Effect<void, Errors.NetworkError> = Effect.flatMap(Ref.get(heldBack), (held) =>
+      held.until === 0
+        ? Effect.void
+        : Effect.flatMap(Clock.currentTimeMillis, (now) =>
+            now >= held.until
+              ? Effect.void
+              : Effect.fail(
+                  new Errors.NetworkError({
+                    reason: "Status",
+                    attempts: 0,
+                    retryAfter: Duration.millis(held.until - now),
+                    ...(held.status === undefined ? {} : { status: held.status }),
+                    detail: "not sent: the token endpoint asked this client to wait (Retry-After)"
+                  })
+                )
+          )
+    )
 
     /** One grant, with the retry policy, a span and debug logs. */
     const grant = (
@@ -238,11 +313,14 @@ export const make = (
       Effect.suspend(() => {
         const request = tokenRequest(params)
         let attempts = 0
+        // an earlier attempt may have reached the server and used the grant without our seeing the answer
+        let possiblyConsumed = false
         const loop: Effect.Effect<TokenSet, Errors.RefreshError> = Effect.suspend(() => {
           attempts++
           return attempt(request, refreshToken)
         }).pipe(
           Effect.catchIf(isUnanswered, (failure) => {
+            possiblyConsumed ||= failure.maybeDelivered
             const giveUp = new Errors.NetworkError({
               reason: failure.reason,
               attempts,
@@ -250,27 +328,33 @@ export const make = (
               ...(failure.retryAfter === undefined ? {} : { retryAfter: failure.retryAfter }),
               ...(failure.detail === undefined ? {} : { detail: failure.detail })
             })
-            if (!failure.retryable || attempts > options.maxRetries) return Effect.fail(giveUp)
-            if (failure.retryAfter !== undefined && Duration.greaterThan(failure.retryAfter, options.maxRetryAfter)) {
-              return Effect.fail(giveUp)
+            const retry = (): Effect.Effect<TokenSet, Errors.RefreshError> => {
+              if (!failure.retryable || attempts > options.maxRetries) return Effect.fail(giveUp)
+              if (failure.retryAfter !== undefined && Duration.greaterThan(failure.retryAfter, options.maxRetryAfter)) {
+                return Effect.fail(giveUp)
+              }
+              return Effect.flatMap(
+                failure.retryAfter === undefined ? backoff(options, attempts) : Effect.succeed(failure.retryAfter),
+                (delay) =>
+                  Effect.logDebug("token request attempt failed; retrying").pipe(
+                    Effect.annotateLogs({
+                      attempt: attempts,
+                      reason: failure.reason,
+                      status: failure.status ?? "none",
+                      delay: Duration.format(delay)
+                    }),
+                    Effect.zipRight(Effect.sleep(delay)),
+                    Effect.zipRight(loop)
+                  )
+              )
             }
-            return Effect.flatMap(
-              failure.retryAfter === undefined ? backoff(options, attempts) : Effect.succeed(failure.retryAfter),
-              (delay) =>
-                Effect.logDebug("token request attempt failed; retrying").pipe(
-                  Effect.annotateLogs({
-                    attempt: attempts,
-                    reason: failure.reason,
-                    status: failure.status ?? "none",
-                    delay: Duration.format(delay)
-                  }),
-                  Effect.zipRight(Effect.sleep(delay)),
-                  Effect.zipRight(loop)
-                )
-            )
-          })
+            return Effect.zipRight(holdBack(failure), Effect.suspend(retry))
+          }),
+          Effect.catchTag("InvalidGrant", (error) =>
+            Effect.fail(possiblyConsumed ? new Errors.InvalidGrant({ ...error, possiblyConsumed }) : error)
+          )
         )
-        return loop.pipe(
+        return Effect.zipRight(checkHeldBack, loop).pipe(
           Effect.tapBoth({
             onSuccess: (tokens) =>
               Effect.annotateCurrentSpan({

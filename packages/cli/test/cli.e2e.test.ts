@@ -82,7 +82,7 @@ describe("token-refresher CLI (built, as a child process, against the fake serve
       assert.strictEqual(result.code, 0, result.stderr)
       assert.include(result.stdout, `Logged in. Tokens saved to ${store}`)
       assert.include(result.stdout, "scopes: user-read-private streaming")
-      const saved = JSON.parse(yield* fs.readFileString(store))
+      const saved = JSON.parse(yield* fs.readFileString(store)).default
       assert.match(saved.refreshToken, /^fake-refresh-/)
       assert.notInclude(result.stdout, saved.refreshToken)
       assert.notInclude(result.stdout, saved.accessToken)
@@ -132,12 +132,12 @@ describe("token-refresher CLI (built, as a child process, against the fake serve
       assert.strictEqual(refreshed.code, 0, refreshed.stderr)
       assert.match(refreshed.stdout, /access token expires in 60 min/)
       assert.include(refreshed.stdout, "refresh token: rotated (the new one is saved)")
-      const saved = JSON.parse(yield* fs.readFileString(store))
+      const saved = JSON.parse(yield* fs.readFileString(store)).default
       assert.notInclude(refreshed.stdout, saved.accessToken)
       assert.notInclude(refreshed.stdout, saved.refreshToken)
 
       const shown = yield* run(["refresh", "--store", store, "--show-tokens"], env)
-      const again = JSON.parse(yield* fs.readFileString(store))
+      const again = JSON.parse(yield* fs.readFileString(store)).default
       assert.include(shown.stdout, `access_token: ${again.accessToken}`)
       assert.include(shown.stdout, `refresh_token: ${again.refreshToken}`)
       assert.strictEqual((yield* server.stats).refreshesServed, 2)

@@ -4,7 +4,7 @@ import * as Config from "effect/Config"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
-import * as NodeTokenStore from "../../NodeTokenStore.js"
+import { NodeTokenStore } from "@token-refresher/node"
 
 export const storeOption = Options.text("store").pipe(
   Options.withDescription(

@@ -119,7 +119,7 @@ export const login = (
         redirectUri: callback.redirectUri,
         codeVerifier: pkce.verifier
       })
-      yield* store.set(tokens)
+      yield* store.set(TokenStore.defaultKey, tokens)
       return tokens
     })
   )

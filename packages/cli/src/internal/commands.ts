@@ -13,7 +13,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
-import * as NodeTokenStore from "../../NodeTokenStore.js"
+import { NodeTokenStore } from "@token-refresher/node"
 import { login } from "./login.js"
 import { accountsUrlOption, clientIdOption, resolveStorePath, spotifyOptions, storeOption } from "./settings.js"
 
@@ -165,7 +165,7 @@ const status = Command.make("status", { store: storeOption }, (flags) =>
       }
       yield* Console.log(`Token store: ${file.path} (mode 0${(file.mode ?? 0).toString(8)})`)
       if (file.tooOpen) yield* Console.log(`  warning: other users may read it: run chmod 600 ${file.path}`)
-      const stored = yield* Effect.flatMap(TokenStore.TokenStore, (store) => store.get).pipe(
+      const stored = yield* Effect.flatMap(TokenStore.TokenStore, (store) => store.get(TokenStore.defaultKey)).pipe(
         Effect.provide(NodeTokenStore.layerFile(storePath))
       )
       if (Option.isNone(stored)) return yield* Effect.fail({ _tag: "NoToken" as const })

@@ -6,9 +6,10 @@ import * as Cause from "effect/Cause"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Logger from "effect/Logger"
 import * as Option from "effect/Option"
-import { command, CommandFailure } from "./internal/cli/commands.js"
-import { ExitCode, failureOf, report } from "./internal/cli/errors.js"
+import { command, CommandFailure } from "./internal/commands.js"
+import { ExitCode, failureOf, report } from "./internal/errors.js"
 import { version } from "./internal/version.js"
 
 const cli = Command.run(command, { name: "token-refresher", version })
@@ -28,7 +29,9 @@ const main = cli(process.argv).pipe(
     const debug = process.env.TOKEN_REFRESHER_DEBUG ? Console.error(Cause.pretty(cause)) : Effect.void
     return Effect.as(Effect.zipRight(print, debug), code)
   }),
-  Effect.provide(NodeContext.layer)
+  Effect.provide(NodeContext.layer),
+  // stdout is the program's output (`$(token-refresher token)`): every log line goes to stderr
+  Effect.provide(Logger.replace(Logger.defaultLogger, Logger.withConsoleError(Logger.stringLogger)))
 )
 
 NodeRuntime.runMain(main, {
