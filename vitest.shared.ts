@@ -9,9 +9,17 @@ const packages = ["core", "spotify", "node", "testing", "cli"] as const
 /**
  * Workspace packages resolve to their sources, so tests run on a fresh clone without a build.
  */
-export const alias = Object.fromEntries(
-  packages.map((name) => [`@token-refresher/${name}`, path.join(root, "packages", name, "src", "index.ts")])
-)
+export const alias = [
+  // subpath exports: @token-refresher/testing/TokenStoreContract
+  {
+    find: /^@token-refresher\/(\w+)\/(\w+)$/,
+    replacement: path.join(root, "packages", "$1", "src", "$2.ts")
+  },
+  ...packages.map((name) => ({
+    find: new RegExp(`^@token-refresher/${name}$`),
+    replacement: path.join(root, "packages", name, "src", "index.ts")
+  }))
+]
 
 export const project = (name: (typeof packages)[number]): UserWorkspaceConfig => ({
   resolve: { alias },

@@ -41,6 +41,16 @@ export interface Options {
   readonly clients?: ReadonlyArray<Client> | undefined
   /** Every refresh returns a new refresh token and the old one becomes `invalid_grant`. Default: true. */
   readonly rotate?: boolean | undefined
+  /**
+   * A refresh token used a second time revokes its whole family (every refresh and access token descended from the
+   * same login), as servers with refresh-token reuse detection do (RFC 9700 §4.14.2). Default: false.
+   */
+  readonly revokeFamilyOnReuse?: boolean | undefined
+  /**
+   * Every token answer is processed and sent after this long (real time). A request whose client has gone by then is
+   * not processed, as a server that had not committed it yet. Default: 0.
+   */
+  readonly tokenDelay?: Duration.DurationInput | undefined
   /** Access-token lifetime (`expires_in`). Default: 3600 seconds. */
   readonly accessTokenLifetime?: Duration.DurationInput | undefined
   /** The scope granted when the request names none. Default: `user-read-private user-read-email`. */
@@ -57,6 +67,7 @@ export type Fault =
   | { readonly _tag: "Status"; readonly status: number; readonly retryAfter?: number | undefined }
   | { readonly _tag: "Delay"; readonly millis: number }
   | { readonly _tag: "Drop" }
+  | { readonly _tag: "DropAfterUse" }
   | { readonly _tag: "MalformedJson" }
   | { readonly _tag: "Html"; readonly status: number }
 
@@ -94,6 +105,15 @@ export const delay = (delay: Duration.DurationInput): Fault => ({
  * @category faults
  */
 export const drop: Fault = { _tag: "Drop" }
+
+/**
+ * Processes the request (a refresh token is used, a rotated one issued), then closes the connection without the
+ * answer: the client cannot know whether its token was used.
+ *
+ * @since 0.2.0
+ * @category faults
+ */
+export const dropAfterUse: Fault = { _tag: "DropAfterUse" }
 
 /**
  * HTTP 200 with a body that is not valid JSON.
@@ -147,6 +167,8 @@ export interface Stats {
   readonly apiCalls: number
   readonly apiRejected: number
   readonly faultsInjected: number
+  /** Token families revoked because a used refresh token came back (`revokeFamilyOnReuse`). */
+  readonly familiesRevoked: number
 }
 
 /**
@@ -181,6 +203,8 @@ export interface Service {
   readonly setFaultRate: (rate: number, fault: Fault) => Effect.Effect<void>
   readonly setRotation: (rotate: boolean) => Effect.Effect<void>
   readonly setAccessTokenLifetime: (lifetime: Duration.DurationInput) => Effect.Effect<void>
+  readonly setRevokeFamilyOnReuse: (revoke: boolean) => Effect.Effect<void>
+  readonly setTokenDelay: (delay: Duration.DurationInput) => Effect.Effect<void>
   /** Every access token issued so far is expired from now on. */
   readonly expireAccessTokens: Effect.Effect<void>
   /** Every refresh token issued so far is revoked (`invalid_grant`, "Refresh token revoked"). */
@@ -251,11 +275,14 @@ export const user = {
 interface RefreshRecord {
   readonly clientId: string
   readonly scope: string
+  /** The login this token descends from. */
+  readonly family: number
   state: "active" | "used" | "revoked"
 }
 
 interface AccessRecord {
   readonly clientId: string
+  readonly family: number
   expiresAt: number
 }
 
@@ -320,7 +347,9 @@ export const make = (options?: Options): Effect.Effect<Service, ListenError, Sco
     const defaultScope = options?.scope ?? "user-read-private user-read-email"
     const config = {
       rotate: options?.rotate ?? true,
-      lifetimeSeconds: Math.round(Duration.toSeconds(Duration.decode(options?.accessTokenLifetime ?? "3600 seconds"))),
+      lifetimeSeconds: Duration.toSeconds(Duration.decode(options?.accessTokenLifetime ?? "3600 seconds")),
+      revokeFamilyOnReuse: options?.revokeFamilyOnReuse ?? false,
+      tokenDelayMillis: Duration.toMillis(Duration.decode(options?.tokenDelay ?? 0)),
       faultRate: 0,
       rateFault: undefined as Fault | undefined
     }
@@ -337,20 +366,28 @@ export const make = (options?: Options): Effect.Effect<Service, ListenError, Sco
       codesExchanged: 0,
       apiCalls: 0,
       apiRejected: 0,
-      faultsInjected: 0
+      faultsInjected: 0,
+      familiesRevoked: 0
     }
+    let families = 0
     const timers = new Set<NodeJS.Timeout>()
 
-    const issue = (clientId: string, scope: string, withRefresh: boolean) => {
+    const issue = (clientId: string, scope: string, withRefresh: boolean, family = ++families) => {
       const accessToken = randomToken("fake-access")
-      accessTokens.set(accessToken, { clientId, expiresAt: Date.now() + config.lifetimeSeconds * 1000 })
+      accessTokens.set(accessToken, { clientId, family, expiresAt: Date.now() + config.lifetimeSeconds * 1000 })
       const refreshToken = withRefresh ? randomToken("fake-refresh") : undefined
-      if (refreshToken !== undefined) refreshTokens.set(refreshToken, { clientId, scope, state: "active" })
+      if (refreshToken !== undefined) refreshTokens.set(refreshToken, { clientId, scope, family, state: "active" })
       return { accessToken, refreshToken }
     }
 
-    const tokenAnswer = (clientId: string, scope: string, withRefresh: boolean): Answer => {
-      const { accessToken, refreshToken } = issue(clientId, scope, withRefresh)
+    const revokeFamily = (family: number) => {
+      stats.familiesRevoked++
+      for (const record of refreshTokens.values()) if (record.family === family) record.state = "revoked"
+      for (const record of accessTokens.values()) if (record.family === family) record.expiresAt = 0
+    }
+
+    const tokenAnswer = (clientId: string, scope: string, withRefresh: boolean, family?: number): Answer => {
+      const { accessToken, refreshToken } = issue(clientId, scope, withRefresh, family)
       return json(200, {
         access_token: accessToken,
         token_type: "Bearer",
@@ -393,6 +430,7 @@ export const make = (options?: Options): Effect.Effect<Service, ListenError, Sco
       const token = form.get("refresh_token")
       if (token === null || token === "") return oauthError("invalid_request", "refresh_token must be supplied")
       const record = refreshTokens.get(token)
+      if (record !== undefined && record.state === "used" && config.revokeFamilyOnReuse) revokeFamily(record.family)
       if (record === undefined || record.clientId !== client.clientId || record.state === "used") {
         return oauthError("invalid_grant", "Invalid refresh token")
       }
@@ -404,8 +442,8 @@ export const make = (options?: Options): Effect.Effect<Service, ListenError, Sco
       }
       if (config.rotate) record.state = "used"
       const scope = requested ?? record.scope
-      if (config.rotate) return tokenAnswer(client.clientId, scope, true)
-      const { accessToken } = issue(client.clientId, scope, false)
+      if (config.rotate) return tokenAnswer(client.clientId, scope, true, record.family)
+      const { accessToken } = issue(client.clientId, scope, false, record.family)
       return json(200, { access_token: accessToken, token_type: "Bearer", scope, expires_in: config.lifetimeSeconds })
     }
 
@@ -552,6 +590,12 @@ export const make = (options?: Options): Effect.Effect<Service, ListenError, Sco
             record({ status: 0, body: "" }, fault)
             request.socket.destroy()
             return
+          case "DropAfterUse": {
+            const answer = tokenEndpoint(request.headers, body)
+            record({ ...answer, status: 0 }, fault)
+            request.socket.destroy()
+            return
+          }
           case "Status": {
             const answer = json(
               fault.status,
@@ -586,6 +630,18 @@ export const make = (options?: Options): Effect.Effect<Service, ListenError, Sco
             return
           }
           case undefined: {
+            if (config.tokenDelayMillis > 0) {
+              const timer = setTimeout(() => {
+                timers.delete(timer)
+                // a client that went away (killed, say) before the server got to it: nothing was committed
+                if (request.socket.destroyed) return
+                const answer = tokenEndpoint(request.headers, body)
+                record(answer)
+                send(response, answer)
+              }, config.tokenDelayMillis)
+              timers.add(timer)
+              return
+            }
             const answer = tokenEndpoint(request.headers, body)
             record(answer)
             return send(response, answer)
@@ -666,7 +722,10 @@ export const make = (options?: Options): Effect.Effect<Service, ListenError, Sco
         }),
       setRotation: (rotate) => Effect.sync(() => void (config.rotate = rotate)),
       setAccessTokenLifetime: (lifetime) =>
-        Effect.sync(() => void (config.lifetimeSeconds = Math.round(Duration.toSeconds(Duration.decode(lifetime))))),
+        Effect.sync(() => void (config.lifetimeSeconds = Duration.toSeconds(Duration.decode(lifetime)))),
+      setRevokeFamilyOnReuse: (revoke) => Effect.sync(() => void (config.revokeFamilyOnReuse = revoke)),
+      setTokenDelay: (delay) =>
+        Effect.sync(() => void (config.tokenDelayMillis = Duration.toMillis(Duration.decode(delay)))),
       expireAccessTokens: Effect.sync(() => {
         for (const record of accessTokens.values()) record.expiresAt = 0
       }),

@@ -63,7 +63,8 @@ describe("FakeAuthorizationServer", () => {
           codesExchanged: 0,
           apiCalls: 0,
           apiRejected: 0,
-          faultsInjected: 0
+          faultsInjected: 0,
+          familiesRevoked: 0
         })
         const recorded = yield* server.requests
         assert.isAtMost(Math.abs(recorded[1]!.at - Date.now()), 5_000)

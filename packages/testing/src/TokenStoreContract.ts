@@ -1,0 +1,264 @@
+/**
+ * The contract every `TokenStore` keeps, as one shared vitest suite: run it against your own store with
+ * `TokenStoreContract.suite("MyStore", { setup })`. Import it from `@token-refresher/testing/TokenStoreContract`
+ * (it needs `@effect/vitest`).
+ *
+ * @since 0.2.0
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { TokenSet, TokenStore } from "@token-refresher/core"
+import * as Clock from "effect/Clock"
+import * as DateTime from "effect/DateTime"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import type * as Scope from "effect/Scope"
+
+/**
+ * The store's lock, held by another process.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Holder {
+  /** Succeeds once the other process holds the lock. */
+  readonly locked: Effect.Effect<void>
+  /** Ends the other process with `SIGKILL`: it cannot release anything. */
+  readonly kill: Effect.Effect<void>
+}
+
+/**
+ * One empty store (a new file, table or prefix), as seen from this process and others.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Backing {
+  /** A new store instance on this backing; each call is like another process (another connection, another lock). */
+  readonly store: (options: {
+    readonly lockTimeout: Duration.DurationInput
+  }) => Effect.Effect<TokenStore.Service, never, Scope.Scope>
+  /**
+   * For stores shared between processes: another process takes `key`'s lock and holds it for `hold` (then exits), or
+   * until it is killed.
+   */
+  readonly holdInOtherProcess?:
+    ((key: string, hold: Duration.DurationInput) => Effect.Effect<Holder, never, Scope.Scope>) | undefined
+  /**
+   * How soon after its holder died the lock is free again: the lease, or zero where the database or the OS ends the
+   * lock with its holder.
+   */
+  readonly freedAfterDeathWithin?: Duration.DurationInput | undefined
+}
+
+/**
+ * @since 0.2.0
+ * @category models
+ */
+export interface Options {
+  /** A fresh, empty backing for each test. */
+  readonly setup: Effect.Effect<Backing, never, Scope.Scope>
+  /** Per-test timeout in milliseconds. Default: 30,000. */
+  readonly timeout?: number | undefined
+}
+
+const tokens = (name: string) =>
+  new TokenSet.TokenSet({
+    accessToken: Redacted.make(`access-${name}`),
+    refreshToken: Redacted.make(`refresh-${name}`),
+    tokenType: "Bearer",
+    expiresAt: DateTime.unsafeMake("2030-01-01T00:00:00.000Z"),
+    scope: ["a", "b"],
+    issuedAt: DateTime.unsafeMake("2029-12-31T23:00:00.000Z")
+  })
+
+const accessOf = (stored: Option.Option<TokenSet.TokenSet>) => Option.map(stored, (t) => Redacted.value(t.accessToken))
+
+/**
+ * Registers the contract suite for one store.
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const suite = (name: string, options: Options): void => {
+  describe(`TokenStore contract: ${name}`, () => {
+    const timeout = options.timeout ?? 30_000
+    const open = (lockTimeout: Duration.DurationInput = "30 seconds") =>
+      Effect.flatMap(options.setup, (backing) =>
+        Effect.map(backing.store({ lockTimeout }), (store) => ({ backing, store }))
+      )
+
+    it.scopedLive(
+      "get, set and remove per key, with every field kept",
+      () =>
+        Effect.gen(function* () {
+          const { store } = yield* open()
+          assert.deepStrictEqual(yield* store.get("alice"), Option.none())
+          yield* store.set("alice", tokens("1"))
+          const stored = Option.getOrThrow(yield* store.get("alice"))
+          assert.strictEqual(Redacted.value(stored.accessToken), "access-1")
+          assert.strictEqual(Redacted.value(stored.refreshToken), "refresh-1")
+          assert.strictEqual(stored.tokenType, "Bearer")
+          assert.strictEqual(DateTime.formatIso(stored.expiresAt), "2030-01-01T00:00:00.000Z")
+          assert.deepStrictEqual(stored.scope, ["a", "b"])
+          assert.strictEqual(DateTime.formatIso(stored.issuedAt!), "2029-12-31T23:00:00.000Z")
+          yield* store.set("alice", tokens("2"))
+          assert.deepStrictEqual(accessOf(yield* store.get("alice")), Option.some("access-2"))
+          yield* store.remove("alice")
+          assert.deepStrictEqual(yield* store.get("alice"), Option.none())
+          // removing what is not there is no error
+          yield* store.remove("alice")
+        }),
+      timeout
+    )
+
+    it.scopedLive(
+      "keys are isolated, and another instance on the same backing sees the same sessions",
+      () =>
+        Effect.gen(function* () {
+          const { backing, store } = yield* open()
+          const keys = ["alice", "bob", "user:42/spotify", "ünïcödé key", TokenStore.defaultKey]
+          for (const key of keys) yield* store.set(key, tokens(key))
+          yield* store.remove("bob")
+          const other = yield* backing.store({ lockTimeout: "30 seconds" })
+          for (const key of keys) {
+            const expected = key === "bob" ? Option.none() : Option.some(`access-${key}`)
+            assert.deepStrictEqual(accessOf(yield* store.get(key)), expected, key)
+            assert.deepStrictEqual(accessOf(yield* other.get(key)), expected, key)
+          }
+        }),
+      timeout
+    )
+
+    it.scopedLive(
+      "withLock excludes other fibers and other instances; get, set and remove inside it do not wait for themselves",
+      () =>
+        Effect.gen(function* () {
+          const { backing, store } = yield* open()
+          const other = yield* backing.store({ lockTimeout: "30 seconds" })
+          const log: Array<string> = []
+          const critical = (who: string, s: TokenStore.Service) =>
+            s.withLock("alice")(
+              Effect.gen(function* () {
+                log.push(`${who} in`)
+                yield* s.set("alice", tokens(who))
+                yield* Effect.sleep("30 millis")
+                assert.deepStrictEqual(accessOf(yield* s.get("alice")), Option.some(`access-${who}`))
+                yield* s.withLock("alice")(s.remove("alice"))
+                yield* s.set("alice", tokens(who))
+                log.push(`${who} out`)
+              })
+            )
+          yield* Effect.all([critical("a", store), critical("b", store), critical("c", other), critical("d", other)], {
+            concurrency: "unbounded"
+          }).pipe(Effect.timeoutFail({ duration: "20 seconds", onTimeout: () => "deadlock" }), Effect.orDie)
+          assert.strictEqual(log.length, 8)
+          for (let i = 0; i < log.length; i += 2) {
+            assert.strictEqual(log[i]!.replace(" in", " out"), log[i + 1], log.join(", "))
+          }
+        }),
+      timeout
+    )
+
+    it.scopedLive(
+      "set outside the lock waits for the holder; a lock not had within lockTimeout is TokenStoreError Lock",
+      () =>
+        Effect.gen(function* () {
+          const { backing, store } = yield* open()
+          const impatient = yield* backing.store({ lockTimeout: "300 millis" })
+          const holding = yield* Effect.fork(store.withLock("alice")(Effect.sleep("1500 millis")))
+          yield* Effect.sleep("100 millis")
+          const started = yield* Clock.currentTimeMillis
+          const error = yield* Effect.flip(impatient.withLock("alice")(Effect.void))
+          const waited = (yield* Clock.currentTimeMillis) - started
+          assert.strictEqual(error._tag, "TokenStoreError")
+          assert.strictEqual(error.reason, "Lock")
+          assert.isAtLeast(waited, 250)
+          assert.isBelow(waited, 1400)
+          // the holder's set does not wait for itself; the other instance's set waits for the holder
+          const set = yield* Effect.fork(store.set("alice", tokens("after")))
+          yield* Fiber.join(holding)
+          yield* Fiber.join(set)
+          assert.deepStrictEqual(accessOf(yield* impatient.get("alice")), Option.some("access-after"))
+        }),
+      timeout
+    )
+
+    it.live(
+      "waiting for the lock keeps the event loop free: a 1 ms ticker keeps ticking",
+      () =>
+        Effect.scoped(
+          Effect.gen(function* () {
+            const { backing, store } = yield* open()
+            const hold = 1500
+            if (backing.holdInOtherProcess !== undefined) {
+              const holder = yield* backing.holdInOtherProcess("alice", `${hold} millis`)
+              yield* holder.locked
+            } else {
+              const other = yield* backing.store({ lockTimeout: "30 seconds" })
+              const locked = yield* Effect.makeLatch()
+              yield* Effect.forkScoped(
+                other.withLock("alice")(Effect.zipRight(locked.open, Effect.sleep(`${hold} millis`)))
+              )
+              yield* locked.await
+            }
+            const ticks: Array<number> = []
+            const ticker = yield* Effect.forkScoped(
+              Effect.forever(
+                Effect.zipRight(
+                  Effect.sleep("1 millis"),
+                  Effect.sync(() => void ticks.push(performance.now()))
+                )
+              )
+            )
+            const started = performance.now()
+            yield* store.withLock("alice")(Effect.void)
+            const waited = performance.now() - started
+            yield* Fiber.interrupt(ticker)
+            const gaps = ticks.slice(1).map((t, i) => t - ticks[i]!)
+            assert.isAtLeast(waited, 500, "the lock was held elsewhere")
+            assert.isAtLeast(ticks.length, Math.floor(waited / 20), `${ticks.length} ticks in ${Math.round(waited)} ms`)
+            assert.isBelow(Math.max(...gaps), 250, "the longest stall of the event loop (ms)")
+          })
+        ),
+      timeout
+    )
+
+    it.live(
+      "a lock held by another process is waited for, and one whose holder was killed is free again",
+      () =>
+        Effect.scoped(
+          Effect.gen(function* () {
+            const { backing, store } = yield* open()
+            if (backing.holdInOtherProcess === undefined) return
+            const finished = yield* backing.holdInOtherProcess("alice", "1 second")
+            yield* finished.locked
+            const started = yield* Clock.currentTimeMillis
+            yield* store.withLock("alice")(Effect.void)
+            assert.isAtLeast((yield* Clock.currentTimeMillis) - started, 600, "waited for the other process")
+
+            const killed = yield* backing.holdInOtherProcess("alice", "1 hour")
+            yield* killed.locked
+            const busy = yield* Effect.exit(
+              (yield* backing.store({ lockTimeout: "200 millis" })).withLock("alice")(Effect.void)
+            )
+            assert.isTrue(Exit.isFailure(busy), "the other process holds the lock")
+            yield* killed.kill
+            const killedAt = yield* Clock.currentTimeMillis
+            yield* store.withLock("alice")(Effect.void)
+            const freedAfter = (yield* Clock.currentTimeMillis) - killedAt
+            const within = backing.freedAfterDeathWithin ?? "10 seconds"
+            assert.isBelow(
+              freedAfter,
+              Duration.toMillis(Duration.decode(within)) + 1500,
+              `freed ${freedAfter} ms after the kill`
+            )
+          })
+        ),
+      timeout
+    )
+  })
+}
