@@ -1,0 +1,127 @@
+import { NodeFileSystem, NodePath } from "@effect/platform-node"
+import { FileSystem, Path } from "@effect/platform"
+import { assert, describe, it } from "@effect/vitest"
+import { TokenSet, TokenStore } from "@token-refresher/core"
+import { NodeTokenStore } from "@token-refresher/node"
+import { FakeAuthorizationServer } from "@token-refresher/testing"
+import { Effect, Layer, Option, Redacted, Schedule } from "effect"
+import { fixture, runScript } from "./child.js"
+
+const NodeFs = Layer.merge(NodeFileSystem.layer, NodePath.layer)
+
+/** A rotating server that revokes the whole family on reuse, and a token file seeded with an expired session. */
+const setup = (options: FakeAuthorizationServer.Options) =>
+  Effect.gen(function* () {
+    const server = yield* FakeAuthorizationServer.make({ rotate: true, revokeFamilyOnReuse: true, ...options })
+    const fs = yield* FileSystem.FileSystem
+    const path = yield* Path.Path
+    const file = path.join(yield* fs.makeTempDirectoryScoped({ prefix: "token-refresher-mp-" }), "tokens.json")
+    const issued = yield* server.issueTokens()
+    const store = yield* NodeTokenStore.makeFile(file)
+    yield* store.set(TokenStore.defaultKey, TokenSet.fromRefreshToken(issued.refreshToken))
+    return { server, file, store }
+  }).pipe(Effect.provide(NodeFs), Effect.orDie)
+
+interface Summary {
+  readonly calls: number
+  readonly accepted: number
+  readonly rejected: number
+  readonly errors: Record<string, number>
+}
+
+describe("many processes on one token file", () => {
+  it.scopedLive(
+    "6 processes × 20 callers for 10 s, 2 s tokens, rotation with family revocation: no invalid_grant, one refresh per expiry",
+    () =>
+      Effect.gen(function* () {
+        const lifetime = 2000
+        const leeway = 500
+        const { server, file, store } = yield* setup({ accessTokenLifetime: `${lifetime} millis` })
+        const workers = yield* Effect.all(
+          Array.from({ length: 6 }, () =>
+            runScript(fixture("refresh-worker.ts"), [file, server.url, "10000", "20", String(leeway)])
+          )
+        )
+        const results = yield* Effect.all(
+          workers.map((worker) => worker.result),
+          { concurrency: "unbounded" }
+        )
+        const summaries = results.map((result): Summary => {
+          assert.strictEqual(result.code, 0, result.stderr)
+          return JSON.parse(result.stdout.trim().split("\n").pop()!)
+        })
+        const stats = yield* server.stats
+        const requests = yield* server.requests
+        const refreshes = requests.filter((r) => r.grantType === "refresh_token")
+        const apiCalls = requests.filter((r) => r.path === "/v1/me")
+
+        // no process ever sent a used refresh token: nothing rejected, no family revoked
+        assert.deepStrictEqual(
+          summaries.map((s) => s.errors),
+          summaries.map(() => ({}))
+        )
+        assert.strictEqual(stats.refreshesRejected, 0)
+        assert.strictEqual(stats.familiesRevoked, 0)
+        // every caller got a token that the server accepted at that moment
+        const calls = summaries.reduce((n, s) => n + s.calls, 0)
+        assert.isAbove(calls, 1000)
+        assert.strictEqual(
+          summaries.reduce((n, s) => n + s.accepted, 0),
+          calls
+        )
+        assert.strictEqual(stats.apiRejected, 0)
+        // one refresh per expiry: never two within one token's refresh window, and no more than the run allows
+        const window = apiCalls[apiCalls.length - 1]!.at - apiCalls[0]!.at
+        const gaps = refreshes.slice(1).map((r, i) => r.at - refreshes[i]!.at)
+        assert.isAtLeast(Math.min(...gaps), lifetime - leeway - 100, `gaps between refreshes: ${gaps.join(", ")} ms`)
+        assert.isAtMost(refreshes.length, Math.ceil(window / (lifetime - leeway)) + 1)
+        assert.isAtLeast(refreshes.length, 5)
+        // the file holds the server's current refresh token
+        assert.strictEqual(refreshes[refreshes.length - 1]!.status, 200)
+        const last = Option.getOrThrow(yield* store.get(TokenStore.defaultKey))
+        assert.isTrue(Redacted.value(last.refreshToken).startsWith("fake-refresh-"))
+      }),
+    90_000
+  )
+
+  it.scopedLive(
+    "a process killed (SIGKILL) while it holds the lock mid-refresh: another takes the lock after the lease, and the chain goes on",
+    () =>
+      Effect.gen(function* () {
+        const { server, file, store } = yield* setup({ tokenDelay: "4 seconds" })
+        const fs = yield* Effect.provide(FileSystem.FileSystem, NodeFs)
+        const doomed = yield* runScript(fixture("refresh-worker.ts"), [file, server.url, "1", "1", "1000"])
+        // it holds the lock, and its refresh request is with the (slow) server
+        yield* Effect.repeat(fs.exists(`${file}.lock`), {
+          until: (exists) => exists,
+          schedule: Schedule.spaced("20 millis")
+        }).pipe(Effect.orDie)
+        yield* Effect.sleep("500 millis")
+        const killed = yield* doomed.kill
+        assert.strictEqual(killed.signal, "SIGKILL")
+        assert.isTrue(yield* Effect.orDie(fs.exists(`${file}.lock`)), "the dead process left its lock behind")
+        yield* server.setTokenDelay(0)
+
+        const started = Date.now()
+        const next = yield* runScript(fixture("refresh-worker.ts"), [file, server.url, "1", "1", "1000"])
+        const result = yield* next.result
+        const took = Date.now() - started
+        assert.strictEqual(result.code, 0, result.stderr)
+        const summary: Summary = JSON.parse(result.stdout.trim())
+        assert.deepStrictEqual(summary.errors, {})
+        assert.strictEqual(summary.accepted, summary.calls)
+        // the lease is 2 s; the process also needs a moment to start
+        assert.isBelow(took, 2000 + 4000, `took ${took} ms`)
+        const stats = yield* server.stats
+        assert.strictEqual(stats.refreshesRejected, 0)
+        assert.strictEqual(stats.refreshesServed, 1)
+        assert.strictEqual(stats.familiesRevoked, 0)
+        // the chain goes on: the stored token is the one the server issued last, and it refreshes
+        const stored = Option.getOrThrow(yield* store.get(TokenStore.defaultKey))
+        const served = (yield* server.requests).filter((r) => r.grantType === "refresh_token" && r.status === 200)
+        assert.strictEqual(served.length, 1)
+        assert.isTrue(Redacted.value(stored.accessToken).startsWith("fake-access-"))
+      }),
+    60_000
+  )
+})
