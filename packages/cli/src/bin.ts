@@ -31,10 +31,12 @@ const main = cli(process.argv).pipe(
   }),
   Effect.provide(NodeContext.layer),
   // stdout is the program's output (`$(token-refresher token)`): every log line goes to stderr
-  Effect.provide(Logger.replace(Logger.defaultLogger, Logger.withConsoleError(Logger.stringLogger)))
+  Effect.provide(Logger.replace(Logger.defaultLogger, Logger.prettyLogger({ stderr: true })))
 )
 
 NodeRuntime.runMain(main, {
   disableErrorReporting: true,
+  // the pretty logger writes to stdout; ours (above) writes to stderr
+  disablePrettyLogger: true,
   teardown: (exit, onExit) => onExit(Exit.isSuccess(exit) && typeof exit.value === "number" ? exit.value : 1)
 })

@@ -1,8 +1,11 @@
 import { FileSystem } from "@effect/platform"
 import { NodeFileSystem } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
+import { NodeContext } from "@effect/platform-node"
+import { TokenSet, TokenStore } from "@token-refresher/core"
+import { NodeTokenStore } from "@token-refresher/node"
 import { FakeAuthorizationServer } from "@token-refresher/testing"
-import { Effect, Redacted } from "effect"
+import { Effect, Option, Redacted } from "effect"
 import { readFileSync } from "node:fs"
 import * as Path from "node:path"
 import { bin, run, start } from "./cli.js"
@@ -122,6 +125,75 @@ describe("token-refresher CLI (built, as a child process, against the fake serve
         fetch(`${server.apiUrl}/me`, { headers: { authorization: `Bearer ${first.stdout.trim()}` } })
       )
       assert.strictEqual(me.status, 200)
+    })
+  )
+
+  it.scoped("8 concurrent `token` processes on an expired, rotating store: all print the same token, 1 refresh", () =>
+    Effect.gen(function* () {
+      const { server, store, env } = yield* setup({ rotate: true, revokeFamilyOnReuse: true, tokenDelay: "400 millis" })
+      const issued = yield* server.issueTokens()
+      yield* Effect.flatMap(NodeTokenStore.makeFile(store), (s) =>
+        s.set(TokenStore.defaultKey, TokenSet.fromRefreshToken(issued.refreshToken))
+      ).pipe(Effect.provide(NodeContext.layer))
+      const results = yield* Effect.all(
+        Array.from({ length: 8 }, () => run(["token", "--store", store], env)),
+        { concurrency: "unbounded" }
+      )
+      for (const result of results) assert.strictEqual(result.code, 0, result.stderr)
+      assert.match(results[0]!.stdout, /^fake-access-[\w-]+\n$/)
+      assert.deepStrictEqual(
+        results.map((r) => r.stdout),
+        results.map(() => results[0]!.stdout)
+      )
+      const stats = yield* server.stats
+      assert.strictEqual(stats.refreshesServed, 1)
+      assert.strictEqual(stats.refreshesRejected, 0)
+    })
+  )
+
+  it.scoped("8 `token` processes that start together on an empty store seed it once, under the lock", () =>
+    Effect.gen(function* () {
+      const { server, store, env, seed } = yield* seededWith({
+        rotate: true,
+        revokeFamilyOnReuse: true,
+        tokenDelay: "400 millis"
+      })
+      const results = yield* Effect.all(
+        Array.from({ length: 8 }, () => run(["token", "--store", store], env)),
+        { concurrency: "unbounded" }
+      )
+      for (const result of results) assert.strictEqual(result.code, 0, result.stderr)
+      assert.deepStrictEqual(
+        results.map((r) => r.stdout),
+        results.map(() => results[0]!.stdout)
+      )
+      const stats = yield* server.stats
+      assert.strictEqual(stats.refreshesServed, 1)
+      assert.strictEqual(stats.refreshesRejected, 0)
+      // a late process does not write the (used) seed over the rotated token
+      const late = yield* run(["token", "--store", store], env)
+      assert.strictEqual(late.code, 0, late.stderr)
+      assert.strictEqual(late.stdout, results[0]!.stdout)
+      const saved = yield* Effect.flatMap(NodeTokenStore.makeFile(store), (s) => s.get(TokenStore.defaultKey)).pipe(
+        Effect.provide(NodeContext.layer)
+      )
+      assert.notStrictEqual(Redacted.value(Option.getOrThrow(saved).refreshToken), seed)
+    })
+  )
+
+  it.scoped("log lines go to stderr only: a too-open file's warning (once) and --log-level debug", () =>
+    Effect.gen(function* () {
+      const { store, env, fs } = yield* seeded
+      const first = yield* run(["token", "--store", store], env)
+      assert.strictEqual(first.code, 0, first.stderr)
+      yield* fs.chmod(store, 0o644)
+      const warned = yield* run(["token", "--store", store], env)
+      assert.strictEqual(warned.stdout, first.stdout)
+      assert.strictEqual(warned.stderr.match(/may be read by other users/g)?.length, 1, warned.stderr)
+      const debug = yield* run(["--log-level", "debug", "refresh", "--store", store], env)
+      assert.strictEqual(debug.code, 0, debug.stderr)
+      assert.include(debug.stderr, "token request succeeded")
+      assert.notInclude(debug.stdout, "token request succeeded")
     })
   )
 
