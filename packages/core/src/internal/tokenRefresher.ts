@@ -68,11 +68,14 @@ const notSentCodes: ReadonlySet<string> = new Set([
   "UND_ERR_INVALID_ARG"
 ])
 
+const notSentMessage = /\b(ECONNREFUSED|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH)\b/
+
 const neverSent = (error: unknown): boolean => {
   let current: unknown = error
   for (let depth = 0; depth < 4 && typeof current === "object" && current !== null; depth++) {
-    const code = (current as { readonly code?: unknown }).code
+    const { code, message } = current as { readonly code?: unknown; readonly message?: unknown }
     if (typeof code === "string" && notSentCodes.has(code)) return true
+    if (typeof message === "string" && notSentMessage.test(message)) return true
     current = (current as { readonly cause?: unknown }).cause
   }
   return false
