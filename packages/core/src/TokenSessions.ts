@@ -4,12 +4,13 @@
  * @since 0.2.0
  */
 import * as Context from "effect/Context"
-import type * as Duration from "effect/Duration"
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
-import * as RcMap from "effect/RcMap"
 import type * as Redacted from "effect/Redacted"
-import type * as Scope from "effect/Scope"
+import * as Scope from "effect/Scope"
 import * as TokenManager from "./TokenManager.js"
 import type { TokenRefresher } from "./TokenRefresher.js"
 import type { TokenSet } from "./TokenSet.js"
@@ -51,7 +52,8 @@ export interface Options {
 
 /**
  * Builds the service. There is one manager, and so one single flight, per key at a time; a manager is released
- * `idleTimeToLive` after its last use, so memory does not grow with the number of keys ever seen.
+ * between `idleTimeToLive` and 1.5 × `idleTimeToLive` after its last use, so memory does not grow with the number of
+ * keys ever seen.
  *
  * A `Retry-After` from the token endpoint holds back every session of the process that uses the same
  * `TokenRefresher`: until it passes they fail at once with a `NetworkError` carrying `retryAfter`.
@@ -62,20 +64,90 @@ export interface Options {
 export const make = (options?: Options): Effect.Effect<Service, never, TokenRefresher | TokenStore | Scope.Scope> =>
   Effect.gen(function* () {
     const store = yield* TokenStore
-    const managers = yield* RcMap.make({
-      lookup: (key: string) => TokenManager.make({ key, leeway: options?.leeway, refreshAhead: options?.refreshAhead }),
-      idleTimeToLive: options?.idleTimeToLive ?? "5 minutes"
+    const context = yield* Effect.context<TokenRefresher | TokenStore>()
+    const idleMillis = Duration.toMillis(Duration.decode(options?.idleTimeToLive ?? "5 minutes"))
+
+    /**
+     * Not `RcMap` with an `idleTimeToLive`: it keeps one sleeping fiber per idle entry (about 8 KB each, measured), so
+     * 100,000 recently used sessions would hold about 800 MB. Here an idle entry is a few hundred bytes, and one
+     * sweeper fiber releases the entries idle for longer than `idleTimeToLive`.
+     */
+    interface Entry {
+      readonly manager: TokenManager.Service
+      readonly scope: Scope.CloseableScope
+      refs: number
+      idleSince: number
+      /** Dropped from the map (`save`/`remove`): closed when its last user lets go. */
+      dropped: boolean
+    }
+    const entries = new Map<string, Entry>()
+
+    const create = (key: string) =>
+      Effect.gen(function* () {
+        const scope = yield* Scope.make()
+        const manager = yield* TokenManager.make({
+          key,
+          leeway: options?.leeway,
+          refreshAhead: options?.refreshAhead
+        }).pipe(Scope.extend(scope), Effect.provide(context))
+        const raced = entries.get(key)
+        if (raced !== undefined) {
+          // another fiber created one meanwhile: keep a single manager per key
+          yield* Scope.close(scope, Exit.void)
+          return raced
+        }
+        const entry: Entry = { manager, scope, refs: 0, idleSince: 0, dropped: false }
+        entries.set(key, entry)
+        return entry
+      })
+
+    const release = (entry: Entry) =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) => {
+        entry.refs--
+        if (entry.refs > 0) return Effect.void
+        entry.idleSince = now
+        return entry.dropped ? Scope.close(entry.scope, Exit.void) : Effect.void
+      })
+
+    const manager = (key: string): Effect.Effect<TokenManager.Service, never, Scope.Scope> =>
+      Effect.uninterruptible(
+        Effect.gen(function* () {
+          const entry = entries.get(key) ?? (yield* create(key))
+          entry.refs++
+          yield* Effect.addFinalizer(() => release(entry))
+          return entry.manager
+        })
+      )
+
+    const sweep = Effect.flatMap(Clock.currentTimeMillis, (now) => {
+      const idle: Array<Scope.CloseableScope> = []
+      for (const [key, entry] of entries) {
+        if (entry.refs === 0 && now - entry.idleSince >= idleMillis) {
+          entries.delete(key)
+          idle.push(entry.scope)
+        }
+      }
+      return Effect.forEach(idle, (scope) => Scope.close(scope, Exit.void), { discard: true })
     })
-    const manager = (key: string) => RcMap.get(managers, key)
+    yield* Effect.forkScoped(
+      Effect.forever(Effect.zipRight(Effect.sleep(Duration.millis(Math.max(100, idleMillis / 2))), sweep))
+    )
+    yield* Effect.addFinalizer(() =>
+      Effect.forEach([...entries.values()], (entry) => Scope.close(entry.scope, Exit.void), { discard: true })
+    )
 
     /** The live manager of `key` (if any) re-reads the store on its next call; then it is dropped. */
     const forget = (key: string) =>
-      Effect.zipRight(
-        Effect.flatMap(RcMap.has(managers, key), (live) =>
-          live ? Effect.scoped(Effect.flatMap(manager(key), (m) => m.invalidate)) : Effect.void
-        ),
-        RcMap.invalidate(managers, key)
-      )
+      Effect.suspend(() => {
+        const entry = entries.get(key)
+        if (entry === undefined) return Effect.void
+        entries.delete(key)
+        entry.dropped = true
+        return Effect.zipRight(
+          entry.manager.invalidate,
+          entry.refs === 0 ? Scope.close(entry.scope, Exit.void) : Effect.void
+        )
+      })
 
     return TokenSessions.of({
       accessToken: (key) => Effect.scoped(Effect.flatMap(manager(key), (m) => m.accessToken)),
