@@ -1,0 +1,260 @@
+/**
+ * A `TokenStore` in any `@effect/sql` database, with the refresh lock in the database: a transaction-scoped advisory
+ * lock on PostgreSQL, a lease row on SQLite.
+ *
+ * @since 0.1.0
+ */
+import * as SqlClient from "@effect/sql/SqlClient"
+import type * as SqlError from "@effect/sql/SqlError"
+import { TokenSet, TokenStore } from "@token-refresher/core"
+import * as Clock from "effect/Clock"
+import * as ConfigError from "effect/ConfigError"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as ParseResult from "effect/ParseResult"
+import * as Schedule from "effect/Schedule"
+import * as Schema from "effect/Schema"
+import type * as Scope from "effect/Scope"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /** The table that holds the sessions (created on first use). Letters, digits and `_`. Default: `token_refresher_sessions`. */
+  readonly table?: string | undefined
+  /** How long `withLock` waits for the lock before failing with `TokenStoreError` (`Lock`). Default: 30 seconds. */
+  readonly lockTimeout?: Duration.DurationInput | undefined
+  /**
+   * SQLite only: the lease of the lock row, renewed by its holder every third of it. A holder that dies loses the
+   * lock when it runs out. (PostgreSQL ends an advisory lock with its holder's connection.) Default: 5 seconds.
+   */
+  readonly lockLease?: Duration.DurationInput | undefined
+}
+
+const decodeTokens = Schema.decodeUnknownEither(TokenSet.TokenSetFromJson)
+const encodeTokens = Schema.encodeSync(TokenSet.TokenSetFromJson)
+
+const poll = Schedule.spaced("25 millis")
+
+/** Says what failed without quoting any statement parameter: a driver's message may hold values. */
+const describe = (error: SqlError.SqlError): string => {
+  const cause = error.cause as { readonly code?: unknown; readonly message?: unknown } | undefined
+  const code = typeof cause?.code === "string" ? ` (${cause.code})` : ""
+  return `${error.message}${code}`
+}
+
+const randomOwner = (): string => {
+  const bytes = new Uint8Array(16)
+  globalThis.crypto.getRandomValues(bytes)
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("")
+}
+
+/**
+ * Builds the store on the `SqlClient` in context and creates its table if it is missing (safe when several replicas
+ * start at once).
+ *
+ * - Each row is keyed by the session key and holds the encoded `TokenSet` and a version number, which every write
+ *   increments.
+ * - **PostgreSQL:** `withLock(key)` holds a transaction-scoped advisory lock (`pg_try_advisory_xact_lock` on a hash of
+ *   table and key, polled) on a connection of its own, for as long as it runs. The database releases it when the
+ *   holder's connection dies, so another replica goes on at once.
+ * - **SQLite** (and other dialects): a lease row in `<table>_locks`, taken with an atomic upsert, renewed while it is
+ *   held, and freed when its lease runs out if the holder died. Waiting is polling with `Effect.sleep`, so the event
+ *   loop stays free (better-sqlite3 itself is synchronous).
+ * - When the database cannot be reached, every call fails with `TokenStoreError`, and `withLock` never runs its effect
+ *   without the lock.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (
+  options?: Options
+): Effect.Effect<
+  TokenStore.Service,
+  TokenStore.TokenStoreError | ConfigError.ConfigError,
+  SqlClient.SqlClient | Scope.Scope
+> =>
+  Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    const table = options?.table ?? "token_refresher_sessions"
+    if (!/^[A-Za-z_][A-Za-z0-9_]{0,50}$/.test(table)) {
+      return yield* Effect.fail(
+        ConfigError.InvalidData(["table"], "must be letters, digits and _, starting with a letter or _")
+      )
+    }
+    const locks = `${table}_locks`
+    const location = `sql table ${table}`
+    const leaseMillis = Duration.toMillis(Duration.decode(options?.lockLease ?? "5 seconds"))
+    const failure = (reason: TokenStore.TokenStoreError["reason"], doing: string) => (error: SqlError.SqlError) =>
+      new TokenStore.TokenStoreError({ reason, location, detail: `${doing}: ${describe(error)}` })
+    const dialect = sql.onDialectOrElse({ pg: () => "pg" as const, orElse: () => "lease" as const })
+
+    /** SQLite answers SQLITE_BUSY while another process writes: try again shortly, without blocking. */
+    const retryBusy = <A, E extends SqlError.SqlError>(self: Effect.Effect<A, E>) =>
+      Effect.retry(self, {
+        while: (error) =>
+          String((error.cause as { readonly code?: unknown } | undefined)?.code).startsWith("SQLITE_BUSY"),
+        schedule: Schedule.intersect(poll, Schedule.recurs(400))
+      })
+
+    yield* (
+      dialect === "pg"
+        ? sql.withTransaction(
+            Effect.zipRight(
+              sql`SELECT pg_advisory_xact_lock(hashtext('token-refresher schema'))`,
+              sql`CREATE TABLE IF NOT EXISTS ${sql(table)} (
+                key TEXT PRIMARY KEY,
+                tokens TEXT NOT NULL,
+                version BIGINT NOT NULL,
+                updated_at BIGINT NOT NULL
+              )`
+            )
+          )
+        : retryBusy(
+            Effect.zipRight(
+              sql`CREATE TABLE IF NOT EXISTS ${sql(table)} (
+                key TEXT PRIMARY KEY,
+                tokens TEXT NOT NULL,
+                version INTEGER NOT NULL,
+                updated_at INTEGER NOT NULL
+              )`,
+              sql`CREATE TABLE IF NOT EXISTS ${sql(locks)} (
+                name TEXT PRIMARY KEY,
+                owner TEXT NOT NULL,
+                expires_at INTEGER NOT NULL
+              )`
+            )
+          )
+    ).pipe(Effect.mapError(failure("Write", "cannot create the table")))
+
+    const get = (key: string) =>
+      retryBusy(sql<{ readonly tokens: string }>`SELECT tokens FROM ${sql(table)} WHERE key = ${key}`).pipe(
+        Effect.mapError(failure("Read", "cannot read the session")),
+        Effect.flatMap((rows) => {
+          if (rows.length === 0) return Effect.succeedNone
+          return Either.match(decodeTokens(rows[0]!.tokens), {
+            onLeft: (error) =>
+              Effect.fail(
+                new TokenStore.TokenStoreError({
+                  reason: "Corrupt",
+                  location,
+                  detail: `the row of one session is not a saved TokenSet (wrong or missing: ${[
+                    ...new Set(
+                      ParseResult.ArrayFormatter.formatErrorSync(error).map((issue) =>
+                        issue.path.length === 0 ? "the top level" : issue.path.map(String).join(".")
+                      )
+                    )
+                  ].join(", ")})`
+                })
+              ),
+            onRight: (tokens) => Effect.succeed(Option.some(tokens))
+          })
+        })
+      )
+
+    /** The leases that could not be renewed while held: their holders must not write. */
+    const lostLeases = new Set<string>()
+
+    const set = (key: string, tokens: TokenSet.TokenSet) =>
+      Effect.gen(function* () {
+        if (lostLeases.has(key)) {
+          return yield* new TokenStore.TokenStoreError({
+            reason: "Lock",
+            location,
+            detail: "the lock's lease ran out while it was held; nothing was written"
+          })
+        }
+        const now = yield* Clock.currentTimeMillis
+        const text = encodeTokens(tokens)
+        yield* retryBusy(
+          sql`INSERT INTO ${sql(table)} (key, tokens, version, updated_at) VALUES (${key}, ${text}, 1, ${now})
+            ON CONFLICT (key) DO UPDATE SET tokens = excluded.tokens, version = ${sql(table)}.version + 1,
+            updated_at = excluded.updated_at`
+        ).pipe(Effect.mapError(failure("Write", "cannot write the session")))
+      })
+
+    const remove = (key: string) =>
+      retryBusy(sql`DELETE FROM ${sql(table)} WHERE key = ${key}`).pipe(
+        Effect.asVoid,
+        Effect.mapError(failure("Write", "cannot remove the session"))
+      )
+
+    const acquireAdvisory = (name: string): Effect.Effect<void, TokenStore.TokenStoreError, Scope.Scope> =>
+      Effect.gen(function* () {
+        const connection = yield* sql.reserve
+        yield* Effect.uninterruptible(
+          Effect.zipRight(
+            connection.executeRaw("BEGIN", []),
+            Effect.addFinalizer(() => Effect.ignore(connection.executeRaw("COMMIT", [])))
+          )
+        )
+        yield* connection
+          .execute("SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0)) AS locked", [name], undefined)
+          .pipe(Effect.repeat({ schedule: poll, until: (rows) => rows[0]?.locked === true }))
+      }).pipe(Effect.mapError(failure("Lock", "cannot take the lock")))
+
+    const acquireLease = (name: string): Effect.Effect<void, TokenStore.TokenStoreError, Scope.Scope> =>
+      Effect.gen(function* () {
+        const owner = randomOwner()
+        const tryOnce = Effect.flatMap(Clock.currentTimeMillis, (now) =>
+          retryBusy(
+            Effect.zipRight(
+              sql`INSERT INTO ${sql(locks)} (name, owner, expires_at) VALUES (${name}, ${owner}, ${now + leaseMillis})
+                ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
+                WHERE ${sql(locks)}.expires_at <= ${now}`,
+              sql<{ readonly owner: string }>`SELECT owner FROM ${sql(locks)} WHERE name = ${name}`
+            )
+          )
+        )
+        yield* Effect.uninterruptibleMask((restore) =>
+          Effect.zipRight(
+            restore(Effect.repeat(tryOnce, { schedule: poll, until: (rows) => rows[0]?.owner === owner })),
+            Effect.addFinalizer(() =>
+              Effect.zipRight(
+                Effect.sync(() => lostLeases.delete(name)),
+                Effect.ignore(retryBusy(sql`DELETE FROM ${sql(locks)} WHERE name = ${name} AND owner = ${owner}`))
+              )
+            )
+          )
+        )
+        lostLeases.delete(name)
+        const renew = Effect.flatMap(Clock.currentTimeMillis, (now) =>
+          retryBusy(
+            Effect.zipRight(
+              sql`UPDATE ${sql(locks)} SET expires_at = ${now + leaseMillis} WHERE name = ${name} AND owner = ${owner}`,
+              sql<{ readonly owner: string }>`SELECT owner FROM ${sql(locks)} WHERE name = ${name}`
+            )
+          )
+        ).pipe(
+          Effect.tap((rows) => {
+            if (rows[0]?.owner !== owner) lostLeases.add(name)
+          }),
+          Effect.ignore
+        )
+        yield* Effect.forkScoped(Effect.forever(Effect.zipRight(Effect.sleep(Duration.millis(leaseMillis / 3)), renew)))
+      }).pipe(Effect.mapError(failure("Lock", "cannot take the lock")))
+
+    return yield* TokenStore.make({
+      location,
+      get,
+      set,
+      remove,
+      acquire: (key) => (dialect === "pg" ? acquireAdvisory(`${table}:${key}`) : acquireLease(key)),
+      lockTimeout: options?.lockTimeout
+    })
+  })
+
+/**
+ * The store as a layer on the `SqlClient` in context.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (
+  options?: Options
+): Layer.Layer<TokenStore.TokenStore, TokenStore.TokenStoreError | ConfigError.ConfigError, SqlClient.SqlClient> =>
+  Layer.scoped(TokenStore.TokenStore, make(options))
