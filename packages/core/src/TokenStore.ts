@@ -14,6 +14,7 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
+import * as encryption from "./internal/encryption.js"
 import * as internal from "./internal/tokenStore.js"
 import { fromRefreshToken, TokenSet } from "./TokenSet.js"
 
@@ -204,3 +205,37 @@ export const seeded =
         return store
       })
     ).pipe(Layer.provide(self))
+
+/**
+ * Encrypts every store at rest: each `TokenSet` is encoded, then encrypted with AES-256-GCM (Web Crypto, so it also
+ * works in a browser) with a random IV per write and the session key as additional data, so a row copied to another
+ * key fails to decrypt (`TokenStoreError`, reason `Corrupt`). The store then holds, per session, only a sealed
+ * payload: no token, no expiry, no scope. `key` is 32 random bytes in base64 (`openssl rand -base64 32`), best from
+ * `Config.redacted("TOKEN_ENCRYPTION_KEY")`; another length fails the layer with a `ConfigError`. Sessions written
+ * before encryption was turned on are read as they are and sealed at their next write.
+ *
+ * @since 0.2.0
+ * @category combinators
+ */
+export const encrypted =
+  (key: Redacted.Redacted<string> | Config.Config<Redacted.Redacted<string>>) =>
+  <E, R>(self: Layer.Layer<TokenStore, E, R>): Layer.Layer<TokenStore, E | ConfigError.ConfigError, R> =>
+    Layer.effect(
+      TokenStore,
+      Effect.flatMap(TokenStore, (store) => makeEncrypted(store, key))
+    ).pipe(Layer.provide(self))
+
+/**
+ * {@link encrypted} for a store service rather than a layer.
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const makeEncrypted = (
+  store: Service,
+  key: Redacted.Redacted<string> | Config.Config<Redacted.Redacted<string>>
+): Effect.Effect<Service, ConfigError.ConfigError> =>
+  Effect.gen(function* () {
+    const cryptoKey = yield* encryption.importKey(Config.isConfig(key) ? yield* key : key)
+    return encryption.wrap(cryptoKey, store, "encrypted store")
+  })

@@ -37,9 +37,13 @@ describe("many processes on one token file", () => {
         const lifetime = 2000
         const leeway = 500
         const { server, file, store } = yield* setup({ accessTokenLifetime: `${lifetime} millis` })
+        // the processes need a few seconds to load on 2 cores; they all start calling at the same moment
+        const startAt = String(Date.now() + 6000)
         const workers = yield* Effect.all(
           Array.from({ length: 6 }, () =>
-            runScript(fixture("refresh-worker.ts"), [file, server.url, "10000", "20", String(leeway)])
+            runScript(fixture("refresh-worker.ts"), [file, server.url, "10000", "20", String(leeway)], {
+              START_AT: startAt
+            })
           )
         )
         const results = yield* Effect.all(

@@ -78,6 +78,22 @@ const tokens = (name: string) =>
 const accessOf = (stored: Option.Option<TokenSet.TokenSet>) => Option.map(stored, (t) => Redacted.value(t.accessToken))
 
 /**
+ * The same backing, every instance wrapped with `TokenStore.makeEncrypted(store, key)`.
+ *
+ * @since 0.2.0
+ * @category combinators
+ */
+export const encrypted = (
+  setup: Effect.Effect<Backing, never, Scope.Scope>,
+  key: Redacted.Redacted<string>
+): Effect.Effect<Backing, never, Scope.Scope> =>
+  Effect.map(setup, (backing) => ({
+    ...backing,
+    store: (options) =>
+      Effect.flatMap(backing.store(options), (store) => Effect.orDie(TokenStore.makeEncrypted(store, key)))
+  }))
+
+/**
  * Registers the contract suite for one store.
  *
  * @since 0.2.0

@@ -1,0 +1,142 @@
+import { SqlClient } from "@effect/sql"
+import { assert, describe, it } from "@effect/vitest"
+import { TokenSet, TokenStore } from "@token-refresher/core"
+import { SqlTokenStore } from "@token-refresher/sql"
+import { FakeAuthorizationServer } from "@token-refresher/testing"
+import { Effect, Option, Redacted, Schedule } from "effect"
+import { fixture, runScript } from "./child.js"
+import { buildIn, pgLayer, pgUrl } from "./servers.js"
+
+const encryptionKey = "q8a6VxQ1aY3cQ2qkE7n7sJm2b0u5sWZ0nC1m9P4yF6g="
+
+interface Summary {
+  readonly calls: number
+  readonly accepted: number
+  readonly errors: Record<string, number>
+}
+
+/** A rotating fake server that revokes the family on reuse, and a PostgreSQL table seeded with an expired session. */
+const setup = (options: FakeAuthorizationServer.Options, table: string) =>
+  Effect.gen(function* () {
+    const server = yield* FakeAuthorizationServer.make({ rotate: true, revokeFamilyOnReuse: true, ...options })
+    const client = yield* buildIn(pgLayer(pgUrl!))
+    const store = yield* SqlTokenStore.make({ table }).pipe(
+      Effect.flatMap((plain) => TokenStore.makeEncrypted(plain, Redacted.make(encryptionKey))),
+      Effect.provide(client),
+      Effect.orDie
+    )
+    const issued = yield* server.issueTokens()
+    yield* Effect.orDie(store.set(TokenStore.defaultKey, TokenSet.fromRefreshToken(issued.refreshToken)))
+    const sql = SqlClient.SqlClient.pipe(Effect.provide(client))
+    return { server, store, sql }
+  })
+
+const replica = (
+  table: string,
+  server: FakeAuthorizationServer.Service,
+  millis: number,
+  callers: number,
+  startAt = 0
+) =>
+  runScript(
+    fixture("worker.ts"),
+    [
+      "pg",
+      pgUrl!,
+      server.url,
+      String(millis),
+      String(callers),
+      // half the 2 s lifetime: 8 busy processes on 2 cores can lag by hundreds of milliseconds
+      "1000",
+      table,
+      encryptionKey
+    ],
+    { START_AT: String(startAt) }
+  )
+
+describe.skipIf(pgUrl === undefined)("replicas on one PostgreSQL database (encrypted store)", () => {
+  it.scopedLive(
+    "8 processes × 50 callers for 20 s, 2 s tokens, rotation with family revocation: no invalid_grant, one refresh per expiry",
+    () =>
+      Effect.gen(function* () {
+        const table = `replicas_${process.pid}`
+        const lifetime = 2000
+        const leeway = 1000
+        const { server, store, sql } = yield* setup({ accessTokenLifetime: `${lifetime} millis` }, table)
+        // the processes need a few seconds to load on 2 cores; they all start calling at the same moment
+        const startAt = Date.now() + 8000
+        const workers = yield* Effect.all(Array.from({ length: 8 }, () => replica(table, server, 20_000, 50, startAt)))
+        const results = yield* Effect.all(
+          workers.map((w) => w.result),
+          { concurrency: "unbounded" }
+        )
+        const summaries = results.map((result): Summary => {
+          assert.strictEqual(result.code, 0, result.stderr)
+          return JSON.parse(result.stdout.trim().split("\n").pop()!)
+        })
+        const stats = yield* server.stats
+        const requests = yield* server.requests
+        const refreshes = requests.filter((r) => r.grantType === "refresh_token")
+        const apiCalls = requests.filter((r) => r.path === "/v1/me")
+        assert.deepStrictEqual(
+          summaries.map((s) => s.errors),
+          summaries.map(() => ({}))
+        )
+        assert.strictEqual(stats.refreshesRejected, 0)
+        assert.strictEqual(stats.familiesRevoked, 0)
+        const calls = summaries.reduce((n, s) => n + s.calls, 0)
+        assert.isAbove(calls, 2000)
+        assert.strictEqual(
+          summaries.reduce((n, s) => n + s.accepted, 0),
+          calls
+        )
+        assert.strictEqual(stats.apiRejected, 0)
+        const window = apiCalls[apiCalls.length - 1]!.at - apiCalls[0]!.at
+        const gaps = refreshes.slice(1).map((r, i) => r.at - refreshes[i]!.at)
+        assert.isAtLeast(Math.min(...gaps), lifetime - leeway - 100, `gaps between refreshes: ${gaps.join(", ")} ms`)
+        assert.isAtMost(refreshes.length, Math.ceil(window / (lifetime - leeway)) + 1)
+        assert.isAtLeast(refreshes.length, 10)
+        // the rows hold no token: the raw table is read straight from PostgreSQL
+        const rows = yield* Effect.flatMap(sql, (s) => s<{ readonly tokens: string }>`SELECT tokens FROM ${s(table)}`)
+        assert.strictEqual(rows.length, 1)
+        assert.notInclude(rows[0]!.tokens, "fake-access-")
+        assert.notInclude(rows[0]!.tokens, "fake-refresh-")
+        const last = Option.getOrThrow(yield* Effect.orDie(store.get(TokenStore.defaultKey)))
+        assert.isTrue(Redacted.value(last.refreshToken).startsWith("fake-refresh-"))
+      }),
+    120_000
+  )
+
+  it.scopedLive(
+    "a replica killed (SIGKILL) mid-refresh: another goes on at once, and the chain does not break",
+    () =>
+      Effect.gen(function* () {
+        const table = `killed_${process.pid}`
+        const { server, sql } = yield* setup({ tokenDelay: "5 seconds" }, table)
+        const doomed = yield* replica(table, server, 1, 1)
+        // wait until its refresh request is with the slow server, holding the advisory lock
+        yield* Effect.flatMap(sql, (s) =>
+          s<{ readonly n: number }>`SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory'`.pipe(
+            Effect.repeat({ until: (rows) => rows[0]!.n > 0, schedule: Schedule.spaced("20 millis") }),
+            Effect.orDie
+          )
+        )
+        yield* Effect.sleep("500 millis")
+        assert.strictEqual((yield* doomed.kill).signal, "SIGKILL")
+        yield* server.setTokenDelay(0)
+        const started = Date.now()
+        const next = yield* replica(table, server, 1, 1)
+        const result = yield* next.result
+        assert.strictEqual(result.code, 0, result.stderr)
+        const summary: Summary = JSON.parse(result.stdout.trim())
+        assert.deepStrictEqual(summary.errors, {})
+        assert.strictEqual(summary.accepted, summary.calls)
+        // no lease to wait for: PostgreSQL ended the lock with the dead connection (the time is the process start)
+        assert.isBelow(Date.now() - started, 4000)
+        const stats = yield* server.stats
+        assert.strictEqual(stats.refreshesRejected, 0)
+        assert.strictEqual(stats.refreshesServed, 1)
+      }),
+    60_000
+  )
+})
