@@ -20,12 +20,15 @@ export class TokenSet extends Schema.Class<TokenSet>("@token-refresher/core/Toke
   refreshToken: Schema.Redacted(Schema.String),
   /** The token type as the server sent it (`Bearer`). */
   tokenType: Schema.String,
-  /** When the access token expires: the time of the response (by the Effect `Clock`) plus `expires_in`. */
+  /**
+   * When the access token expires: the time the request was sent (by the Effect `Clock`) plus `expires_in`, so a slow
+   * answer can only make it refresh early.
+   */
   expiresAt: Schema.DateTimeUtc,
   /** The granted scopes, empty when the server did not say. */
   scope: Schema.Array(Schema.String),
   /**
-   * When the tokens were received (by the Effect `Clock`). Every process that reads them from a shared store computes
+   * When the tokens were asked for (by the Effect `Clock`): the start of their lifetime as the client can bound it. Every process that reads them from a shared store computes
    * the same refresh time from it (see `refreshAt`). Absent for a seeded refresh token and for files written before 0.2.
    */
   issuedAt: Schema.optional(Schema.DateTimeUtc)

@@ -93,7 +93,8 @@ describe.skipIf(pgUrl === undefined)("replicas on one PostgreSQL database (encry
         assert.strictEqual(stats.apiRejected, 0)
         const window = apiCalls[apiCalls.length - 1]!.at - apiCalls[0]!.at
         const gaps = refreshes.slice(1).map((r, i) => r.at - refreshes[i]!.at)
-        assert.isAtLeast(Math.min(...gaps), lifetime - leeway - 100, `gaps between refreshes: ${gaps.join(", ")} ms`)
+        // two refreshes for one expiry would be milliseconds apart; request latency moves them by a few hundred
+        assert.isAtLeast(Math.min(...gaps), (lifetime - leeway) / 2, `gaps between refreshes: ${gaps.join(", ")} ms`)
         assert.isAtMost(refreshes.length, Math.ceil(window / (lifetime - leeway)) + 1)
         assert.isAtLeast(refreshes.length, 10)
         // the rows hold no token: the raw table is read straight from PostgreSQL

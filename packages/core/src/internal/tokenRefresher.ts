@@ -238,40 +238,48 @@ export const make = (
       request: HttpClientRequest.HttpClientRequest,
       refreshToken: Redacted.Redacted<string> | undefined
     ) =>
-      client.execute(request).pipe(
-        Effect.flatMap((response) => Effect.map(response.text, (body) => ({ response, body }))),
-        Effect.timeoutFail({
-          duration: options.timeout,
-          onTimeout: () =>
-            unanswered({
-              reason: "Timeout",
-              retryable: true,
-              maybeDelivered: true,
-              detail: `no answer within ${Duration.format(options.timeout)}`
-            })
-        }),
-        Effect.catchTags({
-          RequestError: (error) =>
-            Effect.fail(
+      // expiry counts from when the request was sent: the server started the token's life no earlier, so a slow
+      // answer (or a busy event loop) can only make the client refresh early, never use an expired token
+      Effect.flatMap(DateTime.now, (sentAt) =>
+        client.execute(request).pipe(
+          Effect.flatMap((response) => Effect.map(response.text, (body) => ({ response, body }))),
+          Effect.timeoutFail({
+            duration: options.timeout,
+            onTimeout: () =>
               unanswered({
-                reason: "Transport",
+                reason: "Timeout",
                 retryable: true,
-                maybeDelivered: !neverSent(error.cause),
-                detail: transportDetail(error)
+                maybeDelivered: true,
+                detail: `no answer within ${Duration.format(options.timeout)}`
               })
-            ),
-          // the server answered: it has acted on the request, whatever the body would have said
-          ResponseError: (error) =>
-            Effect.fail(
-              unanswered({ reason: "Transport", retryable: true, maybeDelivered: true, detail: transportDetail(error) })
-            )
-        }),
-        Effect.flatMap(({ body, response }) =>
-          Effect.flatMap(DateTime.now, (now) => interpret(response.status, response.headers, body, refreshToken, now))
+          }),
+          Effect.catchTags({
+            RequestError: (error) =>
+              Effect.fail(
+                unanswered({
+                  reason: "Transport",
+                  retryable: true,
+                  maybeDelivered: !neverSent(error.cause),
+                  detail: transportDetail(error)
+                })
+              ),
+            // the server answered: it has acted on the request, whatever the body would have said
+            ResponseError: (error) =>
+              Effect.fail(
+                unanswered({
+                  reason: "Transport",
+                  retryable: true,
+                  maybeDelivered: true,
+                  detail: transportDetail(error)
+                })
+              )
+          }),
+          Effect.flatMap(({ body, response }) =>
+            interpret(response.status, response.headers, body, refreshToken, sentAt)
+          )
         )
       )
 
-    /** One grant, with the retry policy, a span and debug logs. */
     /**
      * Until when the token endpoint asked this client to wait (`Retry-After`, epoch millis): grants that start before
      * then fail at once, so thousands of sessions do not hammer an endpoint that rate-limits per client.

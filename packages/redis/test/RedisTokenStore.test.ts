@@ -1,0 +1,224 @@
+import { FileSystem } from "@effect/platform"
+import { NodeFileSystem } from "@effect/platform-node"
+import { assert, describe, it } from "@effect/vitest"
+import { TokenSet, TokenStore } from "@token-refresher/core"
+import { Redis, RedisTokenStore } from "@token-refresher/redis"
+import { FakeAuthorizationServer } from "@token-refresher/testing"
+import * as TokenStoreContract from "@token-refresher/testing/TokenStoreContract"
+import { Duration, Effect, Layer, Option, Redacted, Schedule } from "effect"
+import { fixture, runScript } from "./child.js"
+import { hasRedisServer, redisUrl, startRedis } from "./servers.js"
+
+const encryptionKey = "q8a6VxQ1aY3cQ2qkE7n7sJm2b0u5sWZ0nC1m9P4yF6g="
+let prefixes = 0
+const newPrefix = (name: string) => `test:${name}:${process.pid}:${prefixes++}:`
+
+const connect = (url: string) => Effect.orDie(Layer.build(Redis.layer(url)))
+
+const lastLine = (stdout: string) => JSON.parse(stdout.trim().split("\n").pop()!)
+
+interface Summary {
+  readonly calls: number
+  readonly accepted: number
+  readonly errors: Record<string, number>
+}
+
+describe.skipIf(redisUrl === undefined)("Redis", () => {
+  const setup = Effect.sync(() => {
+    const prefix = newPrefix("contract")
+    const backing: TokenStoreContract.Backing = {
+      // each instance has its own connection, as another process would
+      store: ({ lockTimeout }) =>
+        Effect.flatMap(connect(redisUrl!), (redis) =>
+          RedisTokenStore.make({ prefix, lockTimeout, lockTtl: "2 seconds" }).pipe(Effect.provide(redis))
+        ),
+      holdInOtherProcess: (key, hold) =>
+        Effect.map(
+          runScript(fixture("hold-lock.ts"), [
+            redisUrl!,
+            prefix,
+            key,
+            String(Duration.toMillis(Duration.decode(hold)))
+          ]),
+          (child) => ({ locked: Effect.asVoid(child.waitFor(/locked/)), kill: Effect.asVoid(child.kill) })
+        ),
+      freedAfterDeathWithin: "2 seconds"
+    }
+    return backing
+  })
+  TokenStoreContract.suite("Redis (RedisTokenStore, lock TTL 2 s)", { setup })
+  TokenStoreContract.suite("Redis, encrypted", {
+    setup: TokenStoreContract.encrypted(setup, Redacted.make(encryptionKey))
+  })
+
+  it.scoped("writes are compare-and-set: a holder whose lock ran out writes nothing; raw values hold no token", () =>
+    Effect.gen(function* () {
+      const prefix = newPrefix("cas")
+      const redis = yield* connect(redisUrl!)
+      const { client } = yield* Effect.provide(Redis.Redis, redis)
+      const slow = yield* RedisTokenStore.make({ prefix, lockTtl: "300 millis" }).pipe(Effect.provide(redis))
+      const other = yield* RedisTokenStore.make({ prefix }).pipe(Effect.provide(redis))
+      const error = yield* Effect.flip(
+        slow.withLock("alice")(
+          Effect.gen(function* () {
+            yield* slow.get("alice")
+            // the holder stalls (its renewals cannot keep up): the lock expires and another takes it and writes
+            yield* Effect.promise(() => client.del(`${prefix}alice\u0000lock`))
+            yield* other.set("alice", TokenSet.fromRefreshToken("newer"))
+            yield* slow.set("alice", TokenSet.fromRefreshToken("older"))
+          })
+        )
+      )
+      assert.strictEqual(error.reason, "Lock")
+      assert.include(error.message, "nothing was written")
+      assert.strictEqual(Redacted.value(Option.getOrThrow(yield* other.get("alice")).refreshToken), "newer")
+      assert.strictEqual(yield* Effect.promise(() => client.hget(`${prefix}alice`, "version")), "1")
+
+      const sealed = yield* Effect.orDie(TokenStore.makeEncrypted(other, Redacted.make(encryptionKey)))
+      yield* sealed.set("bob", TokenSet.fromRefreshToken("SENTINEL-REFRESH"))
+      const raw = yield* Effect.promise(() => client.hget(`${prefix}bob`, "tokens"))
+      assert.isString(raw)
+      assert.notInclude(raw!, "SENTINEL")
+    })
+  )
+
+  it.scopedLive(
+    "8 processes × 50 callers for 20 s, 2 s tokens, rotation with family revocation: no invalid_grant, one refresh per expiry",
+    () =>
+      Effect.gen(function* () {
+        const prefix = newPrefix("replicas")
+        const lifetime = 2000
+        const leeway = 1000
+        const server = yield* FakeAuthorizationServer.make({
+          rotate: true,
+          revokeFamilyOnReuse: true,
+          accessTokenLifetime: `${lifetime} millis`
+        })
+        const redis = yield* connect(redisUrl!)
+        const store = yield* RedisTokenStore.make({ prefix }).pipe(Effect.provide(redis))
+        const issued = yield* server.issueTokens()
+        yield* store.set(TokenStore.defaultKey, TokenSet.fromRefreshToken(issued.refreshToken))
+        const startAt = String(Date.now() + 8000)
+        const workers = yield* Effect.all(
+          Array.from({ length: 8 }, () =>
+            runScript(
+              fixture("worker.ts"),
+              [redisUrl!, prefix, server.url, "20000", "50", String(leeway), encryptionKey],
+              { START_AT: startAt }
+            )
+          )
+        )
+        const results = yield* Effect.all(
+          workers.map((w) => w.result),
+          { concurrency: "unbounded" }
+        )
+        const summaries = results.map((result): Summary => {
+          assert.strictEqual(result.code, 0, result.stderr)
+          return lastLine(result.stdout)
+        })
+        const stats = yield* server.stats
+        const requests = yield* server.requests
+        const refreshes = requests.filter((r) => r.grantType === "refresh_token")
+        const apiCalls = requests.filter((r) => r.path === "/v1/me")
+        assert.deepStrictEqual(
+          summaries.map((s) => s.errors),
+          summaries.map(() => ({}))
+        )
+        assert.strictEqual(stats.refreshesRejected, 0)
+        assert.strictEqual(stats.familiesRevoked, 0)
+        const calls = summaries.reduce((n, s) => n + s.calls, 0)
+        assert.isAbove(calls, 2000)
+        assert.strictEqual(
+          summaries.reduce((n, s) => n + s.accepted, 0),
+          calls
+        )
+        const window = apiCalls[apiCalls.length - 1]!.at - apiCalls[0]!.at
+        const gaps = refreshes.slice(1).map((r, i) => r.at - refreshes[i]!.at)
+        // two refreshes for one expiry would be milliseconds apart; request latency moves them by a few hundred
+        assert.isAtLeast(Math.min(...gaps), (lifetime - leeway) / 2, `gaps between refreshes: ${gaps.join(", ")} ms`)
+        assert.isAtMost(refreshes.length, Math.ceil(window / (lifetime - leeway)) + 1)
+        assert.isAtLeast(refreshes.length, 10)
+      }),
+    120_000
+  )
+})
+
+describe.skipIf(!hasRedisServer)("Redis of the test's own (from PATH)", () => {
+  it.scopedLive(
+    "a lock holder killed mid-refresh: another process goes on within the TTL; Redis restarted mid-run: typed errors, then recovery",
+    () =>
+      Effect.gen(function* () {
+        const fs = yield* FileSystem.FileSystem
+        const dir = yield* fs.makeTempDirectoryScoped({ prefix: "token-refresher-redis-" })
+        const first = yield* startRedis(dir)
+        const prefix = newPrefix("restart")
+        const server = yield* FakeAuthorizationServer.make({
+          rotate: true,
+          revokeFamilyOnReuse: true,
+          tokenDelay: "5 seconds",
+          accessTokenLifetime: "2 seconds"
+        })
+        const redis = yield* connect(first.url)
+        const { client } = yield* Effect.provide(Redis.Redis, redis)
+        const store = yield* RedisTokenStore.make({ prefix, lockTimeout: "20 seconds" }).pipe(Effect.provide(redis))
+        const issued = yield* server.issueTokens()
+        yield* store.set(TokenStore.defaultKey, TokenSet.fromRefreshToken(issued.refreshToken))
+        const worker = (millis: number) =>
+          runScript(fixture("worker.ts"), [first.url, prefix, server.url, String(millis), "1", "1000"])
+
+        // killed mid-refresh, while its request is with the slow server
+        const doomed = yield* worker(1)
+        yield* Effect.repeat(
+          Effect.promise(() => client.exists(`${prefix}${TokenStore.defaultKey}\u0000lock`)),
+          { until: (n) => n === 1 }
+        )
+        yield* Effect.sleep("500 millis")
+        assert.strictEqual((yield* doomed.kill).signal, "SIGKILL")
+        yield* server.setTokenDelay(0)
+        const started = Date.now()
+        const next = yield* (yield* worker(1)).result
+        assert.strictEqual(next.code, 0, next.stderr)
+        assert.deepStrictEqual(lastLine(next.stdout).errors, {})
+        // the lock's TTL is 2 s in the workers; the process also needs a moment to start
+        assert.isBelow(Date.now() - started, 2000 + 5000)
+        assert.strictEqual((yield* server.stats).refreshesRejected, 0)
+
+        // Redis goes away for a while (saving its data), then comes back on the same port
+        const during = yield* worker(8000)
+        yield* during.waitFor(/ready/)
+        yield* Effect.sleep("1 second")
+        yield* Effect.promise(() => client.call("SHUTDOWN", "SAVE").catch(() => undefined))
+        const down = yield* Effect.flip(store.get(TokenStore.defaultKey))
+        assert.strictEqual(down._tag, "TokenStoreError")
+        yield* Effect.sleep("2 seconds")
+        yield* startRedis(dir, first.port)
+        const outcome = yield* during.result
+        assert.strictEqual(outcome.code, 0, outcome.stderr)
+        const summary: Summary = lastLine(outcome.stdout)
+        // while Redis was away some calls failed with a typed error; none was invalid_grant, and calls went on after
+        assert.deepStrictEqual(
+          Object.keys(summary.errors).filter((tag) => tag !== "TokenStoreError"),
+          []
+        )
+        assert.isAbove(summary.accepted, 0)
+        const stats = yield* server.stats
+        assert.strictEqual(stats.refreshesRejected, 0)
+        assert.strictEqual(stats.familiesRevoked, 0)
+        // the store holds the server's current refresh token: one more refresh with it succeeds
+        const stored = yield* Effect.retry(store.get(TokenStore.defaultKey), {
+          times: 50,
+          schedule: Schedule.spaced("200 millis")
+        })
+        assert.isTrue(Option.isSome(stored))
+        const served = stats.refreshesServed
+        // its access token expires (2 s); the next process refreshes with the stored refresh token
+        yield* Effect.sleep("2500 millis")
+        const last = yield* (yield* worker(1)).result
+        assert.strictEqual(last.code, 0, last.stderr)
+        assert.deepStrictEqual(lastLine(last.stdout).errors, {})
+        assert.strictEqual((yield* server.stats).refreshesServed, served + 1)
+        assert.strictEqual((yield* server.stats).refreshesRejected, 0)
+      }).pipe(Effect.provide(NodeFileSystem.layer)),
+    90_000
+  )
+})
