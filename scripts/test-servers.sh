@@ -8,7 +8,7 @@ _tr_log() { echo "--- test servers: $*" >&2; }
 _tr_postgres() {
   if [ -n "${TOKEN_REFRESHER_PG_URL:-}" ]; then return 0; fi
   local version
-  version=$(ls /usr/lib/postgresql 2>/dev/null | sort -n | tail -1)
+  version=$(ls /usr/lib/postgresql 2>/dev/null | sort -n | tail -1 || true)
   if [ -z "$version" ] || ! command -v pg_ctlcluster >/dev/null 2>&1; then
     _tr_log "PostgreSQL is not installed: the PostgreSQL tests will be skipped"
     return 0
@@ -18,7 +18,11 @@ _tr_postgres() {
     pg_ctlcluster "$version" main start || { _tr_log "PostgreSQL did not start"; return 0; }
   fi
   local port db
-  port=$(pg_lsclusters -h | awk '$4 == "online" { print $3; exit }')
+  port=$(pg_lsclusters -h 2>/dev/null | awk '$4 == "online" { print $3; exit }' || true)
+  if [ -z "$port" ]; then
+    _tr_log "PostgreSQL is not online"
+    return 0
+  fi
   db="token_refresher_test_$(date +%s)_$$"
   su postgres -c "psql -q -p $port -c \"ALTER USER postgres PASSWORD 'postgres'\"" >/dev/null &&
     su postgres -c "psql -q -p $port -c \"CREATE DATABASE $db\"" >/dev/null || {
@@ -39,7 +43,7 @@ _tr_redis() {
     }
   fi
   local port
-  port=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
+  port=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})' || true)
   redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no --daemonize yes \
     --pidfile "/tmp/token-refresher-redis-$port.pid" --logfile "/tmp/token-refresher-redis-$port.log" >/dev/null || {
     _tr_log "redis-server did not start"
