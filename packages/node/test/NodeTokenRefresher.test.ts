@@ -1,6 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { TokenRefresher } from "@token-refresher/core"
 import { NodeTokenRefresher } from "@token-refresher/node"
+import { FakeAuthorizationServer } from "@token-refresher/testing"
 import { ConfigProvider, DateTime, Effect, Layer, Redacted } from "effect"
 import { sendJson, testServer } from "./server.js"
 
@@ -30,7 +31,7 @@ describe("NodeTokenRefresher against a real HTTP server on 127.0.0.1", () => {
       assert.strictEqual(Redacted.value(tokens.refreshToken), "rotated-refresh")
       assert.deepStrictEqual(tokens.scope, ["user-read-private"])
       const after = yield* DateTime.now
-      // the response's time plus expires_in
+      // the request's time plus expires_in
       assert.isTrue(DateTime.distance(before, tokens.expiresAt) >= 3_600_000)
       assert.isTrue(DateTime.distance(after, tokens.expiresAt) <= 3_600_000)
 
@@ -92,6 +93,33 @@ describe("NodeTokenRefresher against a real HTTP server on 127.0.0.1", () => {
       assert.strictEqual(error._tag === "NetworkError" && error.attempts, 2)
       assert.strictEqual(server.received.length, 2)
     }).pipe(Effect.scoped)
+  )
+
+  it.scopedLive(
+    "a server that uses the refresh token, then drops the connection: the retry's InvalidGrant says possiblyConsumed",
+    () =>
+      Effect.gen(function* () {
+        const server = yield* FakeAuthorizationServer.make({ rotate: true })
+        const issued = yield* server.issueTokens()
+        yield* server.inject(FakeAuthorizationServer.dropAfterUse)
+        const error = yield* Effect.flip(
+          TokenRefresher.refresh(issued.refreshToken).pipe(
+            Effect.provide(
+              NodeTokenRefresher.layer({
+                tokenUrl: server.tokenUrl,
+                clientId: "fake-client-id",
+                clientSecret: Redacted.make("fake-client-secret"),
+                retry: { baseDelay: "10 millis" }
+              })
+            )
+          )
+        )
+        assert.strictEqual(error._tag, "InvalidGrant")
+        assert.isTrue(error._tag === "InvalidGrant" && error.possiblyConsumed)
+        assert.include(error.message, "the server may have used the token then")
+        const stats = yield* server.stats
+        assert.deepStrictEqual([stats.refreshesServed, stats.refreshesRejected], [1, 1])
+      })
   )
 
   it.live("a closed port ends in NetworkError Transport naming the cause", () =>
