@@ -2,10 +2,14 @@
  * `pnpm bench`: how fast the hot paths are. Prints figures; asserts nothing.
  */
 import { NodeHttpClient, NodeRuntime } from "@effect/platform-node"
-import { TokenManager, TokenRefresher, TokenSet, TokenStore } from "@token-refresher/core"
+import { TokenManager, TokenRefresher, TokenSessions, TokenSet, TokenStore } from "@token-refresher/core"
+import { NodeTokenStore } from "@token-refresher/node"
 import { Spotify } from "@token-refresher/spotify"
 import { FakeAuthorizationServer, MockTokenEndpoint } from "@token-refresher/testing"
 import { Console, DateTime, Effect, Layer, Redacted } from "effect"
+import * as Fs from "node:fs/promises"
+import * as Os from "node:os"
+import * as Path from "node:path"
 
 const timed = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
   Effect.gen(function* () {
@@ -114,6 +118,40 @@ const program = Effect.gen(function* () {
       )
     })
   )
+  // many sessions: the first call of a session builds its manager; later calls reuse it
+  const keys = Array.from({ length: 20_000 }, (_, i) => `user-${i}`)
+  yield* Effect.gen(function* () {
+    const sessions = yield* TokenSessions.TokenSessions
+    const first = yield* timed(Effect.forEach(keys, (key) => sessions.accessToken(key), { discard: true }))
+    yield* row("TokenSessions.accessToken, first call of a session", keys.length, first.millis)
+    const again = yield* timed(Effect.forEach(keys, (key) => sessions.accessToken(key), { discard: true }))
+    yield* row("TokenSessions.accessToken, live session, valid token", keys.length, again.millis)
+  }).pipe(
+    Effect.provide(
+      TokenSessions.layer().pipe(
+        Layer.provideMerge(TokenStore.layerMemory(keys.map((key) => [key, fresh] as const))),
+        Layer.provide(TokenRefresher.layer({ tokenUrl: "https://accounts.example.com/token", clientId: "id" })),
+        Layer.provide(MockTokenEndpoint.layer([]))
+      )
+    ),
+    Effect.orDie
+  )
+
+  // the file store's lock: take and release it, no other process waiting
+  yield* Effect.scoped(
+    Effect.gen(function* () {
+      const dir = yield* Effect.promise(() => Fs.mkdtemp(Path.join(Os.tmpdir(), "token-refresher-bench-")))
+      yield* Effect.addFinalizer(() => Effect.promise(() => Fs.rm(dir, { recursive: true, force: true })))
+      const store = yield* Effect.provide(TokenStore.TokenStore, NodeTokenStore.layerFile(Path.join(dir, "t.json")))
+      yield* store.set(TokenStore.defaultKey, fresh)
+      const n = 200
+      const { millis } = yield* timed(Effect.repeatN(store.withLock(TokenStore.defaultKey)(Effect.void), n - 1))
+      yield* row("NodeTokenStore.layerFile withLock (take and release)", n, millis)
+      const writes = yield* timed(Effect.repeatN(store.set(TokenStore.defaultKey, fresh), n - 1))
+      yield* row("NodeTokenStore.layerFile set (lock, atomic write, fsync)", n, writes.millis)
+    })
+  ).pipe(Effect.orDie)
+
   yield* Console.log(`\nnode ${process.version}, ${process.platform}/${process.arch}`)
 })
 
