@@ -28,6 +28,7 @@ export const project = (name: (typeof packages)[number]): UserWorkspaceConfig =>
     root: path.join(root, "packages", name),
     include: ["test/**/*.test.ts"],
     sequence: { concurrent: false },
+    fileParallelism: false,
     testTimeout: 20_000,
     // these packages' end-to-end tests run built code in child processes
     ...(name === "node" || name === "cli" ? { globalSetup: ["test/globalSetup.ts"] } : {})
