@@ -103,6 +103,13 @@ export interface Backend {
    */
   readonly acquire?: ((name: string) => Effect.Effect<void, TokenStoreError, Scope.Scope>) | undefined
   /**
+   * Instead of `acquire`, for a lock that must wrap the work itself (a database transaction whose connection the
+   * work's reads and writes use): runs `self` holding the lock named `name` among processes. It bounds its own wait
+   * (with the store's `lockTimeout`); {@link make} still adds the in-process queue and re-entrancy.
+   */
+  readonly around?:
+    ((name: string) => <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E | TokenStoreError, R>) | undefined
+  /**
    * Which lock guards `key`. Default: one lock per key. A store that cannot lock more finely returns one name for
    * every key (the file store locks the whole file).
    */

@@ -12,12 +12,13 @@ import * as ConfigError from "effect/ConfigError"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
-import type * as Scope from "effect/Scope"
+import * as Scope from "effect/Scope"
 
 /**
  * @since 0.1.0
@@ -60,8 +61,9 @@ const randomOwner = (): string => {
  * - Each row is keyed by the session key and holds the encoded `TokenSet` and a version number, which every write
  *   increments.
  * - **PostgreSQL:** `withLock(key)` holds a transaction-scoped advisory lock (`pg_try_advisory_xact_lock` on a hash of
- *   table and key, polled) on a connection of its own, for as long as it runs. The database releases it when the
- *   holder's connection dies, so another replica goes on at once.
+ *   table and key, polled) in a transaction on a connection of its own, for as long as it runs; the reads and writes
+ *   inside use that connection, and the transaction is committed whatever the outcome. The database releases the lock
+ *   when the holder's connection dies, so another replica goes on at once.
  * - **SQLite** (and other dialects): a lease row in `<table>_locks`, taken with an atomic upsert, renewed while it is
  *   held, and freed when its lease runs out if the holder died. Waiting is polling with `Effect.sleep`, so the event
  *   loop stays free (better-sqlite3 itself is synchronous).
@@ -89,6 +91,7 @@ export const make = (
     const locks = `${table}_locks`
     const location = `sql table ${table}`
     const leaseMillis = Duration.toMillis(Duration.decode(options?.lockLease ?? "5 seconds"))
+    const lockTimeout = Duration.decode(options?.lockTimeout ?? "30 seconds")
     const failure = (reason: TokenStore.TokenStoreError["reason"], doing: string) => (error: SqlError.SqlError) =>
       new TokenStore.TokenStoreError({ reason, location, detail: `${doing}: ${describe(error)}` })
     const dialect = sql.onDialectOrElse({ pg: () => "pg" as const, orElse: () => "lease" as const })
@@ -183,19 +186,68 @@ export const make = (
         Effect.mapError(failure("Write", "cannot remove the session"))
       )
 
-    const acquireAdvisory = (name: string): Effect.Effect<void, TokenStore.TokenStoreError, Scope.Scope> =>
-      Effect.gen(function* () {
-        const connection = yield* sql.reserve
-        yield* Effect.uninterruptible(
-          Effect.zipRight(
-            connection.executeRaw("BEGIN", []),
-            Effect.addFinalizer(() => Effect.ignore(connection.executeRaw("COMMIT", [])))
-          )
+    /**
+     * PostgreSQL: a transaction on a connection of its own holds `pg_try_advisory_xact_lock` (polled, so the wait can
+     * be bounded and interrupted), and the work's own reads and writes run on that connection: a holder needs one
+     * connection, so many sessions refreshing at once cannot exhaust the pool against each other. The transaction is
+     * committed whatever the work's outcome, so a write it made is never rolled back.
+     */
+    const aroundAdvisory =
+      (name: string) =>
+      <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E | TokenStore.TokenStoreError, R> =>
+        Effect.acquireUseRelease(
+          Scope.make(),
+          (scope) =>
+            Effect.gen(function* () {
+              let open = false
+              const connection = yield* Effect.gen(function* () {
+                const connection = yield* Scope.extend(sql.reserve, scope)
+                yield* Effect.uninterruptible(
+                  Effect.zipRight(
+                    Effect.tap(connection.executeRaw("BEGIN", []), () => {
+                      open = true
+                    }),
+                    // interrupted, or failed before the end: close the transaction before the connection goes back
+                    Scope.addFinalizer(
+                      scope,
+                      Effect.suspend(() => (open ? Effect.ignore(connection.executeRaw("COMMIT", [])) : Effect.void))
+                    )
+                  )
+                )
+                yield* connection
+                  .execute("SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0)) AS locked", [name], undefined)
+                  .pipe(Effect.repeat({ schedule: poll, until: (rows) => rows[0]?.locked === true }))
+                return connection
+              }).pipe(
+                Effect.mapError(failure("Lock", "cannot take the lock")),
+                Effect.timeoutFail({
+                  duration: lockTimeout,
+                  onTimeout: () =>
+                    new TokenStore.TokenStoreError({
+                      reason: "Lock",
+                      location,
+                      detail: `the refresh lock of session "${name}" was not free within ${Duration.format(lockTimeout)}`
+                    })
+                })
+              )
+              const result = yield* Effect.exit(
+                Effect.provideService(self, SqlClient.TransactionConnection, [connection, 1] as const)
+              )
+              open = false
+              const committed = yield* Effect.exit(connection.executeRaw("COMMIT", []))
+              if (Exit.isSuccess(result) && Exit.isFailure(committed)) {
+                return yield* Effect.fail(
+                  new TokenStore.TokenStoreError({
+                    reason: "Write",
+                    location,
+                    detail: "the session's changes could not be committed"
+                  })
+                )
+              }
+              return yield* result
+            }),
+          (scope, exit) => Scope.close(scope, exit)
         )
-        yield* connection
-          .execute("SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0)) AS locked", [name], undefined)
-          .pipe(Effect.repeat({ schedule: poll, until: (rows) => rows[0]?.locked === true }))
-      }).pipe(Effect.mapError(failure("Lock", "cannot take the lock")))
 
     const acquireLease = (name: string): Effect.Effect<void, TokenStore.TokenStoreError, Scope.Scope> =>
       Effect.gen(function* () {
@@ -243,8 +295,10 @@ export const make = (
       get,
       set,
       remove,
-      acquire: (key) => (dialect === "pg" ? acquireAdvisory(`${table}:${key}`) : acquireLease(key)),
-      lockTimeout: options?.lockTimeout
+      ...(dialect === "pg"
+        ? { around: (key: string) => aroundAdvisory(`${table}:${key}`) }
+        : { acquire: acquireLease }),
+      lockTimeout
     })
   })
 

@@ -5,7 +5,8 @@ import { assert, describe, it } from "@effect/vitest"
 import { TokenSet, TokenStore } from "@token-refresher/core"
 import { SqlTokenStore } from "@token-refresher/sql"
 import * as TokenStoreContract from "@token-refresher/testing/TokenStoreContract"
-import { Duration, Effect, Redacted } from "effect"
+import { PgClient } from "@effect/sql-pg"
+import { Duration, Effect, Layer, Option, Redacted } from "effect"
 import { fixture, runScript } from "./child.js"
 import { buildIn, pgLayer, pgUrl, sqliteLayer } from "./servers.js"
 
@@ -87,4 +88,36 @@ describe.skipIf(pgUrl === undefined)("PostgreSQL", () => {
   })
   TokenStoreContract.suite("PostgreSQL (SqlTokenStore on @effect/sql-pg, advisory lock)", { setup: pgSetup })
   TokenStoreContract.suite("PostgreSQL, encrypted", { setup: TokenStoreContract.encrypted(pgSetup, key) })
+})
+
+describe.skipIf(pgUrl === undefined)("SqlTokenStore on PostgreSQL: a small pool", () => {
+  it.scopedLive(
+    "10 sessions refreshing at once on a pool of 2 connections: the holders' reads and writes use the lock's connection",
+    () =>
+      Effect.gen(function* () {
+        const client = yield* buildIn(Layer.orDie(PgClient.layer({ url: Redacted.make(pgUrl!), maxConnections: 2 })))
+        const store = yield* Effect.orDie(
+          Effect.provide(SqlTokenStore.make({ table: `pool_${process.pid}`, lockTimeout: "20 seconds" }), client)
+        )
+        const keys = Array.from({ length: 10 }, (_, i) => `user-${i}`)
+        const done = yield* Effect.forEach(
+          keys,
+          (key) =>
+            store.withLock(key)(
+              Effect.gen(function* () {
+                yield* store.get(key)
+                yield* Effect.sleep("100 millis")
+                yield* store.set(key, TokenSet.fromRefreshToken(`refresh-${key}`))
+                return key
+              })
+            ),
+          { concurrency: "unbounded" }
+        ).pipe(Effect.timeout("15 seconds"))
+        assert.deepStrictEqual(done, keys)
+        for (const key of keys) {
+          const stored = yield* store.get(key)
+          assert.strictEqual(Redacted.value(Option.getOrThrow(stored).refreshToken), `refresh-${key}`)
+        }
+      })
+  )
 })

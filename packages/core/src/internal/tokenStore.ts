@@ -52,7 +52,11 @@ export const make = (backend: TokenStore.Backend): Effect.Effect<TokenStore.Serv
             (scope) =>
               Effect.zipRight(
                 Scope.extend(take(name, key), scope),
-                Effect.locally(self, held, HashSet.add(names, name))
+                Effect.locally(
+                  backend.around === undefined ? self : backend.around(name)(self),
+                  held,
+                  HashSet.add(names, name)
+                )
               ),
             (scope, exit) => Scope.close(scope, exit)
           )
