@@ -1,7 +1,7 @@
 /**
  * `pnpm bench`: how fast the hot paths are. Prints figures; asserts nothing.
  */
-import { NodeHttpClient, NodeRuntime } from "@effect/platform-node"
+import { NodeContext, NodeHttpClient, NodeRuntime } from "@effect/platform-node"
 import { TokenManager, TokenRefresher, TokenSessions, TokenSet, TokenStore } from "@token-refresher/core"
 import { NodeTokenStore } from "@token-refresher/node"
 import { Spotify } from "@token-refresher/spotify"
@@ -142,7 +142,7 @@ const program = Effect.gen(function* () {
     Effect.gen(function* () {
       const dir = yield* Effect.promise(() => Fs.mkdtemp(Path.join(Os.tmpdir(), "token-refresher-bench-")))
       yield* Effect.addFinalizer(() => Effect.promise(() => Fs.rm(dir, { recursive: true, force: true })))
-      const store = yield* Effect.provide(TokenStore.TokenStore, NodeTokenStore.layerFile(Path.join(dir, "t.json")))
+      const store = yield* NodeTokenStore.makeFile(Path.join(dir, "t.json")).pipe(Effect.provide(NodeContext.layer))
       yield* store.set(TokenStore.defaultKey, fresh)
       const n = 200
       const { millis } = yield* timed(Effect.repeatN(store.withLock(TokenStore.defaultKey)(Effect.void), n - 1))
