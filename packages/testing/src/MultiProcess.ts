@@ -1,0 +1,274 @@
+/**
+ * A kit for tests that run real Node processes against one shared store: start a script as a child process (killable
+ * with `SIGKILL`), run the callers of one process, and check a whole run against the fake server's record. Import it
+ * from `@token-refresher/testing/MultiProcess`; its checks throw `node:assert` errors, which every test runner reports.
+ *
+ * @since 0.2.0
+ */
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import { TokenManager } from "@token-refresher/core"
+import * as Clock from "effect/Clock"
+import * as Console from "effect/Console"
+import * as Effect from "effect/Effect"
+import * as Equal from "effect/Equal"
+import * as Option from "effect/Option"
+import type * as Scope from "effect/Scope"
+import * as assert from "node:assert/strict"
+import { spawn } from "node:child_process"
+import type { Service as FakeServer } from "./FakeAuthorizationServer.js"
+
+/**
+ * @since 0.2.0
+ * @category models
+ */
+export interface Result {
+  readonly code: number | null
+  readonly signal: NodeJS.Signals | null
+  readonly stdout: string
+  readonly stderr: string
+}
+
+/**
+ * @since 0.2.0
+ * @category models
+ */
+export interface Child {
+  readonly pid: number
+  /** Succeeds when `pattern` appears on stdout; dies if the process exits first. */
+  readonly waitFor: (pattern: RegExp) => Effect.Effect<RegExpMatchArray>
+  readonly result: Effect.Effect<Result>
+  /** `SIGKILL`: the process cannot clean anything up. */
+  readonly kill: Effect.Effect<Result>
+}
+
+/**
+ * Runs a TypeScript file in a new Node process, from source through tsx (`cwd` must be where `tsx` is installed),
+ * with exactly `env` plus `PATH`. It is killed when the scope closes, and after `timeoutMs` in any case, so nothing
+ * can hang a test.
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const runScript = (options: {
+  readonly script: string
+  readonly args?: ReadonlyArray<string> | undefined
+  readonly env?: Record<string, string> | undefined
+  readonly cwd: string
+  readonly timeoutMs?: number | undefined
+}): Effect.Effect<Child, never, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.sync((): Child => {
+      const child = spawn(
+        process.execPath,
+        ["--conditions=@token-refresher/source", "--import", "tsx", options.script, ...(options.args ?? [])],
+        {
+          cwd: options.cwd,
+          env: { PATH: process.env.PATH ?? "", ...options.env },
+          stdio: ["ignore", "pipe", "pipe"]
+        }
+      )
+      let stdout = ""
+      let stderr = ""
+      const listeners = new Set<() => void>()
+      child.stdout.on("data", (chunk: Buffer) => {
+        stdout += chunk.toString("utf8")
+        for (const listener of listeners) listener()
+      })
+      child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString("utf8")))
+      const killer = setTimeout(() => child.kill("SIGKILL"), options.timeoutMs ?? 60_000)
+      const done = new Promise<Result>((resolve) =>
+        child.on("close", (code, signal) => {
+          clearTimeout(killer)
+          for (const listener of listeners) listener()
+          resolve({ code, signal, stdout, stderr })
+        })
+      )
+      return {
+        pid: child.pid!,
+        waitFor: (pattern) =>
+          Effect.async<RegExpMatchArray>((resume) => {
+            const check = () => {
+              const match = stdout.match(pattern)
+              if (match !== null) {
+                listeners.delete(check)
+                resume(Effect.succeed(match))
+              } else if (child.exitCode !== null || child.signalCode !== null) {
+                listeners.delete(check)
+                resume(Effect.dieMessage(`${options.script} exited before printing ${pattern}: ${stdout}${stderr}`))
+              }
+            }
+            listeners.add(check)
+            check()
+          }),
+        result: Effect.promise(() => done),
+        kill: Effect.suspend(() => {
+          child.kill("SIGKILL")
+          return Effect.promise(() => done)
+        })
+      }
+    }),
+    (child) => Effect.ignore(child.kill)
+  )
+
+/**
+ * What one process's callers saw.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Summary {
+  readonly calls: number
+  /** The API accepted the token. */
+  readonly accepted: number
+  /** The API refused a token that was still valid when the request got there: a failure. */
+  readonly rejected: number
+  /**
+   * The API refused a token whose request took longer than the token had left when it was handed out: the process
+   * or the server stalled (2 cores, 8 busy processes), not a token that was wrong.
+   */
+  readonly late: number
+  /** The least time (ms) a handed-out token had left. */
+  readonly minLeft: number
+  /** Failures to get a token, by tag (`InvalidGrant`, `TokenStoreError`, …). */
+  readonly errors: Record<string, number>
+}
+
+/**
+ * The body of one process: `callers` fibers share the `TokenManager` in context; each asks for a token and at once
+ * calls the fake server's `GET /v1/me` with it, until `millis` have passed, then the process prints its
+ * {@link Summary} as one JSON line. It prints `ready` first, and waits until `startAt` (epoch millis), so that
+ * processes that load at different speeds start calling together.
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const callers = (options: {
+  readonly apiUrl: string
+  readonly millis: number
+  readonly callers: number
+  readonly startAt?: number | undefined
+}): Effect.Effect<void, never, TokenManager.TokenManager | HttpClient.HttpClient> =>
+  Effect.gen(function* () {
+    const manager = yield* TokenManager.TokenManager
+    const client = yield* HttpClient.HttpClient
+    yield* Console.log("ready")
+    const now = yield* Clock.currentTimeMillis
+    const startAt = options.startAt ?? 0
+    if (startAt > now) yield* Effect.sleep(startAt - now)
+    const deadline = Math.max(now, startAt) + options.millis
+    const summary = {
+      calls: 0,
+      accepted: 0,
+      rejected: 0,
+      late: 0,
+      minLeft: Number.MAX_SAFE_INTEGER,
+      errors: {} as Record<string, number>
+    }
+    const call = manager.accessToken.pipe(
+      Effect.flatMap((token) =>
+        Effect.gen(function* () {
+          const handedOut = Date.now()
+          const current = yield* manager.current
+          const left =
+            Option.isSome(current) && Equal.equals(current.value.accessToken, token)
+              ? current.value.expiresAt.epochMillis - handedOut
+              : undefined
+          if (left !== undefined) summary.minLeft = Math.min(summary.minLeft, left)
+          const response = yield* client.execute(
+            HttpClientRequest.get(`${options.apiUrl}/me`).pipe(HttpClientRequest.bearerToken(token))
+          )
+          if (response.status === 200) return "accepted" as const
+          return left !== undefined && left > 0 && Date.now() - handedOut >= left
+            ? ("late" as const)
+            : ("rejected" as const)
+        })
+      ),
+      Effect.catchAll((error) => Effect.succeed(error._tag))
+    )
+    const caller = Effect.gen(function* () {
+      // at least one call, however short the run
+      do {
+        const outcome = yield* call
+        summary.calls++
+        if (outcome === "accepted" || outcome === "late" || outcome === "rejected") summary[outcome]++
+        else summary.errors[outcome] = (summary.errors[outcome] ?? 0) + 1
+        // a steady load, not a saturating one: 2 cores run 8 of these processes, the database and the fake server,
+        // whose answers must stay well within the tokens' last second
+        yield* Effect.sleep(`${200 + Math.floor(Math.random() * 200)} millis`)
+      } while ((yield* Clock.currentTimeMillis) < deadline)
+    })
+    yield* Effect.all(
+      Array.from({ length: options.callers }, () => caller),
+      { concurrency: "unbounded" }
+    )
+    yield* Console.log(JSON.stringify(summary))
+  })
+
+/**
+ * The {@link Summary} a finished process printed last.
+ *
+ * @since 0.2.0
+ * @category accessors
+ */
+export const summaryOf = (result: Result): Summary => {
+  assert.strictEqual(result.code, 0, result.stderr)
+  return JSON.parse(result.stdout.trim().split("\n").pop()!)
+}
+
+/**
+ * Checks a whole run of processes against the fake server's record, for tokens that live `lifetime` ms and are
+ * refreshed `leeway` ms before they expire:
+ *
+ * - no process got an error (no `InvalidGrant`), the server rejected no refresh and revoked no token family;
+ * - every handed-out token was valid, and the server accepted every token that was still valid when its request got
+ *   there (requests that outlived their token are counted as `late`, and must stay under 5%);
+ * - one refresh per expiry: never two within half a refresh interval, and no more than the run's length allows.
+ *
+ * Returns the figures, for the test to print.
+ *
+ * @since 0.2.0
+ * @category assertions
+ */
+export const assertOneRefreshPerExpiry = (
+  server: FakeServer,
+  summaries: ReadonlyArray<Summary>,
+  options: { readonly lifetime: number; readonly leeway: number; readonly minCalls: number }
+) =>
+  Effect.gen(function* () {
+    const stats = yield* server.stats
+    const requests = yield* server.requests
+    const refreshes = requests.filter((r) => r.grantType === "refresh_token")
+    const apiCalls = requests.filter((r) => r.path === "/v1/me")
+    assert.deepStrictEqual(
+      summaries.map((s) => s.errors),
+      summaries.map(() => ({}))
+    )
+    assert.strictEqual(stats.refreshesRejected, 0)
+    assert.strictEqual(stats.familiesRevoked, 0)
+    const calls = summaries.reduce((n, s) => n + s.calls, 0)
+    assert.ok(calls > options.minCalls, `${calls} calls`)
+    assert.deepStrictEqual(
+      summaries.map((s) => s.rejected),
+      summaries.map(() => 0)
+    )
+    for (const s of summaries) assert.ok(s.minLeft > 0, `a token was handed out with ${s.minLeft} ms left`)
+    const late = summaries.reduce((n, s) => n + s.late, 0)
+    assert.ok(late < calls / 20, `${late} of ${calls} requests outlived their token`)
+    assert.strictEqual(
+      summaries.reduce((n, s) => n + s.accepted + s.late, 0),
+      calls
+    )
+    const window = apiCalls[apiCalls.length - 1]!.at - apiCalls[0]!.at
+    const interval = options.lifetime - options.leeway
+    const gaps = refreshes.slice(1).map((r, i) => r.at - refreshes[i]!.at)
+    // two refreshes for one expiry would be milliseconds apart; request latency moves them by a few hundred
+    assert.ok(Math.min(...gaps) >= interval / 2, `gaps between refreshes: ${gaps.join(", ")} ms`)
+    assert.ok(refreshes.length <= Math.ceil(window / interval) + 1, `${refreshes.length} refreshes in ${window} ms`)
+    assert.ok(
+      refreshes.length >= Math.floor(window / options.lifetime),
+      `${refreshes.length} refreshes in ${window} ms`
+    )
+    assert.strictEqual(refreshes[refreshes.length - 1]!.status, 200)
+    return { calls, late, refreshes: refreshes.length, window }
+  })
