@@ -92,30 +92,4 @@ describe("TokenStore.encrypted", () => {
   )
 })
 
-TokenStoreContract.suite("memory, encrypted", {
-  setup: TokenStoreContract.encrypted(
-    Effect.gen(function* () {
-      const entries = new Map<string, TokenSet.TokenSet>()
-      const lock = yield* Effect.makeSemaphore(1)
-      const backing: TokenStoreContract.Backing = {
-        store: ({ lockTimeout }) =>
-          TokenStore.make({
-            location: "memory",
-            get: (k) => Effect.sync(() => Option.fromNullable(entries.get(k))),
-            set: (k, t) => Effect.sync(() => void entries.set(k, t)),
-            remove: (k) => Effect.sync(() => void entries.delete(k)),
-            acquire: () =>
-              Effect.uninterruptibleMask((restore) =>
-                Effect.zipRight(
-                  restore(lock.take(1)),
-                  Effect.addFinalizer(() => lock.release(1))
-                )
-              ),
-            lockTimeout
-          })
-      }
-      return backing
-    }),
-    key
-  )
-})
+TokenStoreContract.suite("memory, encrypted", { setup: TokenStoreContract.encrypted(TokenStoreContract.memory, key) })

@@ -78,6 +78,35 @@ const tokens = (name: string) =>
 const accessOf = (stored: Option.Option<TokenSet.TokenSet>) => Option.map(stored, (t) => Redacted.value(t.accessToken))
 
 /**
+ * A memory backing whose instances share their entries and their (in-process) lock, as processes share a file: the
+ * contract's reference, and a base for {@link encrypted}.
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const memory: Effect.Effect<Backing> = Effect.gen(function* () {
+  const entries = new Map<string, TokenSet.TokenSet>()
+  const lock = yield* Effect.makeSemaphore(1)
+  return {
+    store: ({ lockTimeout }) =>
+      TokenStore.make({
+        location: "memory",
+        get: (key) => Effect.sync(() => Option.fromNullable(entries.get(key))),
+        set: (key, tokens) => Effect.sync(() => void entries.set(key, tokens)),
+        remove: (key) => Effect.sync(() => void entries.delete(key)),
+        acquire: () =>
+          Effect.uninterruptibleMask((restore) =>
+            Effect.zipRight(
+              restore(lock.take(1)),
+              Effect.addFinalizer(() => lock.release(1))
+            )
+          ),
+        lockTimeout
+      })
+  }
+})
+
+/**
  * The same backing, every instance wrapped with `TokenStore.makeEncrypted(store, key)`.
  *
  * @since 0.2.0
