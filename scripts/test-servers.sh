@@ -2,6 +2,7 @@
 #   source scripts/test-servers.sh && pnpm test
 # PostgreSQL: the Debian cluster (pg_ctlcluster), a fresh database per run. Redis: installed with apt-get if missing,
 # started without persistence on a free port. Needs root (or sudo rights) for both; CI runs it as root.
+# The Redis server it starts runs until `stop_test_servers` (which .ci/run calls on exit).
 
 _tr_log() { echo "--- test servers: $*" >&2; }
 
@@ -50,7 +51,15 @@ _tr_redis() {
     return 0
   }
   export TOKEN_REFRESHER_REDIS_URL="redis://127.0.0.1:$port"
+  export TOKEN_REFRESHER_REDIS_PIDFILE="/tmp/token-refresher-redis-$port.pid"
   _tr_log "Redis at $TOKEN_REFRESHER_REDIS_URL"
+}
+
+# Stops the Redis server this script started (PostgreSQL is the system's cluster and stays up).
+stop_test_servers() {
+  if [ -n "${TOKEN_REFRESHER_REDIS_PIDFILE:-}" ] && [ -f "$TOKEN_REFRESHER_REDIS_PIDFILE" ]; then
+    kill "$(cat "$TOKEN_REFRESHER_REDIS_PIDFILE")" 2>/dev/null || true
+  fi
 }
 
 _tr_postgres

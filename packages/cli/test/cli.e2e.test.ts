@@ -66,7 +66,10 @@ describe("token-refresher CLI (built, as a child process, against the fake serve
   it.scoped("login: PKCE through the loopback redirect, then the tokens are saved", () =>
     Effect.gen(function* () {
       const { server, store, env, fs } = yield* setup()
-      const login = start(["login", "--port", "0", "--store", store, "--scope", "user-read-private,streaming"], env)
+      const login = yield* start(
+        ["login", "--port", "0", "--store", store, "--scope", "user-read-private,streaming"],
+        env
+      )
       const [authorizeUrl] = yield* login.waitFor(/http:\/\/127\.0\.0\.1:\d+\/authorize\?\S+/)
       const url = new URL(authorizeUrl!)
       assert.strictEqual(url.searchParams.get("client_id"), "fake-client-id")
@@ -100,7 +103,7 @@ describe("token-refresher CLI (built, as a child process, against the fake serve
   it.scoped("login rejects a redirect whose state it did not send (exit 8)", () =>
     Effect.gen(function* () {
       const { store, env } = yield* setup()
-      const login = start(["login", "--port", "0", "--store", store], env)
+      const login = yield* start(["login", "--port", "0", "--store", store], env)
       const [, port] = yield* login.waitFor(/redirect_uri=http%3A%2F%2F127\.0\.0\.1%3A(\d+)%2Fcallback/)
       yield* Effect.promise(() => fetch(`http://127.0.0.1:${port}/callback?code=stolen&state=forged`))
       const result = yield* login.result
@@ -306,7 +309,7 @@ describe("token-refresher CLI (built, as a child process, against the fake serve
 
   it.scoped("fake-server prints its URL and a ready client id, secret and refresh token", () =>
     Effect.gen(function* () {
-      const server = start(["fake-server", "--rotate", "--lifetime", "5"], {})
+      const server = yield* start(["fake-server", "--rotate", "--lifetime", "5"], {})
       const [, url] = yield* server.waitFor(/export SPOTIFY_ACCOUNTS_URL=(\S+)/)
       const [, refreshToken] = yield* server.waitFor(/export SPOTIFY_REFRESH_TOKEN=(\S+)/)
       const answer = yield* Effect.promise(() =>
@@ -321,7 +324,6 @@ describe("token-refresher CLI (built, as a child process, against the fake serve
       )
       assert.strictEqual(answer.expires_in, 5)
       assert.match(answer.refresh_token, /^fake-refresh-/)
-      yield* Effect.addFinalizer(() => Effect.void)
-    }).pipe(Effect.ensuring(Effect.void))
+    })
   )
 })

@@ -38,36 +38,32 @@ export interface Child {
   /** Succeeds when `pattern` appears on stdout; dies if the process exits first. */
   readonly waitFor: (pattern: RegExp) => Effect.Effect<RegExpMatchArray>
   readonly result: Effect.Effect<Result>
+  /** `SIGTERM`, and waits for it to exit. */
+  readonly stop: Effect.Effect<Result>
   /** `SIGKILL`: the process cannot clean anything up. */
   readonly kill: Effect.Effect<Result>
 }
 
 /**
- * Runs a TypeScript file in a new Node process, from source through tsx (`cwd` must be where `tsx` is installed),
- * with exactly `env` plus `PATH`. It is killed when the scope closes, and after `timeoutMs` in any case, so nothing
- * can hang a test.
+ * Runs `node <args>` in a new process with exactly `env` plus `PATH`. It is killed when the scope closes, and after
+ * `timeoutMs` in any case, so no test can hang on it or leave it running.
  *
  * @since 0.2.0
  * @category constructors
  */
-export const runScript = (options: {
-  readonly script: string
-  readonly args?: ReadonlyArray<string> | undefined
+export const spawnNode = (options: {
+  readonly args: ReadonlyArray<string>
   readonly env?: Record<string, string> | undefined
-  readonly cwd: string
+  readonly cwd?: string | undefined
   readonly timeoutMs?: number | undefined
 }): Effect.Effect<Child, never, Scope.Scope> =>
   Effect.acquireRelease(
     Effect.sync((): Child => {
-      const child = spawn(
-        process.execPath,
-        ["--conditions=@token-refresher/source", "--import", "tsx", options.script, ...(options.args ?? [])],
-        {
-          cwd: options.cwd,
-          env: { PATH: process.env.PATH ?? "", ...options.env },
-          stdio: ["ignore", "pipe", "pipe"]
-        }
-      )
+      const child = spawn(process.execPath, options.args, {
+        cwd: options.cwd,
+        env: { PATH: process.env.PATH ?? "", ...options.env },
+        stdio: ["ignore", "pipe", "pipe"]
+      })
       let stdout = ""
       let stderr = ""
       const listeners = new Set<() => void>()
@@ -84,6 +80,11 @@ export const runScript = (options: {
           resolve({ code, signal, stdout, stderr })
         })
       )
+      const signal = (name: NodeJS.Signals) =>
+        Effect.suspend(() => {
+          child.kill(name)
+          return Effect.promise(() => done)
+        })
       return {
         pid: child.pid!,
         waitFor: (pattern) =>
@@ -95,21 +96,44 @@ export const runScript = (options: {
                 resume(Effect.succeed(match))
               } else if (child.exitCode !== null || child.signalCode !== null) {
                 listeners.delete(check)
-                resume(Effect.dieMessage(`${options.script} exited before printing ${pattern}: ${stdout}${stderr}`))
+                resume(
+                  Effect.dieMessage(
+                    `node ${options.args.join(" ")} exited before printing ${pattern}: ${stdout}${stderr}`
+                  )
+                )
               }
             }
             listeners.add(check)
             check()
           }),
         result: Effect.promise(() => done),
-        kill: Effect.suspend(() => {
-          child.kill("SIGKILL")
-          return Effect.promise(() => done)
-        })
+        stop: signal("SIGTERM"),
+        kill: signal("SIGKILL")
       }
     }),
     (child) => Effect.ignore(child.kill)
   )
+
+/**
+ * Runs a TypeScript file in a new Node process, from source through tsx (`cwd` must be where `tsx` is installed), as
+ * {@link spawnNode}.
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const runScript = (options: {
+  readonly script: string
+  readonly args?: ReadonlyArray<string> | undefined
+  readonly env?: Record<string, string> | undefined
+  readonly cwd: string
+  readonly timeoutMs?: number | undefined
+}): Effect.Effect<Child, never, Scope.Scope> =>
+  spawnNode({
+    args: ["--conditions=@token-refresher/source", "--import", "tsx", options.script, ...(options.args ?? [])],
+    env: options.env,
+    cwd: options.cwd,
+    timeoutMs: options.timeoutMs
+  })
 
 /**
  * What one process's callers saw.
