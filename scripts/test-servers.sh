@@ -52,6 +52,8 @@ _tr_redis() {
   }
   export TOKEN_REFRESHER_REDIS_URL="redis://127.0.0.1:$port"
   export TOKEN_REFRESHER_REDIS_PIDFILE="/tmp/token-refresher-redis-$port.pid"
+  # the daemon writes its pid file just after it forks: wait for it, so that stop_test_servers can find it
+  for _ in $(seq 50); do [ -f "$TOKEN_REFRESHER_REDIS_PIDFILE" ] && break; sleep 0.1; done
   _tr_log "Redis at $TOKEN_REFRESHER_REDIS_URL"
 }
 
