@@ -23,6 +23,10 @@ const setup = (options: FakeAuthorizationServer.Options) =>
     return { server, file, store }
   }).pipe(Effect.provide(NodeFs), Effect.orDie)
 
+/** The common worker arguments: the fake server, how long to run (ms), callers, leeway (ms). */
+const worker = (server: FakeAuthorizationServer.Service, millis: number, callers: number, leeway: number) =>
+  MultiProcess.workerArgs({ accountsUrl: server.url, millis, callers, leeway })
+
 describe("many processes on one token file", () => {
   it.scopedLive(
     "6 processes × 20 callers for 10 s, 2 s tokens, rotation with family revocation: no invalid_grant, one refresh per expiry",
@@ -32,27 +36,15 @@ describe("many processes on one token file", () => {
         const leeway = 500
         const { server, file, store } = yield* setup({ accessTokenLifetime: `${lifetime} millis` })
         // the processes need a few seconds to load on 2 cores; they all start calling at the same moment
-        const startAt = String(Date.now() + 6000)
-        const workers = yield* Effect.all(
-          Array.from({ length: 6 }, () =>
-            runScript(fixture("refresh-worker.ts"), [file, server.url, "10000", "20", String(leeway)], {
-              START_AT: startAt
-            })
-          )
-        )
-        const results = yield* Effect.all(
-          workers.map((worker) => worker.result),
-          { concurrency: "unbounded" }
-        )
-        const summaries = results.map(MultiProcess.summaryOf)
-        const run = yield* MultiProcess.assertOneRefreshPerExpiry(server, summaries, {
+        yield* MultiProcess.runTogether({
+          processes: 6,
+          spawn: (env) => runScript(fixture("refresh-worker.ts"), [...worker(server, 10_000, 20, leeway), file], env),
+          loadMillis: 6000,
+          server,
           lifetime,
           leeway,
           minCalls: 1000
         })
-        console.log(
-          `${run.calls} calls, ${run.late} late (their request outlived the token), ${run.refreshes} refreshes in ${run.window} ms`
-        )
         // the file holds a refresh token the server issued (its last refresh succeeded)
         const last = Option.getOrThrow(yield* store.get(TokenStore.defaultKey))
         assert.isTrue(Redacted.value(last.refreshToken).startsWith("fake-refresh-"))
@@ -66,7 +58,7 @@ describe("many processes on one token file", () => {
       Effect.gen(function* () {
         const { server, file, store } = yield* setup({ tokenDelay: "4 seconds" })
         const fs = yield* Effect.provide(FileSystem.FileSystem, NodeFs)
-        const doomed = yield* runScript(fixture("refresh-worker.ts"), [file, server.url, "1", "1", "1000"])
+        const doomed = yield* runScript(fixture("refresh-worker.ts"), [...worker(server, 1, 1, 1000), file])
         // it holds the lock, and its refresh request is with the (slow) server
         yield* Effect.repeat(fs.exists(`${file}.lock`), {
           until: (exists) => exists,
@@ -79,7 +71,7 @@ describe("many processes on one token file", () => {
         yield* server.setTokenDelay(0)
 
         const started = Date.now()
-        const next = yield* runScript(fixture("refresh-worker.ts"), [file, server.url, "1", "1", "1000"])
+        const next = yield* runScript(fixture("refresh-worker.ts"), [...worker(server, 1, 1, 1000), file])
         const result = yield* next.result
         const took = Date.now() - started
         assert.strictEqual(result.code, 0, result.stderr)

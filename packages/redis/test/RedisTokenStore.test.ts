@@ -91,29 +91,25 @@ describe.skipIf(redisUrl === undefined)("Redis", () => {
         const store = yield* RedisTokenStore.make({ prefix }).pipe(Effect.provide(redis))
         const issued = yield* server.issueTokens()
         yield* store.set(TokenStore.defaultKey, TokenSet.fromRefreshToken(issued.refreshToken))
-        const startAt = String(Date.now() + 8000)
-        const workers = yield* Effect.all(
-          Array.from({ length: 8 }, () =>
+        yield* MultiProcess.runTogether({
+          processes: 8,
+          spawn: (env) =>
             runScript(
               fixture("worker.ts"),
-              [redisUrl!, prefix, server.url, "20000", "50", String(leeway), encryptionKey],
-              { START_AT: startAt }
-            )
-          )
-        )
-        const results = yield* Effect.all(
-          workers.map((w) => w.result),
-          { concurrency: "unbounded" }
-        )
-        const summaries = results.map(MultiProcess.summaryOf)
-        const run = yield* MultiProcess.assertOneRefreshPerExpiry(server, summaries, {
+              [
+                ...MultiProcess.workerArgs({ accountsUrl: server.url, millis: 20_000, callers: 50, leeway }),
+                redisUrl!,
+                prefix,
+                encryptionKey
+              ],
+              env
+            ),
+          loadMillis: 8000,
+          server,
           lifetime,
           leeway,
           minCalls: 2000
         })
-        console.log(
-          `${run.calls} calls, ${run.late} late (their request outlived the token), ${run.refreshes} refreshes in ${run.window} ms`
-        )
       }),
     120_000
   )
@@ -140,7 +136,11 @@ describe.skipIf(!hasRedisServer)("Redis of the test's own (from PATH)", () => {
         const issued = yield* server.issueTokens()
         yield* store.set(TokenStore.defaultKey, TokenSet.fromRefreshToken(issued.refreshToken))
         const worker = (millis: number) =>
-          runScript(fixture("worker.ts"), [first.url, prefix, server.url, String(millis), "1", "1000"])
+          runScript(fixture("worker.ts"), [
+            ...MultiProcess.workerArgs({ accountsUrl: server.url, millis, callers: 1, leeway: 1000 }),
+            first.url,
+            prefix
+          ])
 
         // killed mid-refresh, while its request is with the slow server
         const doomed = yield* worker(1)

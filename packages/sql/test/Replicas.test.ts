@@ -26,27 +26,18 @@ const setup = (options: FakeAuthorizationServer.Options, table: string) =>
     return { server, store, sql }
   })
 
-const replica = (
-  table: string,
-  server: FakeAuthorizationServer.Service,
-  millis: number,
-  callers: number,
-  startAt = 0
-) =>
+const replica = (table: string, server: FakeAuthorizationServer.Service, millis: number, callers: number, env = {}) =>
   runScript(
     fixture("worker.ts"),
     [
+      // a leeway of half the 2 s lifetime: 8 busy processes on 2 cores can lag by hundreds of milliseconds
+      ...MultiProcess.workerArgs({ accountsUrl: server.url, millis, callers, leeway: 1000 }),
       "pg",
       pgUrl!,
-      server.url,
-      String(millis),
-      String(callers),
-      // half the 2 s lifetime: 8 busy processes on 2 cores can lag by hundreds of milliseconds
-      "1000",
       table,
       encryptionKey
     ],
-    { START_AT: String(startAt) }
+    env
   )
 
 describe.skipIf(pgUrl === undefined)("replicas on one PostgreSQL database (encrypted store)", () => {
@@ -59,21 +50,15 @@ describe.skipIf(pgUrl === undefined)("replicas on one PostgreSQL database (encry
         const leeway = 1000
         const { server, store, sql } = yield* setup({ accessTokenLifetime: `${lifetime} millis` }, table)
         // the processes need a few seconds to load on 2 cores; they all start calling at the same moment
-        const startAt = Date.now() + 8000
-        const workers = yield* Effect.all(Array.from({ length: 8 }, () => replica(table, server, 20_000, 50, startAt)))
-        const results = yield* Effect.all(
-          workers.map((w) => w.result),
-          { concurrency: "unbounded" }
-        )
-        const summaries = results.map(MultiProcess.summaryOf)
-        const run = yield* MultiProcess.assertOneRefreshPerExpiry(server, summaries, {
+        yield* MultiProcess.runTogether({
+          processes: 8,
+          spawn: (env) => replica(table, server, 20_000, 50, env),
+          loadMillis: 8000,
+          server,
           lifetime,
           leeway,
           minCalls: 2000
         })
-        console.log(
-          `${run.calls} calls, ${run.late} late (their request outlived the token), ${run.refreshes} refreshes in ${run.window} ms`
-        )
         // the rows hold no token: the raw table is read straight from PostgreSQL
         const rows = yield* Effect.flatMap(sql, (s) => s<{ readonly tokens: string }>`SELECT tokens FROM ${s(table)}`)
         assert.strictEqual(rows.length, 1)

@@ -7,16 +7,18 @@
  */
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
-import { TokenManager } from "@token-refresher/core"
+import { TokenManager, TokenRefresher, type TokenStore } from "@token-refresher/core"
 import * as Clock from "effect/Clock"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Equal from "effect/Equal"
+import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import * as assert from "node:assert/strict"
 import { spawn } from "node:child_process"
-import type { Service as FakeServer } from "./FakeAuthorizationServer.js"
+import { confidentialClient, type Service as FakeServer } from "./FakeAuthorizationServer.js"
 
 /**
  * @since 0.2.0
@@ -227,6 +229,87 @@ export const callers = (options: {
       { concurrency: "unbounded" }
     )
     yield* Console.log(JSON.stringify(summary))
+  })
+
+/**
+ * The arguments every worker script takes first, as {@link worker} reads them: the fake server's URL, how long to run
+ * (ms), how many callers, the leeway (ms). The store's own arguments follow.
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const workerArgs = (options: {
+  readonly accountsUrl: string
+  readonly millis: number
+  readonly callers: number
+  readonly leeway: number
+}): ReadonlyArray<string> => [
+  options.accountsUrl,
+  String(options.millis),
+  String(options.callers),
+  String(options.leeway)
+]
+
+/**
+ * The body of a worker script: reads {@link workerArgs} from the command line (and `START_AT` from the environment),
+ * and runs {@link callers} with a `TokenManager` on `store`, refreshing at the fake server as its confidential client
+ * over `httpClient`. `storeArgs` are the arguments after the common ones, for the script to build `store` from.
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const worker = <E>(
+  store: (storeArgs: ReadonlyArray<string>) => Layer.Layer<TokenStore.TokenStore, E>,
+  httpClient: Layer.Layer<HttpClient.HttpClient>
+): Effect.Effect<void> => {
+  const [accountsUrl, millis, callerCount, leeway, ...storeArgs] = process.argv.slice(2)
+  const manager = TokenManager.layer({ leeway: `${Number(leeway)} millis` }).pipe(
+    Layer.provide(
+      TokenRefresher.layer({
+        tokenUrl: `${accountsUrl}/api/token`,
+        clientId: confidentialClient.clientId,
+        clientSecret: Redacted.make(confidentialClient.clientSecret!)
+      })
+    ),
+    Layer.provide(store(storeArgs))
+  )
+  return callers({
+    apiUrl: `${accountsUrl}/v1`,
+    millis: Number(millis),
+    callers: Number(callerCount),
+    startAt: Number(process.env.START_AT ?? 0)
+  }).pipe(Effect.provide(manager.pipe(Layer.provideMerge(httpClient))), Effect.orDie)
+}
+
+/**
+ * Starts `processes` workers, lets them load for `loadMillis`, so that they all start calling at the same moment,
+ * waits for them, and checks the run with {@link assertOneRefreshPerExpiry}. `spawn` starts one worker with the
+ * given extra environment. Prints the run's figures.
+ *
+ * @since 0.2.0
+ * @category assertions
+ */
+export const runTogether = (options: {
+  readonly processes: number
+  readonly spawn: (env: Record<string, string>) => Effect.Effect<Child, never, Scope.Scope>
+  readonly loadMillis: number
+  readonly server: FakeServer
+  readonly lifetime: number
+  readonly leeway: number
+  readonly minCalls: number
+}) =>
+  Effect.gen(function* () {
+    const env = { START_AT: String(Date.now() + options.loadMillis) }
+    const workers = yield* Effect.all(Array.from({ length: options.processes }, () => options.spawn(env)))
+    const results = yield* Effect.all(
+      workers.map((w) => w.result),
+      { concurrency: "unbounded" }
+    )
+    const run = yield* assertOneRefreshPerExpiry(options.server, results.map(summaryOf), options)
+    yield* Console.log(
+      `${run.calls} calls, ${run.late} late (their request outlived the token), ${run.refreshes} refreshes in ${run.window} ms`
+    )
+    return run
   })
 
 /**
