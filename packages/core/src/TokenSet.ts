@@ -28,8 +28,9 @@ export class TokenSet extends Schema.Class<TokenSet>("@token-refresher/core/Toke
   /** The granted scopes, empty when the server did not say. */
   scope: Schema.Array(Schema.String),
   /**
-   * When the tokens were asked for (by the Effect `Clock`): the start of their lifetime as the client can bound it. Every process that reads them from a shared store computes
-   * the same refresh time from it (see `refreshAt`). Absent for a seeded refresh token and for files written before 0.2.
+   * When the tokens were asked for (by the Effect `Clock`): the start of their lifetime as the client can bound it.
+   * Every process that reads them from a shared store computes the same refresh time from it (see `refreshAtMillis`).
+   * Absent for a seeded refresh token and for files written before 0.2.
    */
   issuedAt: Schema.optional(Schema.DateTimeUtc)
 }) {

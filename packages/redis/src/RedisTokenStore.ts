@@ -53,12 +53,6 @@ const renewScript = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return 0`
 
-const randomOwner = (): string => {
-  const bytes = new Uint8Array(16)
-  globalThis.crypto.getRandomValues(bytes)
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("")
-}
-
 /**
  * Builds the store on the `Redis` connection in context.
  *
@@ -163,7 +157,7 @@ export const make = (options?: Options): Effect.Effect<TokenStore.Service, never
 
     const acquire = (key: string): Effect.Effect<void, TokenStore.TokenStoreError, Scope.Scope> =>
       Effect.gen(function* () {
-        const owner = randomOwner()
+        const owner = globalThis.crypto.randomUUID()
         const tryOnce = command("Lock", "cannot take the lock", () =>
           client.set(lockKey(key), owner, "PX", ttlMillis, "NX")
         )

@@ -48,12 +48,6 @@ const describe = (error: SqlError.SqlError): string => {
   return `${error.message}${code}`
 }
 
-const randomOwner = (): string => {
-  const bytes = new Uint8Array(16)
-  globalThis.crypto.getRandomValues(bytes)
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("")
-}
-
 /**
  * Builds the store on the `SqlClient` in context and creates its table if it is missing (safe when several replicas
  * start at once).
@@ -251,7 +245,7 @@ export const make = (
 
     const acquireLease = (name: string): Effect.Effect<void, TokenStore.TokenStoreError, Scope.Scope> =>
       Effect.gen(function* () {
-        const owner = randomOwner()
+        const owner = globalThis.crypto.randomUUID()
         const tryOnce = Effect.flatMap(Clock.currentTimeMillis, (now) =>
           retryBusy(
             Effect.zipRight(

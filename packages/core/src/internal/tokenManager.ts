@@ -104,31 +104,25 @@ export const make = Effect.fnUntraced(function* (options?: TokenManager.Options)
       if (usableAt(current, yield* Clock.currentTimeMillis)) return current.tokens.value
     }
     const tokens = stored.value
+    /** The server refused `refreshToken`: do not send it again until the store holds another one. */
+    const revoked = (refreshToken: Redacted.Redacted<string>) => (error: Errors.InvalidGrant) =>
+      Effect.zipRight(
+        Ref.update(state, (s) => ({ ...s, revoked: Option.some({ refreshToken, error }) })),
+        Effect.fail(error)
+      )
     return yield* refreshWith(tokens.refreshToken).pipe(
       Effect.catchTag("InvalidGrant", (error) =>
         Effect.gen(function* () {
           // a login (or a process that does not take the lock) may have stored another token meanwhile: try it once
           const again = yield* store.get(key)
-          if (Option.isSome(again) && !Equal.equals(again.value.refreshToken, tokens.refreshToken)) {
-            yield* adopt(again)
-            return yield* refreshWith(again.value.refreshToken)
+          if (Option.isNone(again) || Equal.equals(again.value.refreshToken, tokens.refreshToken)) {
+            return yield* revoked(tokens.refreshToken)(error)
           }
-          return yield* Effect.fail(error)
+          yield* adopt(again)
+          return yield* refreshWith(again.value.refreshToken).pipe(
+            Effect.catchTag("InvalidGrant", revoked(again.value.refreshToken))
+          )
         })
-      ),
-      Effect.tapErrorTag("InvalidGrant", (error) =>
-        Effect.flatMap(store.get(key), (latest) =>
-          Ref.update(state, (s) => ({
-            ...s,
-            revoked: Option.some({
-              refreshToken: Option.getOrElse(
-                Option.map(latest, (t) => t.refreshToken),
-                () => tokens.refreshToken
-              ),
-              error
-            })
-          }))
-        )
       )
     )
   })

@@ -68,7 +68,8 @@ const notSentCodes: ReadonlySet<string> = new Set([
   "UND_ERR_INVALID_ARG"
 ])
 
-const notSentMessage = /\b(ECONNREFUSED|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH)\b/
+/** The same codes, as they appear in a message when the error carries no `code`. */
+const notSentMessage = new RegExp(`\\b(${[...notSentCodes].join("|")})\\b`)
 
 const neverSent = (error: unknown): boolean => {
   let current: unknown = error
@@ -111,7 +112,8 @@ const interpret = (
   headers: Readonly<Record<string, string | undefined>>,
   body: string,
   sentRefreshToken: Redacted.Redacted<string> | undefined,
-  now: DateTime.Utc
+  now: DateTime.Utc,
+  possiblyConsumed: boolean
 ): Effect.Effect<
   TokenSet,
   Errors.InvalidGrant | Errors.InvalidClient | Errors.OAuthError | Errors.DecodeError | Unanswered
@@ -185,7 +187,7 @@ const interpret = (
   const optional = description === undefined ? {} : { description }
   switch (error) {
     case "invalid_grant":
-      return Effect.fail(new Errors.InvalidGrant({ status, ...optional }))
+      return Effect.fail(new Errors.InvalidGrant({ status, ...optional, possiblyConsumed }))
     case "invalid_client":
       return Effect.fail(new Errors.InvalidClient({ status, ...optional }))
     default:
@@ -234,9 +236,11 @@ export const make = (
       return HttpClientRequest.post(url).pipe(HttpClientRequest.bodyUrlParams(params))
     }
 
+    /** `possiblyConsumed`: an earlier attempt of this grant may have reached the server without an answer. */
     const attempt = (
       request: HttpClientRequest.HttpClientRequest,
-      refreshToken: Redacted.Redacted<string> | undefined
+      refreshToken: Redacted.Redacted<string> | undefined,
+      possiblyConsumed: boolean
     ) =>
       // expiry counts from when the request was sent: the server started the token's life no earlier, so a slow
       // answer (or a busy event loop) can only make the client refresh early, never use an expired token
@@ -275,7 +279,7 @@ export const make = (
               )
           }),
           Effect.flatMap(({ body, response }) =>
-            interpret(response.status, response.headers, body, refreshToken, sentAt)
+            interpret(response.status, response.headers, body, refreshToken, sentAt, possiblyConsumed)
           )
         )
       )
@@ -328,7 +332,7 @@ export const make = (
         let possiblyConsumed = false
         const loop: Effect.Effect<TokenSet, Errors.RefreshError> = Effect.suspend(() => {
           attempts++
-          return attempt(request, refreshToken)
+          return attempt(request, refreshToken, possiblyConsumed)
         }).pipe(
           Effect.catchIf(isUnanswered, (failure) => {
             possiblyConsumed ||= failure.maybeDelivered
@@ -360,10 +364,7 @@ export const make = (
               )
             }
             return Effect.zipRight(holdBack(failure), Effect.suspend(retry))
-          }),
-          Effect.catchTag("InvalidGrant", (error) =>
-            Effect.fail(possiblyConsumed ? new Errors.InvalidGrant({ ...error, possiblyConsumed }) : error)
-          )
+          })
         )
         return Effect.zipRight(checkHeldBack, loop).pipe(
           Effect.tapBoth({
