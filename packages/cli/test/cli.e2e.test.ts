@@ -180,7 +180,7 @@ describe("token-refresher CLI (built, as a child process, against the fake serve
       const saved = yield* Effect.flatMap(NodeTokenStore.makeFile(store), (s) => s.get(TokenStore.defaultKey)).pipe(
         Effect.provide(NodeContext.layer)
       )
-      assert.notStrictEqual(Redacted.value(Option.getOrThrow(saved).refreshToken), seed)
+      assert.notStrictEqual(Redacted.value(Option.getOrThrow(Option.getOrThrow(saved).refreshToken)), seed)
     })
   )
 

@@ -4,6 +4,7 @@
  *
  * @since 0.1.0
  */
+import * as DateTime from "effect/DateTime"
 import * as Duration from "effect/Duration"
 import * as Schema from "effect/Schema"
 
@@ -30,7 +31,12 @@ export class InvalidGrant extends Schema.TaggedError<InvalidGrant>("@token-refre
      * An earlier attempt of the same grant was sent and got no answer (a timeout, or a connection lost after the
      * request was written): the server may have used the token then, and this rejection may be the consequence.
      */
-    possiblyConsumed: Schema.optionalWith(Schema.Boolean, { default: () => false })
+    possiblyConsumed: Schema.optionalWith(Schema.Boolean, { default: () => false }),
+    /**
+     * The refresh token's known end of life (`TokenSet.refreshTokenExpiresAt`), when the rejection came after it: the
+     * token expired by the provider's policy, whatever the refreshes.
+     */
+    refreshTokenExpiredAt: Schema.optional(Schema.DateTimeUtcFromSelf)
   }
 ) {
   /** The OAuth error code. */
@@ -40,7 +46,10 @@ export class InvalidGrant extends Schema.TaggedError<InvalidGrant>("@token-refre
   override get message(): string {
     return (
       `The refresh token was rejected (invalid_grant, HTTP ${this.status}${describe(this.description)}): ` +
-      "it is revoked, expired, already used or belongs to another client. The user must authorise again." +
+      (this.refreshTokenExpiredAt === undefined
+        ? "it is revoked, expired, already used or belongs to another client."
+        : `it reached its end of life on ${DateTime.formatIso(this.refreshTokenExpiredAt)} (the provider's refresh-token lifetime).`) +
+      " The user must authorise again." +
       (this.possiblyConsumed
         ? " An earlier attempt got no answer: the server may have used the token then, and the new one it sent was lost."
         : "")
@@ -189,11 +198,77 @@ const formatSeconds = (duration: Duration.Duration): string => {
  * @since 0.1.0
  * @category errors
  */
-export class NoToken extends Schema.TaggedError<NoToken>("@token-refresher/core/NoToken")("NoToken", {}) {
+export class NoToken extends Schema.TaggedError<NoToken>("@token-refresher/core/NoToken")("NoToken", {
+  /** `Empty`: nothing is stored; `NoRefreshToken`: the stored tokens have expired and hold no refresh token. */
+  reason: Schema.optionalWith(Schema.Literal("Empty", "NoRefreshToken"), { default: () => "Empty" })
+}) {
   override get message(): string {
+    if (this.reason === "NoRefreshToken") {
+      return "The stored access token has expired and there is no refresh token to renew it: log in again."
+    }
     return (
       "No tokens are stored yet: log in first (token-refresher login), " +
       "or seed the TokenStore with TokenSet.fromRefreshToken(refreshToken)."
     )
   }
 }
+
+/**
+ * A provider could not be discovered from its issuer URL (OpenID Connect Discovery, RFC 8414).
+ *
+ * @since 0.3.0
+ * @category errors
+ */
+export class DiscoveryError extends Schema.TaggedError<DiscoveryError>("@token-refresher/core/DiscoveryError")(
+  "DiscoveryError",
+  {
+    /** The issuer asked for. */
+    issuer: Schema.String,
+    /**
+     * What was wrong: a URL that is not https (`Insecure`), no document could be fetched (`Transport`, `Status`), it
+     * was not a JSON object (`NotJson`), named another issuer (`IssuerMismatch`), or lacked a usable token endpoint
+     * (`MissingEndpoint`).
+     */
+    reason: Schema.Literal(
+      "InvalidUrl",
+      "Insecure",
+      "Transport",
+      "Status",
+      "NotJson",
+      "IssuerMismatch",
+      "MissingEndpoint"
+    ),
+    /** What exactly, e.g. the document's issuer or the missing field. */
+    detail: Schema.String
+  }
+) {
+  override get message(): string {
+    return `The provider at ${this.issuer} could not be discovered (${this.reason}): ${this.detail}.`
+  }
+}
+
+/**
+ * The provider has no RFC 7009 revocation endpoint, so a token cannot be revoked through this library: forget it
+ * locally, and tell the user where to remove the app's access (Spotify: the account's Apps page).
+ *
+ * @since 0.3.0
+ * @category errors
+ */
+export class RevocationUnsupported extends Schema.TaggedError<RevocationUnsupported>(
+  "@token-refresher/core/RevocationUnsupported"
+)("RevocationUnsupported", {
+  /** The provider's name. */
+  provider: Schema.String
+}) {
+  override get message(): string {
+    return `${this.provider} has no token revocation endpoint (RFC 7009): the token cannot be revoked, only forgotten.`
+  }
+}
+
+/**
+ * Every way a revocation can fail.
+ *
+ * @since 0.3.0
+ * @category errors
+ */
+export type RevokeError = InvalidClient | OAuthError | NetworkError | DecodeError | RevocationUnsupported

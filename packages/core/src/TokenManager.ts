@@ -16,6 +16,7 @@ import * as internal from "./internal/tokenManager.js"
 import type { TokenRefresher } from "./TokenRefresher.js"
 import type { TokenSet } from "./TokenSet.js"
 import type { TokenStore, TokenStoreError } from "./TokenStore.js"
+import * as TokenStoreModule from "./TokenStore.js"
 
 /**
  * Every way getting a token can fail.
@@ -73,6 +74,26 @@ export interface Options {
    * the layer's scope. Default: false.
    */
   readonly refreshAhead?: boolean | undefined
+  /**
+   * Log one warning per session when the refresh token's known end of life (`TokenSet.refreshTokenExpiresAt`) is
+   * closer than this, so the app can ask the user to log in again before `invalid_grant`. Default: 7 days.
+   */
+  readonly refreshTokenWarning?: Duration.DurationInput | undefined
+}
+
+/**
+ * @since 0.3.0
+ * @category models
+ */
+export interface ClientCredentialsOptions {
+  /** The scopes to ask for; tokens for other scopes are never shared with these. Default: the server's default. */
+  readonly scope?: ReadonlyArray<string> | undefined
+  /** Get a new token this long before the current one expires (at most half its lifetime). Default: 60 seconds. */
+  readonly leeway?: Duration.DurationInput | undefined
+  /** As `Options.refreshAhead`. Default: false. */
+  readonly refreshAhead?: boolean | undefined
+  /** The key in the `TokenStore`. Default: `clientCredentialsKey(scope)`. */
+  readonly key?: string | undefined
 }
 
 /**
@@ -92,3 +113,47 @@ export const make: (options?: Options) => Effect.Effect<Service, never, TokenRef
  */
 export const layer = (options?: Options): Layer.Layer<TokenManager, never, TokenRefresher | TokenStore> =>
   Layer.scoped(TokenManager, make(options))
+
+/**
+ * The store key of the client-credentials tokens for `scope` (`client_credentials:` and the sorted, deduplicated
+ * scopes): different scopes never share a token.
+ *
+ * @since 0.3.0
+ * @category constructors
+ */
+export const clientCredentialsKey: (scope?: ReadonlyArray<string> | undefined) => string = internal.clientCredentialsKey
+
+/**
+ * A manager of app tokens (the client-credentials grant, RFC 6749 §4.4): it gets a token on first use and a new one
+ * when it is about to expire, with single flight and leeway as for a refresh. The tokens live in the `TokenStore` in
+ * context under `clientCredentialsKey(scope)`, so replicas sharing a store share the token.
+ *
+ * @since 0.3.0
+ * @category constructors
+ */
+export const makeClientCredentials: (
+  options?: ClientCredentialsOptions
+) => Effect.Effect<Service, never, TokenRefresher | TokenStore | Scope.Scope> = internal.makeClientCredentials
+
+/**
+ * A `TokenManager` of app tokens (client credentials) that needs only a `TokenRefresher`: the tokens are kept in
+ * memory. Use `layerClientCredentialsStore` to keep them in a shared store instead.
+ *
+ * @since 0.3.0
+ * @category layers
+ */
+export const layerClientCredentials = (
+  options?: ClientCredentialsOptions
+): Layer.Layer<TokenManager, never, TokenRefresher> =>
+  Layer.scoped(TokenManager, makeClientCredentials(options)).pipe(Layer.provide(TokenStoreModule.layerMemory()))
+
+/**
+ * A `TokenManager` of app tokens (client credentials) kept in the `TokenStore` in context.
+ *
+ * @since 0.3.0
+ * @category layers
+ */
+export const layerClientCredentialsStore = (
+  options?: ClientCredentialsOptions
+): Layer.Layer<TokenManager, never, TokenRefresher | TokenStore> =>
+  Layer.scoped(TokenManager, makeClientCredentials(options))

@@ -9,21 +9,19 @@ import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Redacted from "effect/Redacted"
-import type { RefreshError } from "./Errors.js"
+import type { RefreshError, RevokeError } from "./Errors.js"
+import type * as Grant from "./Grant.js"
 import * as internal from "./internal/tokenRefresher.js"
+import type * as Provider from "./Provider.js"
 import type { TokenSet } from "./TokenSet.js"
 
 /**
- * How the client authenticates to the token endpoint (RFC 6749 §2.3, OpenID Connect names).
- *
- * - `client_secret_basic`: `Authorization: Basic base64(urlencode(id):urlencode(secret))`.
- * - `client_secret_post`: `client_id` and `client_secret` in the form body.
- * - `none`: a public client (PKCE): `client_id` in the body, no secret.
+ * How the client authenticates to the token endpoint (see `Provider.AuthMethod`).
  *
  * @since 0.1.0
  * @category models
  */
-export type AuthMethod = "client_secret_basic" | "client_secret_post" | "none"
+export type AuthMethod = Provider.AuthMethod
 
 /**
  * @since 0.1.0
@@ -45,13 +43,22 @@ export interface RetryOptions {
  * @category models
  */
 export interface Options {
-  /** The token endpoint. Must be https; http is accepted for loopback hosts only. */
-  readonly tokenUrl: string | URL
+  /**
+   * The token endpoint. Must be https; http is accepted for loopback hosts only. Required unless `provider` is given;
+   * with a provider it overrides the provider's (a proxy, or a local fake server in tests).
+   */
+  readonly tokenUrl?: string | URL | undefined
+  /** The provider: its endpoints, default auth method, refresh-token policy and quirks (`normalize`). */
+  readonly provider?: Provider.Provider | undefined
+  /** The RFC 7009 revocation endpoint, overriding the provider's. Default: the provider's, if any. */
+  readonly revocationUrl?: string | URL | undefined
+  /** The access-token lifetime to assume when an answer has no `expires_in`. Default: the provider's, else none. */
+  readonly defaultExpiresIn?: Duration.DurationInput | undefined
   /** The OAuth client id. */
   readonly clientId: string
   /** The client secret of a confidential client. Omit it for a public (PKCE) client. */
   readonly clientSecret?: Redacted.Redacted<string> | undefined
-  /** Default: `client_secret_basic` with a secret, `none` without. */
+  /** Default: the provider's method (else `client_secret_basic`) with a secret, `none` without. */
   readonly authMethod?: AuthMethod | undefined
   /** The limit for one attempt (request and response body). Default: 10 seconds. */
   readonly timeout?: Duration.DurationInput | undefined
@@ -66,6 +73,29 @@ export interface Options {
 export interface RefreshOptions {
   /** Ask for a subset of the granted scopes (RFC 6749 §6). Default: the scopes granted before. */
   readonly scope?: ReadonlyArray<string> | undefined
+  /**
+   * The tokens being refreshed: their `authorizedAt` and refresh-token end of life carry over to the new set, and an
+   * `invalid_grant` after that end says so (`InvalidGrant.refreshTokenExpiredAt`). `TokenManager` passes them.
+   */
+  readonly previous?: TokenSet | undefined
+}
+
+/**
+ * @since 0.3.0
+ * @category models
+ */
+export interface ClientCredentialsOptions {
+  /** The scopes to ask for. Default: the server's default for the client. */
+  readonly scope?: ReadonlyArray<string> | undefined
+}
+
+/**
+ * @since 0.3.0
+ * @category models
+ */
+export interface RevokeOptions {
+  /** Which kind of token it is (RFC 7009 §2.1 `token_type_hint`). Default: no hint. */
+  readonly hint?: "refresh_token" | "access_token" | undefined
 }
 
 /**
@@ -98,9 +128,24 @@ export interface Service {
   ) => Effect.Effect<TokenSet, RefreshError>
   /**
    * Exchanges an authorization code for the first `TokenSet` (a login), with the same client authentication, retries
-   * and errors as `refresh`. An answer without a refresh token is a `DecodeError`.
+   * and errors as `refresh`. Its `refreshToken` is `None` when the server granted none.
    */
   readonly exchangeCode: (code: CodeExchange) => Effect.Effect<TokenSet, RefreshError>
+  /**
+   * Gets an app token with the client-credentials grant (RFC 6749 §4.4): no user, no refresh token. Needs a
+   * confidential client (a `clientSecret`). `TokenManager.layerClientCredentials` renews it on expiry.
+   */
+  readonly clientCredentials: (options?: ClientCredentialsOptions) => Effect.Effect<TokenSet, RefreshError>
+  /** Sends any grant: the one path that `refresh`, `exchangeCode` and `clientCredentials` take. */
+  readonly grant: (grant: Grant.Grant) => Effect.Effect<TokenSet, RefreshError>
+  /**
+   * Revokes a token at the provider's RFC 7009 revocation endpoint, with the same client authentication and retries
+   * as the token endpoint. Revoking a refresh token ends its whole grant at most providers. Fails with
+   * `RevocationUnsupported` when the provider has no such endpoint (see `provider.revocationUrl`).
+   */
+  readonly revoke: (token: Redacted.Redacted<string>, options?: RevokeOptions) => Effect.Effect<void, RevokeError>
+  /** The provider this service talks to, with `tokenUrl` and `revocationUrl` as configured. */
+  readonly provider: Provider.Provider
 }
 
 /**
@@ -167,3 +212,22 @@ export const refresh = (
   options?: RefreshOptions
 ): Effect.Effect<TokenSet, RefreshError, TokenRefresher> =>
   Effect.flatMap(TokenRefresher, (service) => service.refresh(refreshToken, options))
+
+/**
+ * @since 0.3.0
+ * @category accessors
+ */
+export const clientCredentials = (
+  options?: ClientCredentialsOptions
+): Effect.Effect<TokenSet, RefreshError, TokenRefresher> =>
+  Effect.flatMap(TokenRefresher, (service) => service.clientCredentials(options))
+
+/**
+ * @since 0.3.0
+ * @category accessors
+ */
+export const revoke = (
+  token: Redacted.Redacted<string>,
+  options?: RevokeOptions
+): Effect.Effect<void, RevokeError, TokenRefresher> =>
+  Effect.flatMap(TokenRefresher, (service) => service.revoke(token, options))

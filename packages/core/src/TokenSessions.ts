@@ -9,10 +9,12 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
 import * as Scope from "effect/Scope"
 import * as TokenManager from "./TokenManager.js"
-import type { TokenRefresher } from "./TokenRefresher.js"
+import type { RevocationUnsupported, RevokeError } from "./Errors.js"
+import { TokenRefresher } from "./TokenRefresher.js"
 import type { TokenSet } from "./TokenSet.js"
 import { TokenStore, type TokenStoreError } from "./TokenStore.js"
 
@@ -27,8 +29,22 @@ export interface Service {
   readonly manager: (key: string) => Effect.Effect<TokenManager.Service, never, Scope.Scope>
   /** Stores the tokens of a login under `key`; the live manager of `key`, if any, stops serving what it cached. */
   readonly save: (key: string, tokens: TokenSet) => Effect.Effect<void, TokenStoreError>
-  /** Forgets the session `key` (a logout), in the store and in memory. */
-  readonly remove: (key: string) => Effect.Effect<void, TokenStoreError>
+  /**
+   * Forgets the session `key` (a logout), in the store and in memory. With `revoke: true` its refresh token is first
+   * revoked at the provider (RFC 7009) when the provider has a revocation endpoint; if that revocation fails, the
+   * session is kept, so the logout can be tried again.
+   */
+  readonly remove: (
+    key: string,
+    options?: { readonly revoke?: boolean | undefined }
+  ) => Effect.Effect<void, TokenStoreError | Exclude<RevokeError, RevocationUnsupported>>
+  /**
+   * A valid app token (client credentials) for `scope`: one manager, so one single flight, per set of scopes, kept
+   * under `TokenManager.clientCredentialsKey(scope)` in the store. Different scopes never share a token.
+   */
+  readonly clientCredentials: (options?: {
+    readonly scope?: ReadonlyArray<string> | undefined
+  }) => Effect.Effect<Redacted.Redacted<string>, TokenManager.TokenError>
 }
 
 /**
@@ -48,6 +64,8 @@ export interface Options {
   readonly refreshAhead?: boolean | undefined
   /** A manager unused this long is released (and its refresh-ahead fiber stopped). Default: 5 minutes. */
   readonly idleTimeToLive?: Duration.DurationInput | undefined
+  /** As `TokenManager.Options.refreshTokenWarning`. Default: 7 days. */
+  readonly refreshTokenWarning?: Duration.DurationInput | undefined
 }
 
 /**
@@ -64,6 +82,7 @@ export interface Options {
 export const make = (options?: Options): Effect.Effect<Service, never, TokenRefresher | TokenStore | Scope.Scope> =>
   Effect.gen(function* () {
     const store = yield* TokenStore
+    const refresher = yield* TokenRefresher
     const context = yield* Effect.context<TokenRefresher | TokenStore>()
     const idleMillis = Duration.toMillis(Duration.decode(options?.idleTimeToLive ?? "5 minutes"))
 
@@ -82,14 +101,15 @@ export const make = (options?: Options): Effect.Effect<Service, never, TokenRefr
     }
     const entries = new Map<string, Entry>()
 
-    const create = (key: string) =>
+    const create = (key: string, scopes: ReadonlyArray<string> | undefined) =>
       Effect.gen(function* () {
         const scope = yield* Scope.make()
-        const manager = yield* TokenManager.make({
-          key,
-          leeway: options?.leeway,
-          refreshAhead: options?.refreshAhead
-        }).pipe(Scope.extend(scope), Effect.provide(context))
+        const common = { key, leeway: options?.leeway, refreshAhead: options?.refreshAhead }
+        const manager = yield* (
+          scopes === undefined
+            ? TokenManager.make({ ...common, refreshTokenWarning: options?.refreshTokenWarning })
+            : TokenManager.makeClientCredentials({ ...common, scope: scopes })
+        ).pipe(Scope.extend(scope), Effect.provide(context))
         const raced = entries.get(key)
         if (raced !== undefined) {
           // another fiber created one meanwhile: keep a single manager per key
@@ -109,15 +129,20 @@ export const make = (options?: Options): Effect.Effect<Service, never, TokenRefr
         return entry.dropped ? Scope.close(entry.scope, Exit.void) : Effect.void
       })
 
-    const manager = (key: string): Effect.Effect<TokenManager.Service, never, Scope.Scope> =>
+    const managerOf = (
+      key: string,
+      scopes: ReadonlyArray<string> | undefined
+    ): Effect.Effect<TokenManager.Service, never, Scope.Scope> =>
       Effect.uninterruptible(
         Effect.gen(function* () {
-          const entry = entries.get(key) ?? (yield* create(key))
+          const entry = entries.get(key) ?? (yield* create(key, scopes))
           entry.refs++
           yield* Effect.addFinalizer(() => release(entry))
           return entry.manager
         })
       )
+
+    const manager = (key: string) => managerOf(key, undefined)
 
     const sweep = Effect.flatMap(Clock.currentTimeMillis, (now) => {
       const idle: Array<Scope.CloseableScope> = []
@@ -153,7 +178,24 @@ export const make = (options?: Options): Effect.Effect<Service, never, TokenRefr
       accessToken: (key) => Effect.scoped(Effect.flatMap(manager(key), (m) => m.accessToken)),
       manager,
       save: (key, tokens) => Effect.zipRight(store.set(key, tokens), forget(key)),
-      remove: (key) => Effect.zipRight(store.remove(key), forget(key))
+      remove: (key, removeOptions) =>
+        Effect.gen(function* () {
+          if (removeOptions?.revoke === true && refresher.provider.revocationUrl !== undefined) {
+            const stored = yield* store.get(key)
+            const refreshToken = Option.flatMap(stored, (tokens) => tokens.refreshToken)
+            if (Option.isSome(refreshToken)) {
+              yield* refresher
+                .revoke(refreshToken.value, { hint: "refresh_token" })
+                .pipe(Effect.catchTag("RevocationUnsupported", () => Effect.void))
+            }
+          }
+          yield* store.remove(key)
+          yield* forget(key)
+        }),
+      clientCredentials: (ccOptions) => {
+        const key = TokenManager.clientCredentialsKey(ccOptions?.scope)
+        return Effect.scoped(Effect.flatMap(managerOf(key, ccOptions?.scope ?? []), (m) => m.accessToken))
+      }
     })
   })
 

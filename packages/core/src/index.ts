@@ -6,12 +6,19 @@
 export * as BearerAuth from "./BearerAuth.js"
 
 /**
- * The typed errors of a refresh: `InvalidGrant`, `InvalidClient`, `OAuthError`, `NetworkError`, `DecodeError`, and
- * `NoToken`.
+ * The typed errors: `InvalidGrant`, `InvalidClient`, `OAuthError`, `NetworkError`, `DecodeError`, `NoToken`,
+ * `DiscoveryError` and `RevocationUnsupported`.
  *
  * @since 0.1.0
  */
 export * as Errors from "./Errors.js"
+
+/**
+ * The grants a `TokenRefresher` sends, as data: `RefreshToken`, `AuthorizationCode`, `ClientCredentials`.
+ *
+ * @since 0.3.0
+ */
+export * as Grant from "./Grant.js"
 
 /**
  * PKCE (RFC 7636) verifiers and S256 challenges for logins without a client secret.
@@ -19,6 +26,14 @@ export * as Errors from "./Errors.js"
  * @since 0.1.0
  */
 export * as Pkce from "./Pkce.js"
+
+/**
+ * The `Provider` model: an authorization server's endpoints, auth method, refresh-token policy and quirks; `discover`
+ * finds one from its issuer URL, `authorizationUrl` starts a login.
+ *
+ * @since 0.3.0
+ */
+export * as Provider from "./Provider.js"
 
 /**
  * The `TokenManager` service: always a valid access token, one refresh at a time, rotation persisted first.

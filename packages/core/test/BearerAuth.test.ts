@@ -9,8 +9,8 @@ const apiUrl = "https://api.example.com/v1/me"
 
 const valid = (accessToken: string) =>
   new TokenSet.TokenSet({
-    accessToken: Redacted.make(accessToken),
-    refreshToken: Redacted.make("stored-refresh"),
+    accessToken: Option.some(Redacted.make(accessToken)),
+    refreshToken: Option.some(Redacted.make("stored-refresh")),
     tokenType: "Bearer",
     expiresAt: DateTime.unsafeMake(3600_000),
     scope: []
@@ -74,7 +74,7 @@ describe("BearerAuth", () => {
         ["Bearer old-access", "Bearer refreshed-1"]
       )
       assert.strictEqual(
-        Redacted.value(Option.getOrThrow(yield* TokenStore.get()).refreshToken),
+        Redacted.value(Option.getOrThrow(yield* TokenStore.get()).refreshToken.pipe(Option.getOrThrow)),
         "mock-refresh-token-2" // the mock numbers tokens by request: the API call was request 1
       )
     }).pipe(Effect.provide(stack({ accepted: ["refreshed-1"] })))

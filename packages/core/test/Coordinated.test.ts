@@ -14,8 +14,8 @@ import {
 
 const tokens = (name: string, expiresAtSeconds: number, issuedAtSeconds?: number) =>
   new TokenSet.TokenSet({
-    accessToken: Redacted.make(`access-${name}`),
-    refreshToken: Redacted.make(`refresh-${name}`),
+    accessToken: Option.some(Redacted.make(`access-${name}`)),
+    refreshToken: Option.some(Redacted.make(`refresh-${name}`)),
     tokenType: "Bearer",
     expiresAt: DateTime.unsafeMake(expiresAtSeconds * 1000),
     scope: [],
@@ -108,7 +108,10 @@ describe("TokenManager: the double-checked refresh under the store's lock", () =
       return Effect.gen(function* () {
         assert.strictEqual(Redacted.value(yield* accessToken), "access-for-refresh-login")
         assert.strictEqual(yield* requestCount, 2)
-        assert.strictEqual(Redacted.value(Option.getOrThrow(yield* TokenStore.get()).refreshToken), "refresh-login+")
+        assert.strictEqual(
+          Redacted.value(Option.getOrThrow(yield* TokenStore.get()).refreshToken.pipe(Option.getOrThrow)),
+          "refresh-login+"
+        )
       }).pipe(
         Effect.provide(
           managerOn(store, (request) => {
@@ -231,7 +234,7 @@ describe("Retry-After holds back the whole client", () => {
       assert.strictEqual(yield* requestCount, 1)
       yield* TestClock.adjust("2600 seconds")
       const tokens = yield* TokenRefresher.refresh(savedRefreshToken)
-      assert.strictEqual(Redacted.value(tokens.accessToken), "mock-access-token-2")
+      assert.strictEqual(Redacted.value(Option.getOrThrow(tokens.accessToken)), "mock-access-token-2")
       assert.strictEqual(yield* requestCount, 2)
     }).pipe(Effect.provide(refresherWith([MockTokenEndpoint.rateLimited(3600), MockTokenEndpoint.ok()])))
   )

@@ -7,8 +7,8 @@ const key = Redacted.make("q8a6VxQ1aY3cQ2qkE7n7sJm2b0u5sWZ0nC1m9P4yF6g=")
 const otherKey = Redacted.make("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=")
 
 const tokens = new TokenSet.TokenSet({
-  accessToken: Redacted.make("SENTINEL-ACCESS"),
-  refreshToken: Redacted.make("SENTINEL-REFRESH"),
+  accessToken: Option.some(Redacted.make("SENTINEL-ACCESS")),
+  refreshToken: Option.some(Redacted.make("SENTINEL-REFRESH")),
   tokenType: "Bearer",
   expiresAt: DateTime.unsafeMake("2031-05-06T07:08:09.000Z"),
   scope: ["SENTINEL-SCOPE"],
@@ -40,14 +40,14 @@ describe("TokenStore.encrypted", () => {
       const raw = rawText(entries)
       for (const secret of ["SENTINEL", "2031"]) assert.notInclude(raw, secret)
       const back = Option.getOrThrow(yield* store.get("alice"))
-      assert.strictEqual(Redacted.value(back.accessToken), "SENTINEL-ACCESS")
-      assert.strictEqual(Redacted.value(back.refreshToken), "SENTINEL-REFRESH")
+      assert.strictEqual(Redacted.value(Option.getOrThrow(back.accessToken)), "SENTINEL-ACCESS")
+      assert.strictEqual(Redacted.value(Option.getOrThrow(back.refreshToken)), "SENTINEL-REFRESH")
       assert.deepStrictEqual(back.scope, ["SENTINEL-SCOPE"])
       assert.strictEqual(DateTime.formatIso(back.issuedAt!), "2031-05-06T06:08:09.000Z")
       // a random IV per write: the same tokens never give the same value twice
-      const first = Redacted.value(entries.get("alice")!.refreshToken)
+      const first = Redacted.value(entries.get("alice")!.refreshToken.pipe(Option.getOrThrow))
       yield* store.set("alice", tokens)
-      assert.notStrictEqual(Redacted.value(entries.get("alice")!.refreshToken), first)
+      assert.notStrictEqual(Redacted.value(entries.get("alice")!.refreshToken.pipe(Option.getOrThrow)), first)
     })
   )
 
@@ -72,7 +72,10 @@ describe("TokenStore.encrypted", () => {
       const { entries, plain } = yield* rawBacking
       yield* plain.set("alice", tokens)
       const store = yield* TokenStore.makeEncrypted(plain, key)
-      assert.strictEqual(Redacted.value(Option.getOrThrow(yield* store.get("alice")).accessToken), "SENTINEL-ACCESS")
+      assert.strictEqual(
+        Redacted.value(Option.getOrThrow(yield* store.get("alice")).accessToken.pipe(Option.getOrThrow)),
+        "SENTINEL-ACCESS"
+      )
       yield* store.set("alice", tokens)
       assert.notInclude(rawText(entries), "SENTINEL")
     })

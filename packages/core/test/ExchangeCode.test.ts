@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Errors, Pkce, TokenRefresher } from "@token-refresher/core"
+import { Errors, Pkce, TokenRefresher, TokenSet } from "@token-refresher/core"
 import { MockTokenEndpoint } from "@token-refresher/testing"
-import { Effect, Redacted } from "effect"
+import { Effect, Option, Redacted, Schema } from "effect"
 import { assertError, refresherWith, requests } from "./utils.js"
 
 const exchange = (codeVerifier?: string) =>
@@ -17,7 +17,7 @@ describe("TokenRefresher.exchangeCode", () => {
   it.effect("a confidential client sends the code grant with Basic authentication", () =>
     Effect.gen(function* () {
       const tokens = yield* exchange("verifier")
-      assert.strictEqual(Redacted.value(tokens.refreshToken), "mock-refresh-token-1")
+      assert.strictEqual(Redacted.value(Option.getOrThrow(tokens.refreshToken)), "mock-refresh-token-1")
       const [request] = yield* requests
       assert.strictEqual(request!.headers.authorization?.startsWith("Basic "), true)
       assert.deepStrictEqual(request!.form, {
@@ -39,10 +39,15 @@ describe("TokenRefresher.exchangeCode", () => {
     }).pipe(Effect.provide(refresherWith([MockTokenEndpoint.ok({ rotate: true })], { clientSecret: undefined })))
   )
 
-  it.effect("an answer without a refresh token is a DecodeError", () =>
+  it.effect("an answer without a refresh token gives tokens whose refreshToken is None", () =>
     Effect.gen(function* () {
-      const error = yield* Effect.flip(exchange())
-      assertError(error, new Errors.DecodeError({ status: 200, reason: "Schema", detail: "refresh_token is missing" }))
+      const tokens = yield* exchange()
+      assert.deepStrictEqual(Option.map(tokens.accessToken, Redacted.value), Option.some("mock-access-token-1"))
+      assert.isTrue(Option.isNone(tokens.refreshToken))
+      // a login starts the authorisation: its time is kept through every refresh
+      assert.deepStrictEqual(tokens.authorizedAt, Option.some(tokens.issuedAt!))
+      assert.deepStrictEqual(Schema.encodeSync(TokenSet.TokenSet)(tokens).refreshToken, undefined)
+      assert.isFalse("refreshToken" in Schema.encodeSync(TokenSet.TokenSet)(tokens))
     }).pipe(Effect.provide(refresherWith([MockTokenEndpoint.ok({ rotate: false })])))
   )
 

@@ -6,8 +6,8 @@ import { assertError, clientId, clientSecret, requestCount, tokenUrl } from "./u
 
 const freshTokens = (accessToken: string, refreshToken: string, expiresInSeconds = 3600) =>
   new TokenSet.TokenSet({
-    accessToken: Redacted.make(accessToken),
-    refreshToken: Redacted.make(refreshToken),
+    accessToken: Option.some(Redacted.make(accessToken)),
+    refreshToken: Option.some(Redacted.make(refreshToken)),
     tokenType: "Bearer",
     expiresAt: DateTime.unsafeMake(expiresInSeconds * 1000),
     scope: ["user-read-private"]
@@ -41,7 +41,7 @@ const settledCount = (n: number) =>
 
 const accessToken = Effect.flatMap(TokenManager.TokenManager, (manager) => manager.accessToken)
 const stored = Effect.flatMap(TokenStore.get(), (option) => Effect.orDie(option))
-const storedRefreshToken = Effect.map(stored, (tokens) => Redacted.value(tokens.refreshToken))
+const storedRefreshToken = Effect.map(stored, (tokens) => Redacted.value(Option.getOrThrow(tokens.refreshToken)))
 
 describe("TokenManager", () => {
   it.effect("1,000 concurrent accessToken calls on an expired token make exactly one refresh request", () =>
@@ -94,7 +94,7 @@ describe("TokenManager", () => {
       yield* accessToken
       assert.strictEqual(yield* storedRefreshToken, "mock-refresh-token-1")
       const tokens = yield* stored
-      assert.strictEqual(Redacted.value(tokens.accessToken), "mock-access-token-1")
+      assert.strictEqual(Redacted.value(Option.getOrThrow(tokens.accessToken)), "mock-access-token-1")
     }).pipe(Effect.provide(seeded([MockTokenEndpoint.ok({ rotate: true })])))
   )
 
@@ -145,11 +145,17 @@ describe("TokenManager", () => {
     return Effect.gen(function* () {
       const error = yield* Effect.flip(accessToken)
       assertError(error, new TokenStore.TokenStoreError({ reason: "Write", location: "test", detail: "disk full" }))
-      assert.strictEqual(Redacted.value(backing.value.pipe(Option.getOrThrow).refreshToken), "seed-refresh")
+      assert.strictEqual(
+        Redacted.value(Option.getOrThrow(backing.value.pipe(Option.getOrThrow).refreshToken)),
+        "seed-refresh"
+      )
       assert.strictEqual(Redacted.value(yield* accessToken), "mock-access-token-1")
       assert.strictEqual(yield* requestCount, 1)
       assert.strictEqual(backing.writes, 2)
-      assert.strictEqual(Redacted.value(backing.value.pipe(Option.getOrThrow).refreshToken), "mock-refresh-token-1")
+      assert.strictEqual(
+        Redacted.value(Option.getOrThrow(backing.value.pipe(Option.getOrThrow).refreshToken)),
+        "mock-refresh-token-1"
+      )
     }).pipe(Effect.provide(managerWith([MockTokenEndpoint.ok({ rotate: true })], flakyStore)))
   })
 
@@ -222,7 +228,7 @@ describe("TokenManager", () => {
     Effect.gen(function* () {
       const manager = yield* TokenManager.TokenManager
       const current = yield* manager.current
-      assert.strictEqual(Redacted.value(Option.getOrThrow(current).refreshToken), "seed-refresh")
+      assert.strictEqual(Redacted.value(Option.getOrThrow(Option.getOrThrow(current).refreshToken)), "seed-refresh")
       assert.strictEqual(yield* requestCount, 0)
     }).pipe(Effect.provide(seeded([])))
   )

@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Errors, TokenRefresher } from "@token-refresher/core"
 import { MockTokenEndpoint } from "@token-refresher/testing"
-import { DateTime, Duration, Effect, Redacted } from "effect"
+import { DateTime, Duration, Effect, Redacted, Option } from "effect"
 import {
   assertError,
   clientId,
@@ -97,7 +97,7 @@ describe("TokenRefresher: the response", () => {
   it.effect("decodes a TokenSet with expiry from the Effect Clock", () =>
     Effect.gen(function* () {
       const tokens = yield* TokenRefresher.refresh(savedRefreshToken)
-      assert.strictEqual(Redacted.value(tokens.accessToken), "mock-access-token-1")
+      assert.strictEqual(Redacted.value(Option.getOrThrow(tokens.accessToken)), "mock-access-token-1")
       assert.strictEqual(tokens.tokenType, "Bearer")
       assert.strictEqual(DateTime.formatIso(tokens.expiresAt), "1970-01-01T01:00:00.000Z")
       assert.deepStrictEqual(tokens.scope, ["user-read-private", "user-read-email"])
@@ -107,14 +107,14 @@ describe("TokenRefresher: the response", () => {
   it.effect("keeps the refresh token that was sent when the server returns none", () =>
     Effect.gen(function* () {
       const tokens = yield* TokenRefresher.refresh(savedRefreshToken)
-      assert.strictEqual(Redacted.value(tokens.refreshToken), "saved-refresh-token")
+      assert.strictEqual(Redacted.value(Option.getOrThrow(tokens.refreshToken)), "saved-refresh-token")
     }).pipe(Effect.provide(refresherWith([MockTokenEndpoint.ok({ rotate: false })])))
   )
 
   it.effect("takes the rotated refresh token when the server returns one", () =>
     Effect.gen(function* () {
       const tokens = yield* TokenRefresher.refresh(savedRefreshToken)
-      assert.strictEqual(Redacted.value(tokens.refreshToken), "mock-refresh-token-1")
+      assert.strictEqual(Redacted.value(Option.getOrThrow(tokens.refreshToken)), "mock-refresh-token-1")
     }).pipe(Effect.provide(refresherWith([MockTokenEndpoint.ok({ rotate: true })])))
   )
 

@@ -2,15 +2,15 @@ import { HttpClient, HttpClientResponse } from "@effect/platform"
 import { assert, describe, it } from "@effect/vitest"
 import { BearerAuth, TokenRefresher, TokenSessions, TokenSet, TokenStore } from "@token-refresher/core"
 import { MockTokenEndpoint } from "@token-refresher/testing"
-import { DateTime, Effect, Layer, Redacted, Ref, TestClock } from "effect"
+import { DateTime, Effect, Layer, Redacted, Ref, TestClock, Option } from "effect"
 import * as v8 from "node:v8"
 import * as vm from "node:vm"
 import { clientId, clientSecret, requestCount, requests, tokenUrl } from "./utils.js"
 
 const expired = (key: string) =>
   new TokenSet.TokenSet({
-    accessToken: Redacted.make(""),
-    refreshToken: Redacted.make(`refresh-${key}`),
+    accessToken: Option.some(Redacted.make("")),
+    refreshToken: Option.some(Redacted.make(`refresh-${key}`)),
     tokenType: "Bearer",
     expiresAt: DateTime.unsafeMake(0),
     scope: []
@@ -18,8 +18,8 @@ const expired = (key: string) =>
 
 const valid = (key: string, expiresAt = 3600_000) =>
   new TokenSet.TokenSet({
-    accessToken: Redacted.make(`access-${key}`),
-    refreshToken: Redacted.make(`refresh-${key}`),
+    accessToken: Option.some(Redacted.make(`access-${key}`)),
+    refreshToken: Option.some(Redacted.make(`refresh-${key}`)),
     tokenType: "Bearer",
     expiresAt: DateTime.unsafeMake(expiresAt),
     scope: []

@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { TokenSet, TokenStore } from "@token-refresher/core"
-import { Config, ConfigProvider, DateTime, Effect, Layer, Option, Redacted } from "effect"
+import { Config, ConfigProvider, DateTime, Effect, Layer, Option, Redacted, Schema } from "effect"
 
 const withEnv = (env: Record<string, string>) =>
   Layer.setConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env))))
@@ -13,7 +13,7 @@ describe("TokenStore", () => {
       assert.deepStrictEqual(yield* TokenStore.get(), Option.none())
       yield* TokenStore.set(TokenSet.fromRefreshToken("r"))
       const stored = Option.getOrThrow(yield* TokenStore.get())
-      assert.strictEqual(Redacted.value(stored.refreshToken), "r")
+      assert.strictEqual(Redacted.value(Option.getOrThrow(stored.refreshToken)), "r")
     }).pipe(Effect.provide(TokenStore.layerMemory()))
   )
 
@@ -21,7 +21,11 @@ describe("TokenStore", () => {
     Effect.gen(function* () {
       const tokens = TokenSet.fromRefreshToken(Redacted.make("r"))
       assert.isTrue(tokens.isExpired(yield* DateTime.now))
-      assert.strictEqual(Redacted.value(tokens.accessToken), "")
+      // no access token yet, said as such (0.2 used an empty string)
+      assert.isTrue(Option.isNone(tokens.accessToken))
+      assert.deepStrictEqual(Option.map(tokens.refreshToken, Redacted.value), Option.some("r"))
+      assert.strictEqual(tokens.refreshAtMillis("60 seconds"), Number.NEGATIVE_INFINITY)
+      assert.isFalse("accessToken" in Schema.encodeSync(TokenSet.TokenSet)(tokens))
       assert.deepStrictEqual(tokens.scope, [])
     })
   )
@@ -29,7 +33,7 @@ describe("TokenStore", () => {
   it.effect("seeded fills an empty store from the variable", () =>
     Effect.gen(function* () {
       const stored = Option.getOrThrow(yield* TokenStore.get())
-      assert.strictEqual(Redacted.value(stored.refreshToken), "from-env")
+      assert.strictEqual(Redacted.value(Option.getOrThrow(stored.refreshToken)), "from-env")
     }).pipe(
       Effect.provide(
         TokenStore.layerMemory().pipe(
@@ -50,7 +54,7 @@ describe("TokenStore", () => {
           )
         )
       )
-      assert.strictEqual(Redacted.value(Option.getOrThrow(kept).refreshToken), "saved")
+      assert.strictEqual(Redacted.value(Option.getOrThrow(Option.getOrThrow(kept).refreshToken)), "saved")
       const empty = yield* TokenStore.get().pipe(
         Effect.provide(TokenStore.layerMemory().pipe(TokenStore.seeded(seed), Layer.provide(withEnv({}))))
       )

@@ -6,7 +6,7 @@ import { TokenManager, TokenRefresher, TokenSessions, TokenSet, TokenStore } fro
 import { NodeTokenStore } from "@token-refresher/node"
 import { Spotify } from "@token-refresher/spotify"
 import { FakeAuthorizationServer, MockTokenEndpoint } from "@token-refresher/testing"
-import { Console, DateTime, Effect, Layer, Redacted } from "effect"
+import { Console, DateTime, Effect, Layer, Redacted, Option } from "effect"
 import * as Fs from "node:fs/promises"
 import * as Os from "node:os"
 import * as Path from "node:path"
@@ -26,8 +26,8 @@ const row = (name: string, n: number, millis: number, extra = "") =>
   )
 
 const fresh = new TokenSet.TokenSet({
-  accessToken: Redacted.make("fresh-access"),
-  refreshToken: Redacted.make("r"),
+  accessToken: Option.some(Redacted.make("fresh-access")),
+  refreshToken: Option.some(Redacted.make("r")),
   tokenType: "Bearer",
   expiresAt: DateTime.unsafeMake(Date.now() + 3600_000),
   scope: []

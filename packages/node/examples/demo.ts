@@ -7,7 +7,7 @@ import { Pkce, TokenManager, TokenRefresher, TokenStore } from "@token-refresher
 import { NodeTokenStore } from "@token-refresher/node"
 import { Spotify, SpotifyApi } from "@token-refresher/spotify"
 import { FakeAuthorizationServer } from "@token-refresher/testing"
-import { Console, DateTime, Effect, Layer, Redacted } from "effect"
+import { Console, DateTime, Effect, Layer, Redacted, Option } from "effect"
 
 const heading = (n: number, title: string) =>
   Console.log(`\n── ${n}. ${title} ${"─".repeat(Math.max(0, 66 - title.length))}`)
@@ -89,7 +89,7 @@ const program = Effect.gen(function* () {
 
     yield* heading(4, "100 concurrent API calls")
     const before = (yield* tokenRequests).length
-    const refreshBefore = current._tag === "Some" ? Redacted.value(current.value.refreshToken) : ""
+    const refreshBefore = current._tag === "Some" ? Redacted.value(Option.getOrThrow(current.value.refreshToken)) : ""
     const users = yield* Effect.all(
       Array.from({ length: 100 }, () => SpotifyApi.me),
       { concurrency: "unbounded" }
@@ -100,11 +100,11 @@ const program = Effect.gen(function* () {
       `${users.length} calls answered for ${users[0]!.id}; token requests: ${after - before} (one refresh, the others waited for it)`
     )
     yield* line(
-      `refresh token rotated: ${rotated._tag === "Some" && Redacted.value(rotated.value.refreshToken) !== refreshBefore ? "yes, and the new one is saved" : "no"}`
+      `refresh token rotated: ${rotated._tag === "Some" && Redacted.value(Option.getOrThrow(rotated.value.refreshToken)) !== refreshBefore ? "yes, and the new one is saved" : "no"}`
     )
     const saved = JSON.parse(yield* fs.readFileString(storePath))
     yield* line(
-      `the file holds the new refresh token: ${rotated._tag === "Some" && saved.default.refreshToken === Redacted.value(rotated.value.refreshToken)}; mode 0${((yield* fs.stat(storePath)).mode & 0o777).toString(8)}`
+      `the file holds the new refresh token: ${rotated._tag === "Some" && saved.default.refreshToken === Redacted.value(Option.getOrThrow(rotated.value.refreshToken))}; mode 0${((yield* fs.stat(storePath)).mode & 0o777).toString(8)}`
     )
 
     yield* heading(5, "The server answers 503, 503, then 200")

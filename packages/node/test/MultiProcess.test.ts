@@ -47,7 +47,7 @@ describe("many processes on one token file", () => {
         })
         // the file holds a refresh token the server issued (its last refresh succeeded)
         const last = Option.getOrThrow(yield* store.get(TokenStore.defaultKey))
-        assert.isTrue(Redacted.value(last.refreshToken).startsWith("fake-refresh-"))
+        assert.isTrue(Redacted.value(Option.getOrThrow(last.refreshToken)).startsWith("fake-refresh-"))
       }),
     90_000
   )
@@ -88,7 +88,7 @@ describe("many processes on one token file", () => {
         const stored = Option.getOrThrow(yield* store.get(TokenStore.defaultKey))
         const served = (yield* server.requests).filter((r) => r.grantType === "refresh_token" && r.status === 200)
         assert.strictEqual(served.length, 1)
-        assert.isTrue(Redacted.value(stored.accessToken).startsWith("fake-access-"))
+        assert.isTrue(Redacted.value(Option.getOrThrow(stored.accessToken)).startsWith("fake-access-"))
       }),
     60_000
   )

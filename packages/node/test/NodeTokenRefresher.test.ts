@@ -2,7 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { TokenRefresher } from "@token-refresher/core"
 import { NodeTokenRefresher } from "@token-refresher/node"
 import { FakeAuthorizationServer } from "@token-refresher/testing"
-import { ConfigProvider, DateTime, Effect, Layer, Redacted } from "effect"
+import { ConfigProvider, DateTime, Effect, Layer, Redacted, Option } from "effect"
 import { sendJson, testServer } from "./server.js"
 
 describe("NodeTokenRefresher against a real HTTP server on 127.0.0.1", () => {
@@ -27,8 +27,8 @@ describe("NodeTokenRefresher against a real HTTP server on 127.0.0.1", () => {
           })
         )
       )
-      assert.strictEqual(Redacted.value(tokens.accessToken), "new-access")
-      assert.strictEqual(Redacted.value(tokens.refreshToken), "rotated-refresh")
+      assert.strictEqual(Redacted.value(Option.getOrThrow(tokens.accessToken)), "new-access")
+      assert.strictEqual(Redacted.value(Option.getOrThrow(tokens.refreshToken)), "rotated-refresh")
       assert.deepStrictEqual(tokens.scope, ["user-read-private"])
       const after = yield* DateTime.now
       // the request's time plus expires_in
@@ -64,7 +64,7 @@ describe("NodeTokenRefresher against a real HTTP server on 127.0.0.1", () => {
       const tokens = yield* TokenRefresher.refresh(Redacted.make("saved-refresh")).pipe(
         Effect.provide(NodeTokenRefresher.layer({ tokenUrl: `${server.url}/token`, clientId: "public-client" }))
       )
-      assert.strictEqual(Redacted.value(tokens.refreshToken), "saved-refresh")
+      assert.strictEqual(Redacted.value(Option.getOrThrow(tokens.refreshToken)), "saved-refresh")
       assert.strictEqual(server.received.length, 2)
       assert.strictEqual(
         server.received[1]!.body,

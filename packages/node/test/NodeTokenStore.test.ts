@@ -9,8 +9,8 @@ const NodeFs = Layer.merge(NodeFileSystem.layer, NodePath.layer)
 
 const tokens = (access: string, refresh: string) =>
   new TokenSet.TokenSet({
-    accessToken: Redacted.make(access),
-    refreshToken: Redacted.make(refresh),
+    accessToken: Option.some(Redacted.make(access)),
+    refreshToken: Option.some(Redacted.make(refresh)),
     tokenType: "Bearer",
     expiresAt: DateTime.unsafeMake("2026-11-25T13:00:00.000Z"),
     scope: ["user-read-private", "user-read-email"]
@@ -18,8 +18,8 @@ const tokens = (access: string, refresh: string) =>
 
 const values = (option: Option.Option<TokenSet.TokenSet>) =>
   Option.map(option, (t) => ({
-    access: Redacted.value(t.accessToken),
-    refresh: Redacted.value(t.refreshToken),
+    access: Redacted.value(Option.getOrThrow(t.accessToken)),
+    refresh: Redacted.value(Option.getOrThrow(t.refreshToken)),
     tokenType: t.tokenType,
     expiresAt: DateTime.formatIso(t.expiresAt),
     scope: t.scope
@@ -87,7 +87,10 @@ describe("NodeTokenStore.layerFile", () => {
       const s = yield* store(file)
       for (let i = 0; i < 5; i++) yield* s.set(K, tokens(`access-${i}`, `refresh-${i}`))
       assert.deepStrictEqual(yield* fs.readDirectory(path.dirname(file)), ["spotify.json"])
-      assert.strictEqual(Redacted.value(Option.getOrThrow(yield* s.get(K)).accessToken), "access-4")
+      assert.strictEqual(
+        Redacted.value(Option.getOrThrow(yield* s.get(K)).accessToken.pipe(Option.getOrThrow)),
+        "access-4"
+      )
     }).pipe(Effect.provide(NodeFs))
   )
 
@@ -167,17 +170,26 @@ describe("NodeTokenStore.layerFile", () => {
 
       // what any reader (another process, or this one after a restart) sees at this moment
       const reader = yield* store(file)
-      assert.strictEqual(Redacted.value(Option.getOrThrow(yield* reader.get(K)).accessToken), "old-access")
+      assert.strictEqual(
+        Redacted.value(Option.getOrThrow(yield* reader.get(K)).accessToken.pipe(Option.getOrThrow)),
+        "old-access"
+      )
 
       // a torn temporary file from an earlier crash does not matter either
       yield* fs.writeFileString(path.join(folder, ".spotify.json.99.torn.tmp"), '{"accessToken":"torn')
-      assert.strictEqual(Redacted.value(Option.getOrThrow(yield* reader.get(K)).accessToken), "old-access")
+      assert.strictEqual(
+        Redacted.value(Option.getOrThrow(yield* reader.get(K)).accessToken.pipe(Option.getOrThrow)),
+        "old-access"
+      )
 
       // the writer dies (which frees the file's lock); the next successful write removes the leftovers
       yield* Fiber.interrupt(fiber)
       yield* reader.set(K, tokens("next-access", "next-refresh"))
       assert.deepStrictEqual(yield* fs.readDirectory(folder), ["spotify.json"])
-      assert.strictEqual(Redacted.value(Option.getOrThrow(yield* reader.get(K)).accessToken), "next-access")
+      assert.strictEqual(
+        Redacted.value(Option.getOrThrow(yield* reader.get(K)).accessToken.pipe(Option.getOrThrow)),
+        "next-access"
+      )
     }).pipe(Effect.provide(NodeFs))
   )
 })

@@ -116,7 +116,10 @@ describe.skipIf(pgUrl === undefined)("SqlTokenStore on PostgreSQL: a small pool"
         assert.deepStrictEqual(done, keys)
         for (const key of keys) {
           const stored = yield* store.get(key)
-          assert.strictEqual(Redacted.value(Option.getOrThrow(stored).refreshToken), `refresh-${key}`)
+          assert.strictEqual(
+            Redacted.value(Option.getOrThrow(Option.getOrThrow(stored).refreshToken)),
+            `refresh-${key}`
+          )
         }
       })
   )

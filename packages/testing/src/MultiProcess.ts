@@ -11,7 +11,6 @@ import { TokenManager, TokenRefresher, type TokenStore } from "@token-refresher/
 import * as Clock from "effect/Clock"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
-import * as Equal from "effect/Equal"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
@@ -197,7 +196,7 @@ export const callers = (options: {
           const handedOut = Date.now()
           const current = yield* manager.current
           const left =
-            Option.isSome(current) && Equal.equals(current.value.accessToken, token)
+            Option.isSome(current) && Option.contains(current.value.accessToken, token)
               ? current.value.expiresAt.epochMillis - handedOut
               : undefined
           if (left !== undefined) summary.minLeft = Math.min(summary.minLeft, left)

@@ -10,6 +10,7 @@ import * as Console from "effect/Console"
 import * as DateTime from "effect/DateTime"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Equal from "effect/Equal"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
@@ -143,13 +144,17 @@ const refresh = Command.make(
         }).pipe(Effect.provide(managerLayer(spotify, storePath)))
         const rotated = Option.match(before, {
           onNone: () => false,
-          onSome: (b) => Redacted.value(b.refreshToken) !== Redacted.value(after.refreshToken)
+          onSome: (b) => !Equal.equals(b.refreshToken, after.refreshToken)
         })
         yield* printSaved("Refreshed", storePath, after)
         yield* Console.log(`  refresh token: ${rotated ? "rotated (the new one is saved)" : "unchanged"}`)
         if (flags.showTokens) {
-          yield* Console.log(`  access_token: ${Redacted.value(after.accessToken)}`)
-          yield* Console.log(`  refresh_token: ${Redacted.value(after.refreshToken)}`)
+          yield* Console.log(
+            `  access_token: ${Option.match(after.accessToken, { onNone: () => "none", onSome: Redacted.value })}`
+          )
+          yield* Console.log(
+            `  refresh_token: ${Option.match(after.refreshToken, { onNone: () => "none", onSome: Redacted.value })}`
+          )
         }
       })
     )
@@ -171,7 +176,7 @@ const status = Command.make("status", { store: storeOption }, (flags) =>
       if (Option.isNone(stored)) return yield* Effect.fail({ _tag: "NoToken" as const })
       const tokens = stored.value
       const now = yield* DateTime.now
-      const hasAccess = Redacted.value(tokens.accessToken).length > 0
+      const hasAccess = Option.exists(tokens.accessToken, (token) => Redacted.value(token).length > 0)
       yield* Console.log(
         `  access token: ${hasAccess ? expiry(tokens, now) : "none yet (seeded; the first use refreshes)"}`
       )

@@ -47,8 +47,7 @@ export const seal = (cryptoKey: CryptoKey, key: string, tokens: TokenSet): Effec
     payload.set(iv)
     payload.set(sealed, iv.length)
     return new TokenSet({
-      accessToken: Redacted.make(""),
-      refreshToken: Redacted.make(Encoding.encodeBase64(payload)),
+      refreshToken: Option.some(Redacted.make(Encoding.encodeBase64(payload))),
       tokenType: sealedType,
       expiresAt: DateTime.unsafeMake(0),
       scope: []
@@ -68,7 +67,9 @@ export const open = (
     location,
     detail: `the tokens of session "${key}" cannot be decrypted: a wrong key, or a row copied from another session`
   })
-  const decoded = Either.getOrUndefined(Encoding.decodeBase64(Redacted.value(stored.refreshToken)))
+  const decoded = Option.isNone(stored.refreshToken)
+    ? undefined
+    : Either.getOrUndefined(Encoding.decodeBase64(Redacted.value(stored.refreshToken.value)))
   const payload = decoded === undefined ? undefined : new Uint8Array(decoded)
   if (payload === undefined || payload.length < 12 + 16) return Effect.fail(corrupt)
   return Effect.tryPromise({

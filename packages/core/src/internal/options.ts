@@ -2,10 +2,15 @@ import * as ConfigError from "effect/ConfigError"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
+import type * as Provider from "../Provider.js"
 import type * as TokenRefresher from "../TokenRefresher.js"
 
 export interface Resolved {
+  /** The provider, with `tokenUrl` and `revocationUrl` as overridden by the options. */
+  readonly provider: Provider.Provider
   readonly tokenUrl: URL
+  readonly revocationUrl: URL | undefined
+  readonly defaultExpiresIn: Duration.Duration | undefined
   readonly clientId: string
   readonly clientSecret: Redacted.Redacted<string> | undefined
   readonly authMethod: TokenRefresher.AuthMethod
@@ -18,24 +23,24 @@ export interface Resolved {
 
 const invalid = (path: string, message: string) => Effect.fail(ConfigError.InvalidData([path], message))
 
-const loopback = (hostname: string): boolean =>
+export const loopback = (hostname: string): boolean =>
   hostname === "localhost" || hostname === "[::1]" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(hostname)
 
-const parseUrl = (input: string | URL): Effect.Effect<URL, ConfigError.ConfigError> => {
+const parseUrl = (input: string | URL, path = "tokenUrl"): Effect.Effect<URL, ConfigError.ConfigError> => {
   let url: URL
   try {
     url = new URL(input)
   } catch {
-    return invalid("tokenUrl", `tokenUrl is not a valid URL: ${JSON.stringify(String(input))}`)
+    return invalid(path, `${path} is not a valid URL: ${JSON.stringify(String(input))}`)
   }
   if (url.username !== "" || url.password !== "") {
-    return invalid("tokenUrl", "tokenUrl must not contain credentials: pass clientId and clientSecret instead")
+    return invalid(path, `${path} must not contain credentials: pass clientId and clientSecret instead`)
   }
   if (url.protocol === "https:") return Effect.succeed(url)
   if (url.protocol === "http:" && loopback(url.hostname)) return Effect.succeed(url)
   return invalid(
-    "tokenUrl",
-    `tokenUrl must use https (http is allowed only for loopback hosts), got ${url.protocol}//${url.host}`
+    path,
+    `${path} must use https (http is allowed only for loopback hosts), got ${url.protocol}//${url.host}`
   )
 }
 
@@ -55,10 +60,22 @@ const duration = (
 
 export const resolve = (options: TokenRefresher.Options): Effect.Effect<Resolved, ConfigError.ConfigError> =>
   Effect.gen(function* () {
-    const tokenUrl = yield* parseUrl(options.tokenUrl)
+    const rawTokenUrl = options.tokenUrl ?? options.provider?.tokenUrl
+    if (rawTokenUrl === undefined) return yield* invalid("tokenUrl", "tokenUrl or provider is required")
+    const tokenUrl = yield* parseUrl(rawTokenUrl)
+    const rawRevocationUrl = options.revocationUrl ?? options.provider?.revocationUrl
+    const revocationUrl =
+      rawRevocationUrl === undefined ? undefined : yield* parseUrl(rawRevocationUrl, "revocationUrl")
+    const provider: Provider.Provider = {
+      ...(options.provider ?? { name: tokenUrl.host, rotatesRefreshTokens: false }),
+      tokenUrl: tokenUrl.toString(),
+      revocationUrl: revocationUrl?.toString()
+    }
+    const rawDefaultExpiresIn = options.defaultExpiresIn ?? provider.defaultExpiresIn
     if (options.clientId.length === 0) return yield* invalid("clientId", "clientId must not be empty")
     const secret = options.clientSecret
-    const authMethod = options.authMethod ?? (secret === undefined ? "none" : "client_secret_basic")
+    const authMethod =
+      options.authMethod ?? (secret === undefined ? "none" : (provider.authMethod ?? "client_secret_basic"))
     if (authMethod !== "none" && (secret === undefined || Redacted.value(secret).length === 0)) {
       return yield* invalid("clientSecret", `authMethod ${authMethod} needs a clientSecret`)
     }
@@ -68,7 +85,13 @@ export const resolve = (options: TokenRefresher.Options): Effect.Effect<Resolved
       return yield* invalid("retry.maxRetries", "retry.maxRetries must be a whole number of at least 0")
     }
     return {
+      provider,
       tokenUrl,
+      revocationUrl,
+      defaultExpiresIn:
+        rawDefaultExpiresIn === undefined
+          ? undefined
+          : yield* duration("defaultExpiresIn", rawDefaultExpiresIn, rawDefaultExpiresIn, false),
       clientId: options.clientId,
       clientSecret: authMethod === "none" ? undefined : secret,
       authMethod,

@@ -1,4 +1,5 @@
 import * as Clock from "effect/Clock"
+import * as DateTime from "effect/DateTime"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -42,12 +43,60 @@ const minimumAheadInterval = Duration.seconds(5)
 const idleRecheck = Duration.minutes(1)
 const failedAheadRetry = Duration.seconds(30)
 
-export const make = Effect.fnUntraced(function* (options?: TokenManager.Options) {
+/** How a manager gets new tokens: with the stored refresh token, or with the client-credentials grant. */
+export type Renewal =
+  { readonly _tag: "RefreshToken" } | { readonly _tag: "ClientCredentials"; readonly scope: ReadonlyArray<string> }
+
+const refreshTokenRenewal: Renewal = { _tag: "RefreshToken" }
+
+/** The store key of client-credentials tokens for `scope`: the scopes, sorted and deduplicated, are part of it. */
+export const clientCredentialsKey = (scope: ReadonlyArray<string> | undefined): string =>
+  `client_credentials:${[...new Set(scope ?? [])].sort().join(" ")}`
+
+const accessTokenOf = (tokens: TokenSet): Effect.Effect<Redacted.Redacted<string>, Errors.NoToken> =>
+  Option.isSome(tokens.accessToken) ? Effect.succeed(tokens.accessToken.value) : new Errors.NoToken()
+
+export const make = (options?: TokenManager.Options) => makeWith(options, refreshTokenRenewal)
+
+export const makeClientCredentials = (options?: TokenManager.ClientCredentialsOptions) =>
+  makeWith(
+    { ...options, key: options?.key ?? clientCredentialsKey(options?.scope) },
+    { _tag: "ClientCredentials", scope: options?.scope ?? [] }
+  )
+
+export const makeWith = Effect.fnUntraced(function* (options: TokenManager.Options | undefined, renewal: Renewal) {
   const refresher = yield* TokenRefresher
   const store = yield* TokenStore
   const scope = yield* Effect.scope
   const key = options?.key ?? defaultKey
   const leeway = Duration.decode(options?.leeway ?? "60 seconds")
+  const warnWithin = Duration.toMillis(Duration.decode(options?.refreshTokenWarning ?? "7 days"))
+  /** The refresh-token end (epoch millis) already warned about: one warning per end, not one per call. */
+  const warned = yield* Ref.make(Number.NaN)
+  const warnIfEnding = (tokens: TokenSet): Effect.Effect<void> =>
+    Option.match(tokens.refreshTokenExpiresAt, {
+      onNone: () => Effect.void,
+      onSome: (end) =>
+        Effect.flatMap(Clock.currentTimeMillis, (now) => {
+          const left = end.epochMillis - now
+          if (left >= warnWithin) return Effect.void
+          return Effect.flatMap(
+            Ref.modify(warned, (at) => [at !== end.epochMillis, end.epochMillis]),
+            (first) =>
+              first
+                ? Effect.logWarning(
+                    "the refresh token reaches its end of life soon: the user must log in again before then"
+                  ).pipe(
+                    Effect.annotateLogs({
+                      key,
+                      refreshTokenExpiresAt: DateTime.formatIso(end),
+                      remaining: Duration.format(Duration.millis(Math.max(0, left)))
+                    })
+                  )
+                : Effect.void
+          )
+        })
+    })
 
   const stateOf = (tokens: Option.Option<TokenSet>): State => ({
     ...initial,
@@ -58,7 +107,7 @@ export const make = Effect.fnUntraced(function* (options?: TokenManager.Options)
   const inflight = yield* Ref.make(Option.none<Deferred.Deferred<TokenSet, TokenManager.TokenError>>())
   const adopt = (stored: Option.Option<TokenSet>) => Ref.setAndGet(state, stateOf(stored))
   const usableAt = (s: State, now: number): s is State & { readonly tokens: Option.Some<TokenSet> } =>
-    Option.isSome(s.tokens) && !s.stale && now < s.refreshAt
+    Option.isSome(s.tokens) && !s.stale && now < s.refreshAt && Option.isSome(s.tokens.value.accessToken)
 
   /**
    * Writes tokens whose store write failed, under the lock and after a re-read, so the store never goes back to
@@ -76,10 +125,12 @@ export const make = Effect.fnUntraced(function* (options?: TokenManager.Options)
       })
     )
 
-  /** Sends `refreshToken`, keeps the answer in memory, then writes it; runs with the lock held. */
-  const refreshWith = (refreshToken: Redacted.Redacted<string>): Effect.Effect<TokenSet, TokenManager.TokenError> =>
+  /** Gets new tokens, keeps them in memory, then writes them; runs with the lock held. */
+  const renewWith = (
+    renew: Effect.Effect<TokenSet, TokenManager.TokenError>
+  ): Effect.Effect<TokenSet, TokenManager.TokenError> =>
     Effect.gen(function* () {
-      const refreshed = yield* refresher.refresh(refreshToken)
+      const refreshed = yield* renew
       // memory first: if the write fails, the rotated refresh token is still here for the next call to persist
       yield* Ref.set(state, { ...stateOf(Option.some(refreshed)), unsaved: true })
       yield* store.set(key, refreshed)
@@ -94,6 +145,13 @@ export const make = Effect.fnUntraced(function* (options?: TokenManager.Options)
   const refreshLocked: Effect.Effect<TokenSet, TokenManager.TokenError> = Effect.gen(function* () {
     const stored = yield* store.get(key)
     let current = yield* Ref.get(state)
+    if (renewal._tag === "ClientCredentials") {
+      if (Option.isSome(stored) && !sameTokens(stored.value, current.tokens)) {
+        current = yield* adopt(stored)
+        if (usableAt(current, yield* Clock.currentTimeMillis)) return current.tokens.value
+      }
+      return yield* renewWith(refresher.clientCredentials({ scope: renewal.scope }))
+    }
     if (Option.isNone(stored)) {
       // forgotten (a logout) while this process held the tokens
       yield* Ref.set(state, initial)
@@ -110,17 +168,24 @@ export const make = Effect.fnUntraced(function* (options?: TokenManager.Options)
         Ref.update(state, (s) => ({ ...s, revoked: Option.some({ refreshToken, error }) })),
         Effect.fail(error)
       )
-    return yield* refreshWith(tokens.refreshToken).pipe(
+    if (Option.isNone(tokens.refreshToken)) return yield* new Errors.NoToken({ reason: "NoRefreshToken" })
+    const refreshToken = tokens.refreshToken.value
+    return yield* renewWith(refresher.refresh(refreshToken, { previous: tokens })).pipe(
       Effect.catchTag("InvalidGrant", (error) =>
         Effect.gen(function* () {
           // a login (or a process that does not take the lock) may have stored another token meanwhile: try it once
           const again = yield* store.get(key)
-          if (Option.isNone(again) || Equal.equals(again.value.refreshToken, tokens.refreshToken)) {
-            return yield* revoked(tokens.refreshToken)(error)
+          if (
+            Option.isNone(again) ||
+            Option.isNone(again.value.refreshToken) ||
+            Equal.equals(again.value.refreshToken.value, refreshToken)
+          ) {
+            return yield* revoked(refreshToken)(error)
           }
           yield* adopt(again)
-          return yield* refreshWith(again.value.refreshToken).pipe(
-            Effect.catchTag("InvalidGrant", revoked(again.value.refreshToken))
+          const other = again.value.refreshToken.value
+          return yield* renewWith(refresher.refresh(other, { previous: again.value })).pipe(
+            Effect.catchTag("InvalidGrant", revoked(other))
           )
         })
       )
@@ -135,7 +200,7 @@ export const make = Effect.fnUntraced(function* (options?: TokenManager.Options)
     } else {
       const stored = yield* store.get(key)
       if (Option.isSome(current.revoked)) {
-        if (Option.isNone(stored) || Equal.equals(stored.value.refreshToken, current.revoked.value.refreshToken)) {
+        if (Option.isNone(stored) || Option.contains(stored.value.refreshToken, current.revoked.value.refreshToken)) {
           return yield* current.revoked.value.error
         }
         current = yield* adopt(stored)
@@ -144,7 +209,7 @@ export const make = Effect.fnUntraced(function* (options?: TokenManager.Options)
         current = yield* adopt(stored)
       }
     }
-    if (Option.isNone(current.tokens)) return yield* new Errors.NoToken()
+    if (Option.isNone(current.tokens) && renewal._tag === "RefreshToken") return yield* new Errors.NoToken()
     if (usableAt(current, yield* Clock.currentTimeMillis)) return current.tokens.value
     return yield* store.withLock(key)(refreshLocked)
   })
@@ -160,6 +225,7 @@ export const make = Effect.fnUntraced(function* (options?: TokenManager.Options)
       )
       if (leader) {
         yield* settle.pipe(
+          Effect.tap(warnIfEnding),
           Effect.interruptible,
           Effect.exit,
           Effect.flatMap((exit) => Effect.zipRight(Ref.set(inflight, Option.none()), Deferred.done(flight, exit))),
@@ -170,14 +236,15 @@ export const make = Effect.fnUntraced(function* (options?: TokenManager.Options)
     })
   )
 
-  const sharedAccessToken = Effect.map(shared, (tokens) => tokens.accessToken)
+  const sharedAccessToken = Effect.flatMap(shared, accessTokenOf)
 
   // the hot path: one Ref read and one clock read, no allocation beyond the effects themselves
   const accessToken = Effect.flatMap(Ref.get(state), (s) => {
     if (s.unsaved || s.stale || Option.isSome(s.revoked) || Option.isNone(s.tokens)) return sharedAccessToken
-    const tokens = s.tokens.value
+    const access = s.tokens.value.accessToken
+    if (Option.isNone(access)) return sharedAccessToken
     return Effect.flatMap(Clock.currentTimeMillis, (now) =>
-      now < s.refreshAt ? Effect.succeed(tokens.accessToken) : sharedAccessToken
+      now < s.refreshAt ? Effect.succeed(access.value) : sharedAccessToken
     )
   })
 
@@ -200,7 +267,7 @@ export const make = Effect.fnUntraced(function* (options?: TokenManager.Options)
     Effect.zipRight(
       loaded,
       Ref.update(state, (s) =>
-        Option.isSome(s.tokens) && Equal.equals(s.tokens.value.accessToken, token) ? { ...s, stale: true } : s
+        Option.isSome(s.tokens) && Option.contains(s.tokens.value.accessToken, token) ? { ...s, stale: true } : s
       )
     )
 
@@ -225,7 +292,7 @@ export const make = Effect.fnUntraced(function* (options?: TokenManager.Options)
       const due = 2 * current.refreshAt - tokens.expiresAt.epochMillis
       const now = yield* Clock.currentTimeMillis
       if (now < due) return Duration.millis(due - now)
-      yield* invalidateToken(tokens.accessToken)
+      yield* Option.match(tokens.accessToken, { onNone: () => invalidate, onSome: invalidateToken })
       yield* shared
       return minimumAheadInterval
     }).pipe(

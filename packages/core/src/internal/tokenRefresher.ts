@@ -13,10 +13,13 @@ import * as Random from "effect/Random"
 import * as Redacted from "effect/Redacted"
 import * as Ref from "effect/Ref"
 import * as Errors from "../Errors.js"
+import type * as Grant from "../Grant.js"
+import * as GrantModule from "../Grant.js"
+import type * as Provider from "../Provider.js"
 import type * as TokenRefresher from "../TokenRefresher.js"
 import { TokenSet } from "../TokenSet.js"
 import * as Options from "./options.js"
-import { parseErrorResponse, parseTokenResponse, splitScope } from "./tokenResponse.js"
+import { parseErrorResponse, parseTokenResponse, splitScope, type TokenResponse } from "./tokenResponse.js"
 
 /** The statuses that say "try again later" (RFC 9110 and common practice for token endpoints). */
 const retryableStatuses: ReadonlySet<number> = new Set([408, 429, 500, 502, 503, 504])
@@ -107,56 +110,33 @@ const parseJson = (text: string): Either.Either<unknown, void> => {
   }
 }
 
-const interpret = (
+/** The answer, its JSON parsed (the text when it is not JSON), through the provider's `normalize`. */
+const rawResponse = (
   status: number,
   headers: Readonly<Record<string, string | undefined>>,
-  body: string,
-  sentRefreshToken: Redacted.Redacted<string> | undefined,
+  text: string,
+  normalize: ((response: Provider.RawResponse) => Provider.RawResponse) | undefined
+): Provider.RawResponse => {
+  const raw: Provider.RawResponse = { status, headers, body: Either.getOrElse(parseJson(text), () => text) }
+  return normalize === undefined ? raw : normalize(raw)
+}
+
+const describeBody = (text: string, headers: Readonly<Record<string, string | undefined>>): string =>
+  text.length === 0 ? "an empty body" : `${text.length} characters of ${contentTypeOf(headers)}`
+
+type FailureError = Errors.InvalidGrant | Errors.InvalidClient | Errors.OAuthError | Errors.DecodeError
+
+/** An error answer (any status but 2xx), after `normalize`: a retryable status, an OAuth error, or a `DecodeError`. */
+const failure = (
+  raw: Provider.RawResponse,
+  text: string,
   now: DateTime.Utc,
   possiblyConsumed: boolean
 ): Effect.Effect<
-  TokenSet,
+  never,
   Errors.InvalidGrant | Errors.InvalidClient | Errors.OAuthError | Errors.DecodeError | Unanswered
 > => {
-  if (status >= 200 && status < 300) {
-    const json = parseJson(body)
-    if (Either.isLeft(json)) {
-      return Effect.fail(
-        new Errors.DecodeError({
-          status,
-          reason: "NotJson",
-          detail: `expected a JSON token response, got ${
-            body.length === 0 ? "an empty body" : `${body.length} characters of ${contentTypeOf(headers)}`
-          }`
-        })
-      )
-    }
-    return Either.match(parseTokenResponse(json.right), {
-      onLeft: (detail) => Effect.fail(new Errors.DecodeError({ status, reason: "Schema", detail })),
-      onRight: (response) => {
-        const refreshToken =
-          response.refresh_token === undefined ? sentRefreshToken : Redacted.make(response.refresh_token)
-        if (refreshToken === undefined) {
-          // a code exchange that grants no refresh token leaves nothing to keep the session alive with
-          return Effect.fail(new Errors.DecodeError({ status, reason: "Schema", detail: "refresh_token is missing" }))
-        }
-        return Effect.succeed(
-          new TokenSet(
-            {
-              accessToken: Redacted.make(response.access_token),
-              refreshToken,
-              tokenType: response.token_type,
-              expiresAt: DateTime.addDuration(now, Duration.seconds(response.expires_in)),
-              scope: splitScope(response.scope),
-              issuedAt: now
-            },
-            // built from values the response schema has just decoded
-            true
-          )
-        )
-      }
-    })
-  }
+  const { headers, status } = raw
   const retryAfter = parseRetryAfter(headers["retry-after"], DateTime.toEpochMillis(now))
   if (retryableStatuses.has(status) || status >= 500) {
     return Effect.fail(
@@ -169,7 +149,7 @@ const interpret = (
       })
     )
   }
-  const oauth = Either.match(parseJson(body), { onLeft: Option.none, onRight: parseErrorResponse })
+  const oauth = parseErrorResponse(raw.body)
   if (Option.isNone(oauth)) {
     return status === 401
       ? Effect.fail(new Errors.InvalidClient({ status }))
@@ -177,9 +157,7 @@ const interpret = (
           new Errors.DecodeError({
             status,
             reason: "NotOAuthError",
-            detail: `expected an OAuth error object, got ${
-              body.length === 0 ? "an empty body" : `${body.length} characters of ${contentTypeOf(headers)}`
-            }`
+            detail: `expected an OAuth error object, got ${describeBody(text, headers)}`
           })
         )
   }
@@ -197,6 +175,71 @@ const interpret = (
   }
 }
 
+const addLifetime = (start: DateTime.Utc, lifetime: Provider.RefreshTokenLifetime): DateTime.Utc =>
+  DateTime.add(start, lifetime.length)
+
+/**
+ * The `TokenSet` of a decoded answer to `grant`: the refresh token kept when none came back, `authorizedAt` carried
+ * over a refresh, and the refresh token's end of life from the answer, else from the provider's policy.
+ */
+const tokenSetOf = (
+  grant: Grant.Grant,
+  response: TokenResponse,
+  now: DateTime.Utc,
+  provider: Provider.Provider,
+  defaultExpiresIn: Duration.Duration | undefined
+): Either.Either<TokenSet, string> => {
+  const expiresAt =
+    response.expires_at !== undefined
+      ? Option.getOrUndefined(DateTime.make(response.expires_at * 1000))
+      : response.expires_in !== undefined
+        ? DateTime.addDuration(now, Duration.seconds(response.expires_in))
+        : defaultExpiresIn !== undefined
+          ? DateTime.addDuration(now, defaultExpiresIn)
+          : undefined
+  if (expiresAt === undefined) {
+    return Either.left(response.expires_at === undefined ? "expires_in is missing" : "expires_at: out of range")
+  }
+  const previous = grant._tag === "RefreshToken" ? grant.previous : Option.none<TokenSet>()
+  const issued = Option.map(Option.fromNullable(response.refresh_token), Redacted.make)
+  const refreshToken =
+    grant._tag === "RefreshToken" ? Option.orElse(issued, () => Option.some(grant.refreshToken)) : issued
+  const authorizedAt =
+    grant._tag === "RefreshToken" ? Option.flatMap(previous, (p) => p.authorizedAt) : Option.some(now)
+  const lifetime = provider.refreshTokenLifetime
+  const fromPolicy = (): Option.Option<DateTime.Utc> =>
+    lifetime === undefined
+      ? Option.none()
+      : lifetime.from === "issue" || grant._tag === "AuthorizationCode"
+        ? Option.some(addLifetime(now, lifetime))
+        : Option.map(authorizedAt, (at) => addLifetime(at, lifetime))
+  const refreshTokenExpiresAt = Option.isNone(refreshToken)
+    ? Option.none()
+    : response.refresh_token_expires_in !== undefined
+      ? Option.some(DateTime.addDuration(now, Duration.seconds(response.refresh_token_expires_in)))
+      : Option.isSome(issued) || lifetime?.from === "authorization"
+        ? Option.orElse(fromPolicy(), () =>
+            Option.isSome(issued) ? Option.none() : Option.flatMap(previous, (p) => p.refreshTokenExpiresAt)
+          )
+        : Option.flatMap(previous, (p) => p.refreshTokenExpiresAt)
+  return Either.right(
+    new TokenSet(
+      {
+        accessToken: Option.some(Redacted.make(response.access_token)),
+        refreshToken,
+        tokenType: response.token_type,
+        expiresAt: DateTime.toUtc(expiresAt),
+        scope: splitScope(response.scope),
+        issuedAt: now,
+        authorizedAt,
+        refreshTokenExpiresAt
+      },
+      // built from values the response schema has just decoded
+      true
+    )
+  )
+}
+
 /** Exponential backoff with ±20% jitter (as `Schedule.jittered`), capped by `maxDelay`. */
 const backoff = (options: Options.Resolved, retry: number): Effect.Effect<Duration.Duration> =>
   Effect.map(Random.nextRange(0.8, 1.2), (jitter) =>
@@ -206,11 +249,45 @@ const backoff = (options: Options.Resolved, retry: number): Effect.Effect<Durati
     )
   )
 
+const spanNames: { readonly [K in Grant.Grant["_tag"]]: string } = {
+  RefreshToken: "TokenRefresher.refresh",
+  AuthorizationCode: "TokenRefresher.exchangeCode",
+  ClientCredentials: "TokenRefresher.clientCredentials"
+}
+
+const scopeParam = (scope: ReadonlyArray<string>): ReadonlyArray<readonly [string, string]> =>
+  scope.length === 0 ? [] : [["scope", scope.join(" ")]]
+
+/** The grant's own form fields (RFC 6749 §4.1.3, §4.4.2, §6). */
+const grantParams = (grant: Grant.Grant): ReadonlyArray<readonly [string, string]> => {
+  switch (grant._tag) {
+    case "RefreshToken":
+      return [
+        ["grant_type", "refresh_token"],
+        ["refresh_token", Redacted.value(grant.refreshToken)],
+        ...scopeParam(grant.scope)
+      ]
+    case "AuthorizationCode":
+      return [
+        ["grant_type", "authorization_code"],
+        ["code", Redacted.value(grant.code)],
+        ["redirect_uri", grant.redirectUri],
+        ...(Option.isSome(grant.codeVerifier)
+          ? [["code_verifier", Redacted.value(grant.codeVerifier.value)] as const]
+          : [])
+      ]
+    case "ClientCredentials":
+      return [["grant_type", "client_credentials"], ...scopeParam(grant.scope)]
+  }
+}
+
 export const make = (
   input: TokenRefresher.Options
 ): Effect.Effect<TokenRefresher.Service, ConfigError.ConfigError, HttpClient.HttpClient> =>
   Effect.gen(function* () {
     const options = yield* Options.resolve(input)
+    const provider = options.provider
+    const normalize = provider.normalize
     const host = options.tokenUrl.host
     const authorization =
       options.authMethod === "client_secret_basic" && options.clientSecret !== undefined
@@ -224,11 +301,11 @@ export const make = (
       // the authorization server is a third party: our trace ids are of no use to it
       HttpClient.withTracerPropagation(false)
     )
-    const url = options.tokenUrl.toString()
+    const tokenUrl = options.tokenUrl.toString()
 
-    /** The grant's own fields, then the client's (RFC 6749 §2.3.1 for `client_secret_post`, §3.2.1 for public clients). */
-    const tokenRequest = (grant: ReadonlyArray<readonly [string, string]>) => {
-      const params: Array<readonly [string, string]> = [...grant]
+    /** The request's own fields, then the client's (RFC 6749 §2.3.1 for `client_secret_post`, §3.2.1 for public clients). */
+    const formRequest = (url: string, fields: ReadonlyArray<readonly [string, string]>) => {
+      const params: Array<readonly [string, string]> = [...fields]
       if (options.authMethod !== "client_secret_basic") params.push(["client_id", options.clientId])
       if (options.authMethod === "client_secret_post" && options.clientSecret !== undefined) {
         params.push(["client_secret", Redacted.value(options.clientSecret)])
@@ -236,11 +313,14 @@ export const make = (
       return HttpClientRequest.post(url).pipe(HttpClientRequest.bodyUrlParams(params))
     }
 
-    /** `possiblyConsumed`: an earlier attempt of this grant may have reached the server without an answer. */
-    const attempt = (
+    /**
+     * One attempt: the answer, normalized, handed to `onSuccess` when it is a 2xx. `possiblyConsumed`: an earlier
+     * attempt of this request may have reached the server without an answer.
+     */
+    const attempt = <A, E>(
       request: HttpClientRequest.HttpClientRequest,
-      refreshToken: Redacted.Redacted<string> | undefined,
-      possiblyConsumed: boolean
+      possiblyConsumed: boolean,
+      onSuccess: (raw: Provider.RawResponse, text: string, sentAt: DateTime.Utc) => Effect.Effect<A, E>
     ) =>
       // expiry counts from when the request was sent: the server started the token's life no earlier, so a slow
       // answer (or a busy event loop) can only make the client refresh early, never use an expired token
@@ -278,11 +358,36 @@ export const make = (
                 })
               )
           }),
-          Effect.flatMap(({ body, response }) =>
-            interpret(response.status, response.headers, body, refreshToken, sentAt, possiblyConsumed)
-          )
+          Effect.flatMap(({ body, response }): Effect.Effect<A, E | FailureError | Unanswered> => {
+            const raw = rawResponse(response.status, response.headers, body, normalize)
+            return raw.status >= 200 && raw.status < 300
+              ? onSuccess(raw, body, sentAt)
+              : failure(raw, body, sentAt, possiblyConsumed)
+          })
         )
       )
+
+    /** A 2xx answer to a grant: a token response, decoded. */
+    const tokensOf =
+      (grant: Grant.Grant) =>
+      (raw: Provider.RawResponse, text: string, sentAt: DateTime.Utc): Effect.Effect<TokenSet, Errors.DecodeError> => {
+        if (typeof raw.body === "string") {
+          return Effect.fail(
+            new Errors.DecodeError({
+              status: raw.status,
+              reason: "NotJson",
+              detail: `expected a JSON token response, got ${describeBody(text, raw.headers)}`
+            })
+          )
+        }
+        const decoded = Either.flatMap(parseTokenResponse(raw.body), (response) =>
+          tokenSetOf(grant, response, sentAt, provider, options.defaultExpiresIn)
+        )
+        return Either.match(decoded, {
+          onLeft: (detail) => Effect.fail(new Errors.DecodeError({ status: raw.status, reason: "Schema", detail })),
+          onRight: Effect.succeed
+        })
+      }
 
     /**
      * Until when the token endpoint asked this client to wait (`Retry-After`, epoch millis): grants that start before
@@ -319,20 +424,20 @@ export const make = (
           )
     )
 
-    /** One grant, with the retry policy, a span and debug logs. */
-    const grant = (
+    /** One request to the authorization server, with the retry policy, a span and debug logs. */
+    const send = <A, E extends { readonly _tag: string; readonly message: string }>(
       span: string,
-      params: ReadonlyArray<readonly [string, string]>,
-      refreshToken: Redacted.Redacted<string> | undefined
-    ) =>
+      request: HttpClientRequest.HttpClientRequest,
+      onSuccess: (raw: Provider.RawResponse, text: string, sentAt: DateTime.Utc) => Effect.Effect<A, E>,
+      describeSuccess: (a: A) => Record<string, unknown>
+    ): Effect.Effect<A, E | Errors.RefreshError> =>
       Effect.suspend(() => {
-        const request = tokenRequest(params)
         let attempts = 0
         // an earlier attempt may have reached the server and used the grant without our seeing the answer
         let possiblyConsumed = false
-        const loop: Effect.Effect<TokenSet, Errors.RefreshError> = Effect.suspend(() => {
+        const loop: Effect.Effect<A, E | Errors.RefreshError> = Effect.suspend(() => {
           attempts++
-          return attempt(request, refreshToken, possiblyConsumed)
+          return attempt(request, possiblyConsumed, onSuccess)
         }).pipe(
           Effect.catchIf(isUnanswered, (failure) => {
             possiblyConsumed ||= failure.maybeDelivered
@@ -343,7 +448,7 @@ export const make = (
               ...(failure.retryAfter === undefined ? {} : { retryAfter: failure.retryAfter }),
               ...(failure.detail === undefined ? {} : { detail: failure.detail })
             })
-            const retry = (): Effect.Effect<TokenSet, Errors.RefreshError> => {
+            const retry = (): Effect.Effect<A, E | Errors.RefreshError> => {
               if (!failure.retryable || attempts > options.maxRetries) return Effect.fail(giveUp)
               if (failure.retryAfter !== undefined && Duration.greaterThan(failure.retryAfter, options.maxRetryAfter)) {
                 return Effect.fail(giveUp)
@@ -368,18 +473,14 @@ export const make = (
         )
         return Effect.zipRight(checkHeldBack, loop).pipe(
           Effect.tapBoth({
-            onSuccess: (tokens) =>
+            onSuccess: (a) =>
               Effect.annotateCurrentSpan({
                 "token_refresher.attempts": attempts,
                 "token_refresher.outcome": "success"
               }).pipe(
                 Effect.zipRight(
                   Effect.logDebug("token request succeeded").pipe(
-                    Effect.annotateLogs({
-                      attempts,
-                      rotated: tokens.refreshToken !== refreshToken,
-                      expiresAt: DateTime.formatIso(tokens.expiresAt)
-                    })
+                    Effect.annotateLogs({ attempts, ...describeSuccess(a) })
                   )
                 )
               ),
@@ -404,27 +505,72 @@ export const make = (
         )
       })
 
-    const refresh = (refreshToken: Redacted.Redacted<string>, refreshOptions?: TokenRefresher.RefreshOptions) => {
-      const params: Array<readonly [string, string]> = [
-        ["grant_type", "refresh_token"],
-        ["refresh_token", Redacted.value(refreshToken)]
-      ]
-      const scope = refreshOptions?.scope
-      if (scope !== undefined && scope.length > 0) params.push(["scope", scope.join(" ")])
-      return grant("TokenRefresher.refresh", params, refreshToken)
-    }
+    /** After its known end of life, an `invalid_grant` says so. */
+    const endOfLife = (grant: Grant.Grant) => (error: Errors.InvalidGrant) =>
+      grant._tag !== "RefreshToken"
+        ? Effect.fail(error)
+        : Effect.flatMap(DateTime.now, (now) => {
+            const end = Option.flatMap(grant.previous, (previous) => previous.refreshTokenExpiresAt)
+            return Option.isSome(end) && DateTime.lessThanOrEqualTo(end.value, now)
+              ? Effect.fail(new Errors.InvalidGrant({ ...error, refreshTokenExpiredAt: end.value }))
+              : Effect.fail(error)
+          })
+
+    const grant = (grant: Grant.Grant): Effect.Effect<TokenSet, Errors.RefreshError> =>
+      send(spanNames[grant._tag], formRequest(tokenUrl, grantParams(grant)), tokensOf(grant), (tokens) => ({
+        rotated: grant._tag === "RefreshToken" && !Option.contains(tokens.refreshToken, grant.refreshToken),
+        expiresAt: DateTime.formatIso(tokens.expiresAt)
+      })).pipe(Effect.catchTag("InvalidGrant", endOfLife(grant)))
+
+    const refresh = (refreshToken: Redacted.Redacted<string>, refreshOptions?: TokenRefresher.RefreshOptions) =>
+      grant(
+        GrantModule.RefreshToken({
+          refreshToken,
+          scope: refreshOptions?.scope ?? [],
+          previous: Option.fromNullable(refreshOptions?.previous)
+        })
+      )
 
     const exchangeCode = (code: TokenRefresher.CodeExchange) =>
       grant(
-        "TokenRefresher.exchangeCode",
-        [
-          ["grant_type", "authorization_code"],
-          ["code", Redacted.value(code.code)],
-          ["redirect_uri", code.redirectUri],
-          ...(code.codeVerifier === undefined ? [] : [["code_verifier", Redacted.value(code.codeVerifier)] as const])
-        ],
-        undefined
+        GrantModule.AuthorizationCode({
+          code: code.code,
+          redirectUri: code.redirectUri,
+          codeVerifier: Option.fromNullable(code.codeVerifier)
+        })
       )
 
-    return { refresh, exchangeCode } satisfies TokenRefresher.Service
+    const clientCredentials = (ccOptions?: TokenRefresher.ClientCredentialsOptions) =>
+      grant(GrantModule.ClientCredentials({ scope: ccOptions?.scope ?? [] }))
+
+    const revocationUrl = options.revocationUrl?.toString()
+    const revoked = () => Effect.void
+    const revoke = (
+      token: Redacted.Redacted<string>,
+      revokeOptions?: TokenRefresher.RevokeOptions
+    ): Effect.Effect<void, Errors.RevokeError> =>
+      revocationUrl === undefined
+        ? Effect.fail(new Errors.RevocationUnsupported({ provider: provider.name }))
+        : send(
+            "TokenRefresher.revoke",
+            // RFC 7009 §2.1
+            formRequest(revocationUrl, [
+              ["token", Redacted.value(token)],
+              ...(revokeOptions?.hint === undefined ? [] : [["token_type_hint", revokeOptions.hint] as const])
+            ]),
+            revoked,
+            () => ({})
+          ).pipe(
+            // RFC 7009 answers no grant: an invalid_grant here is just the server's way of saying "unknown token"
+            Effect.catchTag("InvalidGrant", () => Effect.void)
+          )
+
+    return {
+      refresh,
+      exchangeCode,
+      clientCredentials,
+      grant,
+      revoke,
+      provider
+    } satisfies TokenRefresher.Service
   })

@@ -17,12 +17,23 @@ const TokenType = field(
   '"Bearer" (case-insensitive)'
 )
 
-/** RFC 6749 §5.1, as sent by the server. */
+const ExpiresAt = field(
+  Schema.Union(Schema.Number, Schema.NumberFromString).pipe(Schema.finite(), Schema.nonNegative()),
+  "epoch seconds"
+)
+
+/**
+ * RFC 6749 §5.1, as sent by the server (after the provider's `normalize`), with two extensions: GitHub's
+ * `refresh_token_expires_in` and Strava's absolute `expires_at`. A missing `expires_in` is checked by the caller, which
+ * knows the provider's default.
+ */
 export const TokenResponse = Schema.Struct({
   access_token: NonEmptyToken,
   token_type: TokenType,
-  expires_in: ExpiresIn,
+  expires_in: Schema.optional(ExpiresIn),
+  expires_at: Schema.optional(ExpiresAt),
   refresh_token: Schema.optional(NonEmptyToken),
+  refresh_token_expires_in: Schema.optional(ExpiresIn),
   scope: Schema.optional(field(Schema.String, "a space-separated string"))
 }).annotations({ message: () => ({ message: "expected a JSON object", override: false }) })
 
@@ -44,14 +55,17 @@ const decodeTokenResponse = Schema.decodeUnknownEither(TokenResponse, { errors: 
  * offending values, which may be tokens.
  */
 export const parseTokenResponse = (json: unknown): Either.Either<TokenResponse, string> =>
-  Either.mapLeft(decodeTokenResponse(json), (error) =>
-    ParseResult.ArrayFormatter.formatErrorSync(error)
-      .map((issue) => {
-        const path = issue.path.length === 0 ? "body" : issue.path.map(String).join(".")
-        return issue._tag === "Missing" ? `${path} is missing` : `${path}: ${safeMessage(issue.message)}`
-      })
-      .join("; ")
-  )
+  Either.mapLeft(decodeTokenResponse(json), (error) => {
+    // one issue per path: a union reports each of its members
+    const byPath = new Map<string, string>()
+    for (const issue of ParseResult.ArrayFormatter.formatErrorSync(error)) {
+      const path = issue.path.length === 0 ? "body" : issue.path.map(String).join(".")
+      if (!byPath.has(path)) {
+        byPath.set(path, issue._tag === "Missing" ? `${path} is missing` : `${path}: ${safeMessage(issue.message)}`)
+      }
+    }
+    return [...byPath.values()].join("; ")
+  })
 
 const safeMessage = (message: string): string => (message.startsWith("expected ") ? message : "invalid value")
 

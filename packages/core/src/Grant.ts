@@ -1,0 +1,65 @@
+/**
+ * The grants a `TokenRefresher` can send, as data: each is turned into one token request, with the same client
+ * authentication, retry policy, decoding and errors.
+ *
+ * @since 0.3.0
+ */
+import * as Data from "effect/Data"
+import type * as Option from "effect/Option"
+import type * as Redacted from "effect/Redacted"
+import type { TokenSet } from "./TokenSet.js"
+
+/**
+ * - `RefreshToken` (RFC 6749 §6): a new access token for a session; `previous` are the tokens being refreshed, whose
+ *   `authorizedAt` and refresh-token end of life carry over.
+ * - `AuthorizationCode` (RFC 6749 §4.1.3, PKCE's `code_verifier` from RFC 7636): the first tokens of a login.
+ * - `ClientCredentials` (RFC 6749 §4.4): an app token, with no user and no refresh token.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export type Grant = Data.TaggedEnum<{
+  RefreshToken: {
+    readonly refreshToken: Redacted.Redacted<string>
+    readonly scope: ReadonlyArray<string>
+    readonly previous: Option.Option<TokenSet>
+  }
+  AuthorizationCode: {
+    readonly code: Redacted.Redacted<string>
+    readonly redirectUri: string
+    readonly codeVerifier: Option.Option<Redacted.Redacted<string>>
+  }
+  ClientCredentials: {
+    readonly scope: ReadonlyArray<string>
+  }
+}>
+
+const { $is, $match, AuthorizationCode, ClientCredentials, RefreshToken } = Data.taggedEnum<Grant>()
+
+export {
+  /**
+   * @since 0.3.0
+   * @category guards
+   */
+  $is,
+  /**
+   * @since 0.3.0
+   * @category pattern matching
+   */
+  $match,
+  /**
+   * @since 0.3.0
+   * @category constructors
+   */
+  AuthorizationCode,
+  /**
+   * @since 0.3.0
+   * @category constructors
+   */
+  ClientCredentials,
+  /**
+   * @since 0.3.0
+   * @category constructors
+   */
+  RefreshToken
+}
