@@ -4,7 +4,7 @@ import type { UserWorkspaceConfig } from "vitest/config"
 
 const root = path.dirname(fileURLToPath(import.meta.url))
 
-const packages = ["core", "spotify", "node", "testing", "cli", "sql", "redis"] as const
+const packages = ["core", "spotify", "providers", "node", "testing", "cli", "sql", "redis"] as const
 
 /**
  * Workspace packages resolve to their sources, so tests run on a fresh clone without a build.
