@@ -15,7 +15,14 @@
  */
 import { Provider } from "@token-refresher/core"
 import * as Config from "effect/Config"
-import { type CommonOptions, type PresetLayer, clientConfig, makeLayers, oauthError, record } from "./internal/preset.js"
+import {
+  type CommonOptions,
+  type PresetLayer,
+  clientConfig,
+  makeLayers,
+  oauthError,
+  record
+} from "./internal/preset.js"
 
 /**
  * @since 0.1.0

@@ -55,6 +55,64 @@ export interface Options {
   readonly accessTokenLifetime?: Duration.DurationInput | undefined
   /** The scope granted when the request names none. Default: `user-read-private user-read-email`. */
   readonly scope?: string | undefined
+  /**
+   * Answer as this provider does: the shapes of its success and error bodies, its statuses, and (unless `rotate` or
+   * `keepOldRefreshTokens` say otherwise) its rotation. Default: `rfc6749` (RFC 6749 to the letter, as Spotify).
+   */
+  readonly profile?: Profile | undefined
+  /** A rotated refresh token stays valid (Microsoft). Default: per profile, else false. */
+  readonly keepOldRefreshTokens?: boolean | undefined
+  /** Refresh tokens stop working this long after they were issued (`invalid_grant`). Default: never. */
+  readonly refreshTokenLifetime?: Duration.DurationInput | undefined
+  /**
+   * Which discovery document the server publishes: OpenID Connect's `/.well-known/openid-configuration`, RFC 8414's
+   * `/.well-known/oauth-authorization-server`, or none. Default: `openid`.
+   */
+  readonly discovery?: "openid" | "oauth" | "none" | undefined
+}
+
+/**
+ * The providers whose answers the server can imitate.
+ *
+ * - `rfc6749`: RFC 6749 to the letter (Spotify).
+ * - `github`: errors with HTTP 200 (`bad_refresh_token`, `incorrect_client_credentials`), `refresh_token_expires_in`.
+ * - `twitch`: `scope` as an array; errors as `{"status":400,"message":"Invalid refresh token"}`.
+ * - `slack`: `{"ok":true,…,"token_type":"bot"}`; errors as `{"ok":false,"error":"invalid_refresh_token"}` with 200.
+ * - `salesforce`: no `expires_in` (`issued_at` and `instance_url` instead); no rotation.
+ * - `strava`: an absolute `expires_at`; errors as Strava faults (`{"message":"Bad Request","errors":[…]}`).
+ * - `auth0`: `invalid_grant` with HTTP 403.
+ * - `microsoft`: rotation that keeps the old refresh token valid.
+ * - `google`, `dropbox`: no rotation.
+ * - `discord`: RFC 6749 errors, rotation.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export type Profile =
+  | "rfc6749"
+  | "github"
+  | "twitch"
+  | "slack"
+  | "salesforce"
+  | "strava"
+  | "auth0"
+  | "microsoft"
+  | "google"
+  | "dropbox"
+  | "discord"
+
+const profileRotation: { readonly [P in Profile]: { readonly rotate: boolean; readonly keepOld: boolean } } = {
+  rfc6749: { rotate: true, keepOld: false },
+  github: { rotate: true, keepOld: false },
+  twitch: { rotate: true, keepOld: false },
+  slack: { rotate: true, keepOld: false },
+  salesforce: { rotate: false, keepOld: false },
+  strava: { rotate: true, keepOld: false },
+  auth0: { rotate: true, keepOld: false },
+  microsoft: { rotate: true, keepOld: true },
+  google: { rotate: false, keepOld: false },
+  dropbox: { rotate: false, keepOld: false },
+  discord: { rotate: true, keepOld: false }
 }
 
 /**
@@ -169,6 +227,10 @@ export interface Stats {
   readonly faultsInjected: number
   /** Token families revoked because a used refresh token came back (`revokeFamilyOnReuse`). */
   readonly familiesRevoked: number
+  /** App tokens issued with the client-credentials grant. */
+  readonly clientCredentialsIssued: number
+  /** Tokens revoked through the revocation endpoint (RFC 7009). */
+  readonly tokensRevoked: number
 }
 
 /**
@@ -189,6 +251,10 @@ export interface Service {
   readonly url: string
   readonly tokenUrl: string
   readonly authorizeUrl: string
+  /** The RFC 7009 revocation endpoint, `<url>/revoke`. */
+  readonly revocationUrl: string
+  /** The issuer of the discovery documents: `url`. */
+  readonly issuer: string
   /** `<url>/v1`: use it as the Web API URL. */
   readonly apiUrl: string
   readonly clients: ReadonlyArray<Client>
@@ -205,6 +271,8 @@ export interface Service {
   readonly setAccessTokenLifetime: (lifetime: Duration.DurationInput) => Effect.Effect<void>
   readonly setRevokeFamilyOnReuse: (revoke: boolean) => Effect.Effect<void>
   readonly setTokenDelay: (delay: Duration.DurationInput) => Effect.Effect<void>
+  /** Serves `document` (any JSON value) as both discovery documents, or the real ones again with `undefined`. */
+  readonly setDiscoveryDocument: (document: unknown) => Effect.Effect<void>
   /** Every access token issued so far is expired from now on. */
   readonly expireAccessTokens: Effect.Effect<void>
   /** Every refresh token issued so far is revoked (`invalid_grant`, "Refresh token revoked"). */
@@ -275,6 +343,8 @@ export const user = {
 interface RefreshRecord {
   readonly clientId: string
   readonly scope: string
+  /** When it stops working (epoch millis); `Infinity` without `refreshTokenLifetime`. */
+  readonly expiresAt: number
   /** The login this token descends from. */
   readonly family: number
   state: "active" | "used" | "revoked"
@@ -326,9 +396,6 @@ const json = (status: number, body: unknown, headers?: Record<string, string>): 
       : undefined
 })
 
-const oauthError = (error: string, description: string, status = 400): Answer =>
-  json(status, { error, error_description: description })
-
 const htmlPage = (status: number): Answer => ({
   status,
   headers: { "content-type": "text/html; charset=utf-8" },
@@ -345,8 +412,15 @@ export const make = (options?: Options): Effect.Effect<Service, ListenError, Sco
   Effect.gen(function* () {
     const clients = options?.clients ?? [confidentialClient, publicClient]
     const defaultScope = options?.scope ?? "user-read-private user-read-email"
+    const profile: Profile = options?.profile ?? "rfc6749"
+    const refreshLifetimeMillis =
+      options?.refreshTokenLifetime === undefined
+        ? Number.POSITIVE_INFINITY
+        : Duration.toMillis(Duration.decode(options.refreshTokenLifetime))
+    let discoveryOverride: { readonly document: unknown } | undefined
     const config = {
-      rotate: options?.rotate ?? true,
+      rotate: options?.rotate ?? profileRotation[profile].rotate,
+      keepOld: options?.keepOldRefreshTokens ?? profileRotation[profile].keepOld,
       lifetimeSeconds: Duration.toSeconds(Duration.decode(options?.accessTokenLifetime ?? "3600 seconds")),
       revokeFamilyOnReuse: options?.revokeFamilyOnReuse ?? false,
       tokenDelayMillis: Duration.toMillis(Duration.decode(options?.tokenDelay ?? 0)),
@@ -367,16 +441,28 @@ export const make = (options?: Options): Effect.Effect<Service, ListenError, Sco
       apiCalls: 0,
       apiRejected: 0,
       faultsInjected: 0,
-      familiesRevoked: 0
+      familiesRevoked: 0,
+      clientCredentialsIssued: 0,
+      tokensRevoked: 0
     }
     let families = 0
     const timers = new Set<NodeJS.Timeout>()
+    /** The server's own URL, once it listens (the discovery document names it). */
+    let publicUrl = ""
 
     const issue = (clientId: string, scope: string, withRefresh: boolean, family = ++families) => {
       const accessToken = randomToken("fake-access")
       accessTokens.set(accessToken, { clientId, family, expiresAt: Date.now() + config.lifetimeSeconds * 1000 })
       const refreshToken = withRefresh ? randomToken("fake-refresh") : undefined
-      if (refreshToken !== undefined) refreshTokens.set(refreshToken, { clientId, scope, family, state: "active" })
+      if (refreshToken !== undefined) {
+        refreshTokens.set(refreshToken, {
+          clientId,
+          scope,
+          family,
+          expiresAt: Date.now() + refreshLifetimeMillis,
+          state: "active"
+        })
+      }
       return { accessToken, refreshToken }
     }
 
@@ -386,15 +472,129 @@ export const make = (options?: Options): Effect.Effect<Service, ListenError, Sco
       for (const record of accessTokens.values()) if (record.family === family) record.expiresAt = 0
     }
 
+    /** An RFC 6749 §5.1 answer, in the shape of the profile's provider. */
+    const success = (fields: {
+      readonly accessToken: string
+      readonly refreshToken: string | undefined
+      readonly scope: string
+    }): Answer => {
+      const now = Date.now()
+      const standard = {
+        access_token: fields.accessToken,
+        token_type: "Bearer",
+        scope: fields.scope,
+        expires_in: config.lifetimeSeconds,
+        ...(fields.refreshToken === undefined ? {} : { refresh_token: fields.refreshToken })
+      }
+      switch (profile) {
+        case "github":
+          return json(200, {
+            ...standard,
+            token_type: "bearer",
+            ...(fields.refreshToken === undefined
+              ? {}
+              : {
+                  refresh_token_expires_in: Number.isFinite(refreshLifetimeMillis)
+                    ? Math.round(refreshLifetimeMillis / 1000)
+                    : 15_897_600
+                })
+          })
+        case "twitch":
+          return json(200, {
+            ...standard,
+            token_type: "bearer",
+            scope: fields.scope.split(" ").filter((s) => s !== "")
+          })
+        case "slack":
+          return json(200, { ok: true, app_id: "A0FAKE", ...standard, token_type: "bot", team: { id: "T0FAKE" } })
+        case "salesforce": {
+          const { expires_in: _, ...rest } = standard
+          return json(200, {
+            ...rest,
+            instance_url: "https://fake.my.salesforce.com",
+            id: "https://login.salesforce.com/id/00Dfake/005fake",
+            issued_at: String(now),
+            signature: "fake-signature"
+          })
+        }
+        case "strava":
+          return json(200, {
+            ...standard,
+            expires_at: Math.floor(now / 1000) + config.lifetimeSeconds,
+            athlete: { id: 1 }
+          })
+        default:
+          return json(200, standard)
+      }
+    }
+
+    /** An error answer in the shape of the profile's provider; `grant` tells which kind of token was refused. */
+    const fail = (
+      error: string,
+      description: string,
+      grant: "refresh_token" | "authorization_code" | "other" = "other",
+      status = 400
+    ): Answer => {
+      const answer = (httpStatus: number, body: unknown): Answer => ({ ...json(httpStatus, body), error })
+      switch (profile) {
+        case "github": {
+          const code =
+            error === "invalid_grant"
+              ? grant === "authorization_code"
+                ? "bad_verification_code"
+                : "bad_refresh_token"
+              : error === "invalid_client"
+                ? "incorrect_client_credentials"
+                : error
+          return answer(200, {
+            error: code,
+            error_description: description,
+            error_uri:
+              "https://docs.github.com/apps/managing-oauth-apps/troubleshooting-oauth-app-access-token-request-errors"
+          })
+        }
+        case "twitch":
+          return error === "invalid_client"
+            ? answer(403, { status: 403, message: "invalid client secret" })
+            : answer(400, {
+                status: 400,
+                message: error === "invalid_grant" && grant === "refresh_token" ? "Invalid refresh token" : description
+              })
+        case "slack": {
+          const code =
+            error === "invalid_grant"
+              ? grant === "authorization_code"
+                ? "invalid_code"
+                : "invalid_refresh_token"
+              : error === "invalid_client"
+                ? "bad_client_secret"
+                : error
+          return answer(200, { ok: false, error: code })
+        }
+        case "strava": {
+          const fault =
+            error === "invalid_grant"
+              ? grant === "authorization_code"
+                ? { resource: "AuthorizationCode", field: "code", code: "invalid" }
+                : { resource: "RefreshToken", field: "refresh_token", code: "invalid" }
+              : error === "invalid_client"
+                ? { resource: "Application", field: "client_id", code: "invalid" }
+                : { resource: "Request", field: error, code: "invalid" }
+          return answer(400, { message: "Bad Request", errors: [fault] })
+        }
+        case "auth0":
+          return answer(error === "invalid_grant" ? 403 : error === "invalid_client" ? 401 : status, {
+            error,
+            error_description: description
+          })
+        default:
+          return answer(status, { error, error_description: description })
+      }
+    }
+
     const tokenAnswer = (clientId: string, scope: string, withRefresh: boolean, family?: number): Answer => {
       const { accessToken, refreshToken } = issue(clientId, scope, withRefresh, family)
-      return json(200, {
-        access_token: accessToken,
-        token_type: "Bearer",
-        scope,
-        expires_in: config.lifetimeSeconds,
-        ...(refreshToken === undefined ? {} : { refresh_token: refreshToken })
-      })
+      return success({ accessToken, refreshToken, scope })
     }
 
     /** RFC 6749 §2.3.1, as Spotify does it: Basic first, else `client_id` (and `client_secret`) in the body. */
@@ -409,7 +609,7 @@ export const make = (options?: Options): Effect.Effect<Service, ListenError, Sco
       if (header !== undefined && header.startsWith("Basic ")) {
         const decoded = Buffer.from(header.slice(6), "base64").toString("utf8")
         const colon = decoded.indexOf(":")
-        if (colon < 0) return oauthError("invalid_client", "Invalid client")
+        if (colon < 0) return fail("invalid_client", "Invalid client")
         clientId = new URLSearchParams(`a=${decoded.slice(0, colon)}`).get("a")
         secret = new URLSearchParams(`a=${decoded.slice(colon + 1)}`).get("a")
         auth = "basic"
@@ -419,48 +619,104 @@ export const make = (options?: Options): Effect.Effect<Service, ListenError, Sco
         auth = secret === null ? "none" : "post"
       }
       const client = clients.find((c) => c.clientId === clientId)
-      if (clientId === null || client === undefined) return oauthError("invalid_client", "Invalid client")
+      if (clientId === null || client === undefined) return fail("invalid_client", "Invalid client")
       if (client.clientSecret !== undefined && secret !== client.clientSecret) {
-        return oauthError("invalid_client", "Invalid client secret")
+        return fail("invalid_client", "Invalid client secret")
       }
       return { client, auth }
     }
 
     const refreshGrant = (client: Client, form: URLSearchParams): Answer => {
       const token = form.get("refresh_token")
-      if (token === null || token === "") return oauthError("invalid_request", "refresh_token must be supplied")
+      if (token === null || token === "") return fail("invalid_request", "refresh_token must be supplied")
       const record = refreshTokens.get(token)
       if (record !== undefined && record.state === "used" && config.revokeFamilyOnReuse) revokeFamily(record.family)
       if (record === undefined || record.clientId !== client.clientId || record.state === "used") {
-        return oauthError("invalid_grant", "Invalid refresh token")
+        return fail("invalid_grant", "Invalid refresh token", "refresh_token")
       }
-      if (record.state === "revoked") return oauthError("invalid_grant", "Refresh token revoked")
+      if (record.state === "revoked") return fail("invalid_grant", "Refresh token revoked", "refresh_token")
+      if (record.expiresAt <= Date.now()) return fail("invalid_grant", "Refresh token expired", "refresh_token")
       const requested = form.get("scope")
       if (requested !== null) {
         const granted = new Set(record.scope.split(" "))
-        if (!requested.split(" ").every((s) => granted.has(s))) return oauthError("invalid_scope", "Invalid scope")
+        if (!requested.split(" ").every((s) => granted.has(s))) return fail("invalid_scope", "Invalid scope")
       }
-      if (config.rotate) record.state = "used"
+      if (config.rotate && !config.keepOld) record.state = "used"
       const scope = requested ?? record.scope
       if (config.rotate) return tokenAnswer(client.clientId, scope, true, record.family)
       const { accessToken } = issue(client.clientId, scope, false, record.family)
-      return json(200, { access_token: accessToken, token_type: "Bearer", scope, expires_in: config.lifetimeSeconds })
+      return success({ accessToken, refreshToken: undefined, scope })
     }
 
     const codeGrant = (client: Client, form: URLSearchParams): Answer => {
       const code = codes.get(form.get("code") ?? "")
       if (code === undefined || code.used || code.expiresAt < Date.now() || code.clientId !== client.clientId) {
-        return oauthError("invalid_grant", "Invalid authorization code")
+        return fail("invalid_grant", "Invalid authorization code", "authorization_code")
       }
-      if (form.get("redirect_uri") !== code.redirectUri) return oauthError("invalid_grant", "Invalid redirect URI")
+      if (form.get("redirect_uri") !== code.redirectUri) {
+        return fail("invalid_grant", "Invalid redirect URI", "authorization_code")
+      }
       if (code.challenge !== undefined) {
         const verifier = form.get("code_verifier") ?? ""
         const challenge = Crypto.createHash("sha256").update(verifier).digest("base64url")
-        if (challenge !== code.challenge) return oauthError("invalid_grant", "code_verifier was incorrect")
+        if (challenge !== code.challenge)
+          return fail("invalid_grant", "code_verifier was incorrect", "authorization_code")
       }
       code.used = true
       return tokenAnswer(client.clientId, code.scope, true)
     }
+
+    /** RFC 6749 §4.4: confidential clients only; an app token, no refresh token. */
+    const clientCredentialsGrant = (client: Client, form: URLSearchParams): Answer => {
+      if (client.clientSecret === undefined) {
+        return fail("unauthorized_client", "The client credentials grant needs a confidential client")
+      }
+      stats.clientCredentialsIssued++
+      return tokenAnswer(client.clientId, form.get("scope") ?? "", false)
+    }
+
+    /** RFC 7009 §2: the client that the token was issued to revokes it; unknown tokens are answered 200 too. */
+    const revocationEndpoint = (headers: Http.IncomingHttpHeaders, body: string) => {
+      const form = new URLSearchParams(body)
+      const authenticated = authenticate(headers, form)
+      if ("status" in authenticated) return authenticated
+      const who = { clientId: authenticated.client.clientId, auth: authenticated.auth }
+      const token = form.get("token")
+      if (token === null || token === "") return { ...fail("invalid_request", "token must be supplied"), ...who }
+      const hint = form.get("token_type_hint")
+      if (hint !== null && hint !== "refresh_token" && hint !== "access_token") {
+        return { ...fail("unsupported_token_type", "Unsupported token type hint"), ...who }
+      }
+      const refresh = refreshTokens.get(token)
+      const access = accessTokens.get(token)
+      if (refresh !== undefined && refresh.clientId === authenticated.client.clientId) {
+        // revoking a refresh token ends its whole grant, access tokens included (RFC 7009 §2.1)
+        stats.tokensRevoked++
+        for (const record of refreshTokens.values()) if (record.family === refresh.family) record.state = "revoked"
+        for (const record of accessTokens.values()) if (record.family === refresh.family) record.expiresAt = 0
+      } else if (access !== undefined && access.clientId === authenticated.client.clientId) {
+        stats.tokensRevoked++
+        access.expiresAt = 0
+      }
+      return { status: 200, headers: { "cache-control": "no-store" }, body: "", ...who }
+    }
+
+    const discoveryDocument = (): Answer =>
+      json(
+        200,
+        discoveryOverride !== undefined
+          ? discoveryOverride.document
+          : {
+              issuer: publicUrl,
+              authorization_endpoint: `${publicUrl}/authorize`,
+              token_endpoint: `${publicUrl}/api/token`,
+              revocation_endpoint: `${publicUrl}/revoke`,
+              token_endpoint_auth_methods_supported: ["private_key_jwt", "client_secret_basic", "client_secret_post"],
+              grant_types_supported: ["authorization_code", "refresh_token", "client_credentials"],
+              response_types_supported: ["code"],
+              code_challenge_methods_supported: ["S256"]
+            }
+      )
 
     const tokenEndpoint = (
       headers: Http.IncomingHttpHeaders,
@@ -477,19 +733,21 @@ export const make = (options?: Options): Effect.Effect<Service, ListenError, Sco
       switch (grantType) {
         case "refresh_token": {
           const answer = refreshGrant(authenticated.client, form)
-          if (answer.status === 200) stats.refreshesServed++
+          if (answer.status === 200 && answer.error === undefined) stats.refreshesServed++
           else stats.refreshesRejected++
           return { ...answer, ...who, grantType }
         }
         case "authorization_code": {
           const answer = codeGrant(authenticated.client, form)
-          if (answer.status === 200) stats.codesExchanged++
+          if (answer.status === 200 && answer.error === undefined) stats.codesExchanged++
           return { ...answer, ...who, grantType }
         }
+        case "client_credentials":
+          return { ...clientCredentialsGrant(authenticated.client, form), ...who, grantType }
         case undefined:
-          return { ...oauthError("unsupported_grant_type", "grant_type parameter is missing"), ...who }
+          return { ...fail("unsupported_grant_type", "grant_type parameter is missing"), ...who }
         default:
-          return { ...oauthError("unsupported_grant_type", "Unsupported grant type"), ...who, grantType }
+          return { ...fail("unsupported_grant_type", "Unsupported grant type"), ...who, grantType }
       }
     }
 
@@ -648,12 +906,19 @@ export const make = (options?: Options): Effect.Effect<Service, ListenError, Sco
           }
         }
       }
+      const discovery = options?.discovery ?? "openid"
       const answer =
         request.method === "GET" && url.pathname === "/authorize"
           ? authorize(url.searchParams)
           : request.method === "GET" && url.pathname === "/v1/me"
             ? me(request.headers)
-            : json(404, { error: { status: 404, message: "Service not found" } })
+            : request.method === "POST" && url.pathname === "/revoke"
+              ? revocationEndpoint(request.headers, body)
+              : request.method === "GET" &&
+                  ((discovery === "openid" && url.pathname === "/.well-known/openid-configuration") ||
+                    (discovery === "oauth" && url.pathname === "/.well-known/oauth-authorization-server"))
+                ? discoveryDocument()
+                : json(404, { error: { status: 404, message: "Service not found" } })
       record(answer)
       send(response, answer)
     }
@@ -698,11 +963,14 @@ export const make = (options?: Options): Effect.Effect<Service, ListenError, Sco
 
     const host = address.family === "IPv6" ? `[${address.address}]` : address.address
     const url = `http://${host}:${address.port}`
+    publicUrl = url
 
     return FakeAuthorizationServer.of({
       url,
       tokenUrl: `${url}/api/token`,
       authorizeUrl: `${url}/authorize`,
+      revocationUrl: `${url}/revoke`,
+      issuer: url,
       apiUrl: `${url}/v1`,
       clients,
       issueTokens: (issueOptions) =>
@@ -724,6 +992,10 @@ export const make = (options?: Options): Effect.Effect<Service, ListenError, Sco
       setAccessTokenLifetime: (lifetime) =>
         Effect.sync(() => void (config.lifetimeSeconds = Duration.toSeconds(Duration.decode(lifetime)))),
       setRevokeFamilyOnReuse: (revoke) => Effect.sync(() => void (config.revokeFamilyOnReuse = revoke)),
+      setDiscoveryDocument: (document) =>
+        Effect.sync(() => {
+          discoveryOverride = document === undefined ? undefined : { document }
+        }),
       setTokenDelay: (delay) =>
         Effect.sync(() => void (config.tokenDelayMillis = Duration.toMillis(Duration.decode(delay)))),
       expireAccessTokens: Effect.sync(() => {

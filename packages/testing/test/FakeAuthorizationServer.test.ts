@@ -64,7 +64,9 @@ describe("FakeAuthorizationServer", () => {
           apiCalls: 0,
           apiRejected: 0,
           faultsInjected: 0,
-          familiesRevoked: 0
+          familiesRevoked: 0,
+          clientCredentialsIssued: 0,
+          tokensRevoked: 0
         })
         const recorded = yield* server.requests
         assert.isAtMost(Math.abs(recorded[1]!.at - Date.now()), 5_000)

@@ -46,8 +46,7 @@ export const makeLayers = <O extends CommonOptions>(
   providerOf: (options: O) => Provider.Provider,
   defaultConfig: Config.Config<O>
 ) => ({
-  layer: (options: O): PresetLayer =>
-    TokenRefresher.layer(refresherOptions(providerOf(options), options)),
+  layer: (options: O): PresetLayer => TokenRefresher.layer(refresherOptions(providerOf(options), options)),
   layerConfig: (config?: Config.Config.Wrap<O>): PresetLayer =>
     Layer.effect(
       TokenRefresher.TokenRefresher,
