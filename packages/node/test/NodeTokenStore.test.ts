@@ -41,7 +41,7 @@ describe("NodeTokenStore.layerFile", () => {
     Effect.gen(function* () {
       const { file } = yield* tempFile
       const first = yield* store(file)
-      assert.deepStrictEqual(yield* first.get(K), Option.none())
+      assert.isTrue(Option.isNone(yield* first.get(K)))
       yield* first.set(K, tokens("access-1", "refresh-1"))
       const second = yield* Effect.provide(TokenStore.TokenStore, NodeTokenStore.layerFile(file))
       assert.deepStrictEqual(
