@@ -4,7 +4,7 @@
  * @since 0.1.0
  */
 import type * as HttpClient from "@effect/platform/HttpClient"
-import { TokenRefresher } from "@token-refresher/core"
+import { Provider, TokenManager, TokenRefresher } from "@token-refresher/core"
 import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
@@ -27,6 +27,47 @@ export const accountsUrl = "https://accounts.spotify.com"
  * @category constants
  */
 export const tokenUrl = "https://accounts.spotify.com/api/token"
+
+/**
+ * Spotify's accounts service as a `Provider`, at `accountsUrl` (default `https://accounts.spotify.com`; a local fake
+ * server in tests).
+ *
+ * From Spotify's documentation (tutorials/refreshing-tokens, tutorials/code-pkce-flow):
+ * - a confidential client authenticates with HTTP Basic; a public (PKCE) client sends `client_id` in the body;
+ * - a refresh may return a new refresh token, which replaces the old one (PKCE refresh tokens are single-use);
+ * - since 2026 a refresh token ends six months after the user authorised the app, whatever the refreshes;
+ * - there is no token revocation endpoint: users remove an app's access on their account's Apps page.
+ *
+ * @since 0.3.0
+ * @category constructors
+ */
+export const providerAt = (url: string = accountsUrl): Provider.Provider => {
+  const base = url.replace(/\/+$/, "")
+  return Provider.make({
+    name: "spotify",
+    tokenUrl: `${base}/api/token`,
+    authorizeUrl: `${base}/authorize`,
+    authMethod: "client_secret_basic",
+    rotatesRefreshTokens: true,
+    refreshTokenLifetime: { from: "authorization", length: { months: 6 } }
+  })
+}
+
+/**
+ * Spotify's accounts service as a `Provider` (see {@link providerAt}).
+ *
+ * @since 0.3.0
+ * @category constants
+ */
+export const provider: Provider.Provider = providerAt()
+
+/**
+ * Where users remove an app's access (Spotify has no revocation endpoint).
+ *
+ * @since 0.3.0
+ * @category constants
+ */
+export const appsPageUrl = "https://www.spotify.com/account/apps/"
 
 /**
  * @since 0.1.0
@@ -52,7 +93,7 @@ export interface Options {
  * @category constructors
  */
 export const options = (options: Options): TokenRefresher.Options => ({
-  tokenUrl: `${(options.accountsUrl ?? accountsUrl).replace(/\/+$/, "")}/api/token`,
+  provider: providerAt(options.accountsUrl),
   clientId: options.clientId,
   clientSecret: options.clientSecret,
   timeout: options.timeout,
@@ -142,3 +183,27 @@ export const authorizeUrl = (options: AuthorizeUrlOptions): string => {
   if (options.showDialog === true) params.set("show_dialog", "true")
   return `${(options.accountsUrl ?? accountsUrl).replace(/\/+$/, "")}/authorize?${params.toString()}`
 }
+
+/**
+ * @since 0.3.0
+ * @category models
+ */
+export interface ClientCredentialsOptions extends TokenManager.ClientCredentialsOptions {
+  /** The app's client id and secret (a secret is required). Default: from the environment, as `layerConfig`. */
+  readonly client?: Options | undefined
+}
+
+/**
+ * App tokens (Spotify's client-credentials flow, for the catalogue without a user): a `TokenManager` that gets a token
+ * on first use and a new one on expiry, kept in memory. `SpotifyApi.layer()` works on it as on a user's manager.
+ * Needs an `HttpClient`.
+ *
+ * @since 0.3.0
+ * @category layers
+ */
+export const clientCredentials = (
+  options?: ClientCredentialsOptions
+): Layer.Layer<TokenManager.TokenManager, ConfigError.ConfigError, HttpClient.HttpClient> =>
+  TokenManager.layerClientCredentials(options).pipe(
+    Layer.provide(options?.client === undefined ? layerConfig() : layer(options.client))
+  )

@@ -20,11 +20,22 @@ const lastRequest = Effect.flatMap(MockTokenEndpoint.MockTokenEndpoint, (mock) =
 describe("Spotify", () => {
   it("the token endpoint", () => {
     assert.strictEqual(Spotify.tokenUrl, "https://accounts.spotify.com/api/token")
-    assert.strictEqual(Spotify.options({ clientId: "x" }).tokenUrl, Spotify.tokenUrl)
+    assert.strictEqual(Spotify.options({ clientId: "x" }).provider?.tokenUrl, Spotify.tokenUrl)
     assert.strictEqual(
-      Spotify.options({ clientId: "x", accountsUrl: "http://127.0.0.1:4000/" }).tokenUrl,
+      Spotify.options({ clientId: "x", accountsUrl: "http://127.0.0.1:4000/" }).provider?.tokenUrl,
       "http://127.0.0.1:4000/api/token"
     )
+  })
+
+  it("the Provider: Basic auth, rotation, six months from authorisation, no revocation endpoint", () => {
+    assert.deepStrictEqual(Spotify.provider, {
+      name: "spotify",
+      tokenUrl: "https://accounts.spotify.com/api/token",
+      authorizeUrl: "https://accounts.spotify.com/authorize",
+      authMethod: "client_secret_basic",
+      rotatesRefreshTokens: true,
+      refreshTokenLifetime: { from: "authorization", length: { months: 6 } }
+    })
   })
 
   it("authorizeUrl builds the authorization-code request with PKCE", () => {

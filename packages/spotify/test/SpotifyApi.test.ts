@@ -28,6 +28,37 @@ const live = (api: (authorization: string | undefined) => MockTokenEndpoint.Repl
   )
 
 describe("SpotifyApi", () => {
+  it.effect("works on an app token (Spotify.clientCredentials): one client-credentials grant, then the API call", () =>
+    Effect.gen(function* () {
+      const user = yield* SpotifyApi.me
+      assert.strictEqual(user.id, "wizzler")
+      const requests = yield* Effect.flatMap(MockTokenEndpoint.MockTokenEndpoint, (mock) => mock.requests)
+      assert.deepStrictEqual(
+        requests.map((r) => [r.method, r.url]),
+        [
+          ["POST", "https://accounts.spotify.com/api/token"],
+          ["GET", "https://api.spotify.com/v1/me"]
+        ]
+      )
+      assert.deepStrictEqual(requests[0]!.form, { grant_type: "client_credentials" })
+      assert.strictEqual(requests[1]!.headers.authorization, "Bearer mock-access-token-1")
+    }).pipe(
+      Effect.provide(
+        SpotifyApi.layer().pipe(
+          Layer.provideMerge(
+            Spotify.clientCredentials({ client: { clientId: "id", clientSecret: Redacted.make("s") } })
+          ),
+          Layer.provideMerge(
+            MockTokenEndpoint.layer((request) =>
+              request.url === Spotify.tokenUrl ? MockTokenEndpoint.ok() : MockTokenEndpoint.json(me)
+            )
+          ),
+          Layer.orDie
+        )
+      )
+    )
+  )
+
   it.effect("GET /me refreshes the seeded token, sends it, and decodes the user", () =>
     Effect.gen(function* () {
       const user = yield* SpotifyApi.me
