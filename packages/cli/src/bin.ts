@@ -20,7 +20,7 @@ const main = cli(process.argv).pipe(
     if (Cause.isInterruptedOnly(cause)) return Effect.succeed(130)
     const failure = Option.getOrUndefined(failureOf(cause))
     const { code, line } =
-      failure instanceof CommandFailure ? report(failure.error, failure.storePath) : report(failure, undefined)
+      failure instanceof CommandFailure ? report(failure.error, failure.context) : report(failure, {})
     // @effect/cli has already printed its own message for a bad command line
     const print =
       code === ExitCode.Usage && line === "invalid command line"

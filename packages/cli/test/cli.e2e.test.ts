@@ -2,7 +2,7 @@ import { FileSystem } from "@effect/platform"
 import { NodeFileSystem } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import { NodeContext } from "@effect/platform-node"
-import { TokenSet, TokenStore } from "@token-refresher/core"
+import { TokenSet } from "@token-refresher/core"
 import { NodeTokenStore } from "@token-refresher/node"
 import { FakeAuthorizationServer } from "@token-refresher/testing"
 import { Effect, Option, Redacted } from "effect"
@@ -53,13 +53,13 @@ describe("token-refresher CLI (built, as a child process, against the fake serve
       assert.strictEqual(version.code, 0)
       const pkg = JSON.parse(readFileSync(Path.join(Path.dirname(bin), "..", "package.json"), "utf8"))
       assert.strictEqual(version.stdout.trim(), pkg.version)
-      for (const command of ["login", "token", "refresh", "status", "fake-server"]) {
+      for (const command of ["login", "token", "refresh", "status", "logout", "fake-server"]) {
         const help = yield* run([command, "--help"], {})
         assert.strictEqual(help.code, 0, command)
         assert.include(help.stdout, command)
       }
       const top = yield* run(["--help"], {})
-      assert.include(top.stdout, "Keep a Spotify access token fresh")
+      assert.include(top.stdout, "Keep a Spotify (or any OAuth 2.0 provider's) access token fresh")
     })
   )
 
@@ -88,7 +88,7 @@ describe("token-refresher CLI (built, as a child process, against the fake serve
       assert.strictEqual(result.code, 0, result.stderr)
       assert.include(result.stdout, `Logged in. Tokens saved to ${store}`)
       assert.include(result.stdout, "scopes: user-read-private streaming")
-      const saved = JSON.parse(yield* fs.readFileString(store)).default
+      const saved = JSON.parse(yield* fs.readFileString(store)).spotify
       assert.match(saved.refreshToken, /^fake-refresh-/)
       assert.notInclude(result.stdout, saved.refreshToken)
       assert.notInclude(result.stdout, saved.accessToken)
@@ -136,7 +136,7 @@ describe("token-refresher CLI (built, as a child process, against the fake serve
       const { server, store, env } = yield* setup({ rotate: true, revokeFamilyOnReuse: true, tokenDelay: "400 millis" })
       const issued = yield* server.issueTokens()
       yield* Effect.flatMap(NodeTokenStore.makeFile(store), (s) =>
-        s.set(TokenStore.defaultKey, TokenSet.fromRefreshToken(issued.refreshToken))
+        s.set("spotify", TokenSet.fromRefreshToken(issued.refreshToken))
       ).pipe(Effect.provide(NodeContext.layer))
       const results = yield* Effect.all(
         Array.from({ length: 8 }, () => run(["token", "--store", store], env)),
@@ -177,7 +177,7 @@ describe("token-refresher CLI (built, as a child process, against the fake serve
       const late = yield* run(["token", "--store", store], env)
       assert.strictEqual(late.code, 0, late.stderr)
       assert.strictEqual(late.stdout, results[0]!.stdout)
-      const saved = yield* Effect.flatMap(NodeTokenStore.makeFile(store), (s) => s.get(TokenStore.defaultKey)).pipe(
+      const saved = yield* Effect.flatMap(NodeTokenStore.makeFile(store), (s) => s.get("spotify")).pipe(
         Effect.provide(NodeContext.layer)
       )
       assert.notStrictEqual(Redacted.value(Option.getOrThrow(Option.getOrThrow(saved).refreshToken)), seed)
@@ -207,12 +207,12 @@ describe("token-refresher CLI (built, as a child process, against the fake serve
       assert.strictEqual(refreshed.code, 0, refreshed.stderr)
       assert.match(refreshed.stdout, /access token expires in 60 min/)
       assert.include(refreshed.stdout, "refresh token: rotated (the new one is saved)")
-      const saved = JSON.parse(yield* fs.readFileString(store)).default
+      const saved = JSON.parse(yield* fs.readFileString(store)).spotify
       assert.notInclude(refreshed.stdout, saved.accessToken)
       assert.notInclude(refreshed.stdout, saved.refreshToken)
 
       const shown = yield* run(["refresh", "--store", store, "--show-tokens"], env)
-      const again = JSON.parse(yield* fs.readFileString(store)).default
+      const again = JSON.parse(yield* fs.readFileString(store)).spotify
       assert.include(shown.stdout, `access_token: ${again.accessToken}`)
       assert.include(shown.stdout, `refresh_token: ${again.refreshToken}`)
       assert.strictEqual((yield* server.stats).refreshesServed, 2)
@@ -304,6 +304,108 @@ describe("token-refresher CLI (built, as a child process, against the fake serve
         assert.notInclude(result.stderr, "fake-client-secret")
         assert.notInclude(result.stderr, env.SPOTIFY_REFRESH_TOKEN)
       }
+    })
+  )
+
+  it.scoped("token --client-credentials prints an app token, saved and reused until it expires", () =>
+    Effect.gen(function* () {
+      const { env, server, store } = yield* setup()
+      const first = yield* run(["token", "--client-credentials", "--scope", "catalog", "--store", store], env)
+      assert.strictEqual(first.code, 0, first.stderr)
+      assert.match(first.stdout, /^fake-access-[\w-]+\n$/)
+      assert.strictEqual(first.stderr, "")
+      const second = yield* run(["token", "--client-credentials", "--scope", "catalog", "--store", store], env)
+      assert.strictEqual(second.stdout, first.stdout)
+      const grants = (yield* server.requests).filter((r) => r.grantType === "client_credentials")
+      assert.deepStrictEqual(
+        grants.map((r) => [r.status, r.clientAuth]),
+        [[200, "basic"]]
+      )
+      assert.strictEqual((yield* server.stats).clientCredentialsIssued, 1)
+      // the app token is kept apart from any user's session
+      const me = yield* Effect.promise(() =>
+        fetch(`${server.apiUrl}/me`, { headers: { authorization: `Bearer ${first.stdout.trim()}` } })
+      )
+      assert.strictEqual(me.status, 200)
+    })
+  )
+
+  it.scoped("logout (Spotify): forgets the tokens and says how to remove the app's access; then token exits 3", () =>
+    Effect.gen(function* () {
+      const { env, fs, server, store } = yield* seeded
+      assert.strictEqual((yield* run(["token", "--store", store], env)).code, 0)
+      const out = yield* run(["logout", "--store", store], env)
+      assert.strictEqual(out.code, 0, out.stderr)
+      assert.strictEqual(
+        out.stdout,
+        `Logged out: the tokens were removed from ${store}.\n` +
+          "  Spotify has no way for an app to revoke a token: to end the app's access too, remove it at https://www.spotify.com/account/apps/\n"
+      )
+      assert.deepStrictEqual(JSON.parse(yield* fs.readFileString(store)), {})
+      assert.strictEqual((yield* server.stats).tokensRevoked, 0)
+      const after = yield* run(["token", "--store", store], { ...env, SPOTIFY_REFRESH_TOKEN: "" })
+      assert.strictEqual(after.code, 3)
+    })
+  )
+
+  it.scoped("login --issuer (discovery), status with the refresh token's end, then logout revokes at the server", () =>
+    Effect.gen(function* () {
+      const { fs, home, server } = yield* setup()
+      const env = { HOME: home, OAUTH_CLIENT_ID: "fake-client-id", OAUTH_CLIENT_SECRET: "fake-client-secret" }
+      const store = Path.join(home, "issuer.json")
+      const login = yield* start(["login", "--issuer", server.issuer, "--port", "0", "--store", store], env)
+      const [authorizeUrl] = yield* login.waitFor(/http:\/\/127\.0\.0\.1:\d+\/authorize\?\S+/)
+      const approved = yield* Effect.promise(() => fetch(authorizeUrl!, { redirect: "manual" }))
+      yield* Effect.promise(() => fetch(approved.headers.get("location")!))
+      const result = yield* login.result
+      assert.strictEqual(result.code, 0, result.stderr)
+      const key = new URL(server.issuer).host
+      const saved = JSON.parse(yield* fs.readFileString(store))
+      assert.deepStrictEqual(Object.keys(saved), [key])
+      assert.isString(saved[key].authorizedAt)
+
+      const status = yield* run(["status", "--issuer", server.issuer, "--store", store], { HOME: home })
+      assert.strictEqual(status.code, 0, status.stderr)
+      assert.include(status.stdout, `provider: ${key}`)
+      assert.include(status.stdout, "refresh token: present, no known end")
+      assert.include(status.stdout, `logged in: ${saved[key].authorizedAt}`)
+
+      const out = yield* run(["logout", "--issuer", server.issuer, "--store", store], env)
+      assert.strictEqual(out.code, 0, out.stderr)
+      assert.include(out.stdout, `Logged out: the refresh token was revoked at ${key}`)
+      assert.strictEqual((yield* server.stats).tokensRevoked, 1)
+      const revocation = (yield* server.requests).find((r) => r.path === "/revoke")!
+      assert.deepStrictEqual([revocation.status, revocation.clientAuth], [200, "basic"])
+      assert.deepStrictEqual(JSON.parse(yield* fs.readFileString(store)), {})
+    })
+  )
+
+  it.scoped("status shows when a Spotify refresh token ends: six months after the login", () =>
+    Effect.gen(function* () {
+      const { env, server, store } = yield* setup()
+      const login = yield* start(["login", "--port", "0", "--store", store], env)
+      const [authorizeUrl] = yield* login.waitFor(/http:\/\/127\.0\.0\.1:\d+\/authorize\?\S+/)
+      const approved = yield* Effect.promise(() => fetch(authorizeUrl!, { redirect: "manual" }))
+      yield* Effect.promise(() => fetch(approved.headers.get("location")!))
+      const result = yield* login.result
+      assert.strictEqual(result.code, 0, result.stderr)
+      assert.match(result.stdout, /refresh token: present, ends in 1(8[1-4]) days \(at \S+\); log in again before then/)
+      const status = yield* run(["status", "--store", store], { HOME: env.HOME })
+      assert.match(status.stdout, /refresh token: present, ends in 1(8[1-4]) days/)
+      assert.strictEqual((yield* server.stats).codesExchanged, 1)
+    })
+  )
+
+  it.scoped("a 0.2 file's Spotify session under `default` is moved to the key `spotify`", () =>
+    Effect.gen(function* () {
+      const { env, fs, server, store } = yield* setup({ rotate: false })
+      const issued = yield* server.issueTokens()
+      yield* Effect.flatMap(NodeTokenStore.makeFile(store), (s) =>
+        s.set("default", TokenSet.fromRefreshToken(issued.refreshToken))
+      ).pipe(Effect.scoped, Effect.provide(NodeContext.layer))
+      const token = yield* run(["token", "--store", store], env)
+      assert.strictEqual(token.code, 0, token.stderr)
+      assert.deepStrictEqual(Object.keys(JSON.parse(yield* fs.readFileString(store))), ["spotify"])
     })
   )
 

@@ -1,12 +1,14 @@
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
-import { TokenManager, TokenStore } from "@token-refresher/core"
+import { Errors, TokenManager, TokenRefresher, TokenSessions, TokenStore } from "@token-refresher/core"
 import type { TokenSet } from "@token-refresher/core"
+import { NodeTokenStore } from "@token-refresher/node"
 import { Spotify } from "@token-refresher/spotify"
 import { FakeAuthorizationServer } from "@token-refresher/testing"
 import * as Config from "effect/Config"
 import * as Console from "effect/Console"
+import * as Context from "effect/Context"
 import * as DateTime from "effect/DateTime"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -14,44 +16,89 @@ import * as Equal from "effect/Equal"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
-import { NodeTokenStore } from "@token-refresher/node"
 import { login } from "./login.js"
-import { accountsUrlOption, clientIdOption, resolveStorePath, spotifyOptions, storeOption } from "./settings.js"
+import { clientFlags, type Location, locate, type Settings, settings } from "./settings.js"
 
-/** A failure with the store path it happened with, so the advice can name the file. */
+/** What a failure happened with, so the advice can name the file, the provider and its variables. */
+export interface FailureContext {
+  readonly storePath?: string | undefined
+  readonly provider?: string | undefined
+  readonly envPrefix?: string | undefined
+}
+
+/** A failure with its context. */
 export class CommandFailure {
   readonly _tag = "CommandFailure"
   constructor(
     readonly error: unknown,
-    readonly storePath: string | undefined
+    readonly context: FailureContext
   ) {}
 }
 
-/** Runs `f` with the store path from `--store` (or the default); its failures carry the path for the advice. */
-const withStore = <A, E, R>(flag: Option.Option<string>, f: (storePath: string) => Effect.Effect<A, E, R>) =>
-  Effect.flatMap(resolveStorePath(flag), (storePath) =>
-    Effect.mapError(f(storePath), (error) => new CommandFailure(error, storePath))
+/** Runs `f` with what `resolve` finds (flags, then environment); its failures carry it for the advice. */
+const within = <S extends Location, E1, A, E, R>(
+  resolve: Effect.Effect<S, E1>,
+  f: (settings: S) => Effect.Effect<A, E, R>
+) =>
+  Effect.flatMap(
+    Effect.mapError(resolve, (error) => new CommandFailure(error, {})),
+    (resolved) =>
+      Effect.mapError(
+        f(resolved),
+        (error) =>
+          new CommandFailure(error, {
+            storePath: resolved.storePath,
+            provider: resolved.provider.name,
+            envPrefix: resolved.envPrefix
+          })
+      )
   )
 
-/** The flags of every command that talks to the accounts service. */
-const clientFlags = { store: storeOption, clientId: clientIdOption, accountsUrl: accountsUrlOption }
+const refresherLayer = (settings: Settings) =>
+  TokenRefresher.layer({
+    provider: settings.provider,
+    clientId: settings.clientId,
+    clientSecret: settings.clientSecret
+  }).pipe(Layer.provide(NodeHttpClient.layerUndici))
 
-const refresherLayer = (spotify: Spotify.Options) =>
-  Spotify.layer(spotify).pipe(Layer.provide(NodeHttpClient.layerUndici))
+/**
+ * The file store, with the session moved from the key `default` (where 0.2 kept Spotify's tokens) to the provider's
+ * key, then seeded from `<PROVIDER>_REFRESH_TOKEN` if it is still empty.
+ */
+const storeLayer = (settings: Settings) =>
+  NodeTokenStore.layerFile(settings.storePath).pipe(
+    Layer.tap((context) => {
+      const store = Context.get(context, TokenStore.TokenStore)
+      return settings.key === TokenStore.defaultKey
+        ? Effect.void
+        : store.withLock(settings.key)(
+            Effect.gen(function* () {
+              if (Option.isSome(yield* store.get(settings.key))) return
+              const legacy = yield* store.get(TokenStore.defaultKey)
+              if (Option.isNone(legacy) || settings.provider.name !== "spotify") return
+              yield* store.set(settings.key, legacy.value)
+              yield* store.remove(TokenStore.defaultKey)
+            })
+          )
+    }),
+    TokenStore.seeded(Config.redacted(`${settings.envPrefix}_REFRESH_TOKEN`), { key: settings.key })
+  )
 
-const storeLayer = (storePath: string) =>
-  NodeTokenStore.layerFile(storePath).pipe(TokenStore.seeded(Config.redacted("SPOTIFY_REFRESH_TOKEN")))
+const managerLayer = (settings: Settings) =>
+  TokenManager.layer({ key: settings.key }).pipe(
+    Layer.provideMerge(storeLayer(settings)),
+    Layer.provide(refresherLayer(settings))
+  )
 
-const managerLayer = (spotify: Spotify.Options, storePath: string) =>
-  TokenManager.layer().pipe(Layer.provideMerge(storeLayer(storePath)), Layer.provide(refresherLayer(spotify)))
-
-/** "42 min", "3 h 5 min", "50 s". */
+/** "42 min", "3 h 5 min", "50 s", "12 days". */
 export const formatDuration = (millis: number): string => {
   const seconds = Math.round(Math.abs(millis) / 1000)
   if (seconds < 90) return `${seconds} s`
   const minutes = Math.round(seconds / 60)
   if (minutes < 90) return `${minutes} min`
-  return `${Math.floor(minutes / 60)} h ${minutes % 60} min`
+  const hours = Math.floor(minutes / 60)
+  if (hours < 48) return `${hours} h ${minutes % 60} min`
+  return `${Math.round(hours / 24)} days`
 }
 
 const expiry = (tokens: TokenSet.TokenSet, now: DateTime.Utc): string => {
@@ -60,6 +107,20 @@ const expiry = (tokens: TokenSet.TokenSet, now: DateTime.Utc): string => {
   return left > 0 ? `expires in ${formatDuration(left)} (at ${at})` : `expired ${formatDuration(left)} ago (at ${at})`
 }
 
+const refreshTokenLine = (tokens: TokenSet.TokenSet, now: DateTime.Utc): string =>
+  Option.isNone(tokens.refreshToken)
+    ? "none (log in again when the access token expires)"
+    : Option.match(tokens.refreshTokenExpiresAt, {
+        onNone: () => "present, no known end",
+        onSome: (end) => {
+          const left = DateTime.distance(now, end)
+          const at = DateTime.formatIso(end)
+          return left > 0
+            ? `present, ends in ${formatDuration(left)} (at ${at}); log in again before then`
+            : `present, ended ${formatDuration(left)} ago (at ${at}): log in again`
+        }
+      })
+
 const scopes = (tokens: TokenSet.TokenSet) => (tokens.scope.length === 0 ? "(none reported)" : tokens.scope.join(" "))
 
 const printSaved = (title: string, storePath: string, tokens: TokenSet.TokenSet) =>
@@ -67,17 +128,20 @@ const printSaved = (title: string, storePath: string, tokens: TokenSet.TokenSet)
     const now = yield* DateTime.now
     yield* Console.log(`${title}. Tokens saved to ${storePath}`)
     yield* Console.log(`  access token ${expiry(tokens, now)}`)
+    yield* Console.log(`  refresh token: ${refreshTokenLine(tokens, now)}`)
     yield* Console.log(`  scopes: ${scopes(tokens)}`)
   })
+
+const scopeList = (text: string) => text.split(/[\s,]+/).filter((s) => s.length > 0)
 
 const login_ = Command.make(
   "login",
   {
     scope: Options.text("scope").pipe(
       Options.withDescription(
-        "Scopes to ask for, space- or comma-separated. Default: user-read-private user-read-email"
+        "Scopes to ask for, space- or comma-separated. Default: user-read-private user-read-email (Spotify), none for other providers"
       ),
-      Options.withDefault("user-read-private user-read-email")
+      Options.optional
     ),
     port: Options.integer("port").pipe(
       Options.withDescription(
@@ -92,32 +156,55 @@ const login_ = Command.make(
     ...clientFlags
   },
   (flags) =>
-    withStore(flags.store, (storePath) =>
+    within(settings(flags), (settings) =>
       Effect.gen(function* () {
-        const spotify = yield* spotifyOptions(flags)
+        const scope = Option.match(flags.scope, {
+          onNone: () => (settings.provider.name === "spotify" ? ["user-read-private", "user-read-email"] : []),
+          onSome: scopeList
+        })
         const tokens = yield* login({
-          clientId: spotify.clientId,
-          accountsUrl: spotify.accountsUrl,
+          provider: settings.provider,
+          clientId: settings.clientId,
+          key: settings.key,
           port: flags.port,
-          scope: flags.scope.split(/[\s,]+/).filter((s) => s.length > 0),
-          timeout: Duration.seconds(flags.timeout),
-          storePath
-        }).pipe(Effect.provide(Layer.merge(refresherLayer(spotify), NodeTokenStore.layerFile(storePath))))
-        yield* printSaved("Logged in", storePath, tokens)
+          scope,
+          timeout: Duration.seconds(flags.timeout)
+        }).pipe(Effect.provide(Layer.merge(refresherLayer(settings), NodeTokenStore.layerFile(settings.storePath))))
+        yield* printSaved("Logged in", settings.storePath, tokens)
       })
     )
 ).pipe(Command.withDescription("Log in (authorization code with PKCE) and save the tokens to the store"))
 
-const token = Command.make("token", clientFlags, (flags) =>
-  withStore(flags.store, (storePath) =>
-    Effect.gen(function* () {
-      const spotify = yield* spotifyOptions(flags)
-      const accessToken = yield* Effect.flatMap(TokenManager.TokenManager, (manager) => manager.accessToken).pipe(
-        Effect.provide(managerLayer(spotify, storePath))
-      )
-      yield* Console.log(Redacted.value(accessToken))
-    })
-  )
+const token = Command.make(
+  "token",
+  {
+    clientCredentials: Options.boolean("client-credentials").pipe(
+      Options.withDescription("Print an app token (the client-credentials grant: no user, needs the client secret)")
+    ),
+    scope: Options.text("scope").pipe(
+      Options.withDescription("With --client-credentials: the scopes to ask for, space- or comma-separated"),
+      Options.withDefault("")
+    ),
+    ...clientFlags
+  },
+  (flags) =>
+    within(settings(flags), (settings) =>
+      Effect.gen(function* () {
+        const manager = flags.clientCredentials
+          ? TokenManager.layerClientCredentialsStore({
+              scope: scopeList(flags.scope),
+              key: `${settings.key}:${TokenManager.clientCredentialsKey(scopeList(flags.scope))}`
+            }).pipe(
+              Layer.provide(NodeTokenStore.layerFile(settings.storePath)),
+              Layer.provide(refresherLayer(settings))
+            )
+          : managerLayer(settings)
+        const accessToken = yield* Effect.flatMap(TokenManager.TokenManager, (m) => m.accessToken).pipe(
+          Effect.provide(manager)
+        )
+        yield* Console.log(Redacted.value(accessToken))
+      })
+    )
 ).pipe(
   Command.withDescription(
     'Print a valid access token and nothing else, refreshing and saving when needed: curl -H "Authorization: Bearer $(token-refresher token)" …'
@@ -133,58 +220,103 @@ const refresh = Command.make(
     ...clientFlags
   },
   (flags) =>
-    withStore(flags.store, (storePath) =>
+    within(settings(flags), (settings) =>
       Effect.gen(function* () {
-        const spotify = yield* spotifyOptions(flags)
-        const { before, after } = yield* Effect.gen(function* () {
+        const { after, before } = yield* Effect.gen(function* () {
           const manager = yield* TokenManager.TokenManager
           const before = yield* manager.current
           const after = yield* manager.refreshNow
           return { before, after }
-        }).pipe(Effect.provide(managerLayer(spotify, storePath)))
+        }).pipe(Effect.provide(managerLayer(settings)))
         const rotated = Option.match(before, {
           onNone: () => false,
           onSome: (b) => !Equal.equals(b.refreshToken, after.refreshToken)
         })
-        yield* printSaved("Refreshed", storePath, after)
+        yield* printSaved("Refreshed", settings.storePath, after)
         yield* Console.log(`  refresh token: ${rotated ? "rotated (the new one is saved)" : "unchanged"}`)
         if (flags.showTokens) {
-          yield* Console.log(
-            `  access_token: ${Option.match(after.accessToken, { onNone: () => "none", onSome: Redacted.value })}`
-          )
-          yield* Console.log(
-            `  refresh_token: ${Option.match(after.refreshToken, { onNone: () => "none", onSome: Redacted.value })}`
-          )
+          const show = Option.match({ onNone: () => "none", onSome: Redacted.value })
+          yield* Console.log(`  access_token: ${show(after.accessToken)}`)
+          yield* Console.log(`  refresh_token: ${show(after.refreshToken)}`)
         }
       })
     )
 ).pipe(Command.withDescription("Refresh now and print a summary (never the tokens, unless --show-tokens)"))
 
-const status = Command.make("status", { store: storeOption }, (flags) =>
-  withStore(flags.store, (storePath) =>
+const status = Command.make("status", clientFlags, (flags) =>
+  within(locate(flags), (settings) =>
     Effect.gen(function* () {
+      const storePath = settings.storePath
       const file = yield* NodeTokenStore.fileStatus(storePath)
       if (!file.exists) {
         yield* Console.log(`Token store: ${file.path} (no file yet)`)
-        return yield* Effect.fail({ _tag: "NoToken" as const })
+        return yield* new Errors.NoToken({})
       }
       yield* Console.log(`Token store: ${file.path} (mode 0${(file.mode ?? 0).toString(8)})`)
       if (file.tooOpen) yield* Console.log(`  warning: other users may read it: run chmod 600 ${file.path}`)
-      const stored = yield* Effect.flatMap(TokenStore.TokenStore, (store) => store.get(TokenStore.defaultKey)).pipe(
-        Effect.provide(NodeTokenStore.layerFile(storePath))
-      )
-      if (Option.isNone(stored)) return yield* Effect.fail({ _tag: "NoToken" as const })
+      // read only: a 0.2 file keeps Spotify's session under `default` until the next command that writes
+      const stored = yield* Effect.flatMap(TokenStore.TokenStore, (store) =>
+        Effect.flatMap(store.get(settings.key), (found) =>
+          Option.isNone(found) && settings.provider.name === "spotify"
+            ? store.get(TokenStore.defaultKey)
+            : Effect.succeed(found)
+        )
+      ).pipe(Effect.provide(NodeTokenStore.layerFile(storePath)))
+      if (Option.isNone(stored)) return yield* new Errors.NoToken({})
       const tokens = stored.value
       const now = yield* DateTime.now
-      const hasAccess = Option.exists(tokens.accessToken, (token) => Redacted.value(token).length > 0)
+      yield* Console.log(`  provider: ${settings.provider.name}`)
       yield* Console.log(
-        `  access token: ${hasAccess ? expiry(tokens, now) : "none yet (seeded; the first use refreshes)"}`
+        `  access token: ${
+          Option.isSome(tokens.accessToken) ? expiry(tokens, now) : "none yet (seeded; the first use refreshes)"
+        }`
       )
+      yield* Console.log(`  refresh token: ${refreshTokenLine(tokens, now)}`)
+      if (Option.isSome(tokens.authorizedAt)) {
+        yield* Console.log(`  logged in: ${DateTime.formatIso(tokens.authorizedAt.value)}`)
+      }
       yield* Console.log(`  scopes: ${scopes(tokens)}`)
-      yield* Console.log(`  refresh token: present`)
     })
   )
-).pipe(Command.withDescription("Show what is stored: file, permissions, expiry and scopes (never the tokens)"))
+).pipe(
+  Command.withDescription(
+    "Show what is stored: file, permissions, expiry, the refresh token's end of life and scopes (never the tokens)"
+  )
+)
+
+const logout = Command.make("logout", clientFlags, (flags) =>
+  within(settings(flags), (settings) =>
+    Effect.gen(function* () {
+      const revocable = settings.provider.revocationUrl !== undefined
+      yield* Effect.flatMap(TokenSessions.TokenSessions, (sessions) =>
+        sessions.remove(settings.key, { revoke: true })
+      ).pipe(
+        Effect.provide(
+          TokenSessions.layer().pipe(
+            Layer.provide(NodeTokenStore.layerFile(settings.storePath)),
+            Layer.provide(refresherLayer(settings))
+          )
+        )
+      )
+      if (revocable) {
+        yield* Console.log(
+          `Logged out: the refresh token was revoked at ${settings.provider.name}, and the tokens were removed from ${settings.storePath}`
+        )
+      } else {
+        yield* Console.log(`Logged out: the tokens were removed from ${settings.storePath}.`)
+        yield* Console.log(
+          settings.provider.name === "spotify"
+            ? `  Spotify has no way for an app to revoke a token: to end the app's access too, remove it at ${Spotify.appsPageUrl}`
+            : `  ${settings.provider.name} has no revocation endpoint: to end the app's access too, remove it in your account's settings there`
+        )
+      }
+    })
+  )
+).pipe(
+  Command.withDescription(
+    "Log out: revoke the refresh token at the provider when it can (RFC 7009), then forget the tokens"
+  )
+)
 
 const fakeServer = Command.make(
   "fake-server",
@@ -230,7 +362,7 @@ const fakeServer = Command.make(
 
 export const command = Command.make("token-refresher").pipe(
   Command.withDescription(
-    "Keep a Spotify access token fresh: log in once, then get a valid token whenever you need one"
+    "Keep a Spotify (or any OAuth 2.0 provider's) access token fresh: log in once, then get a valid token whenever you need one"
   ),
-  Command.withSubcommands([login_, token, refresh, status, fakeServer])
+  Command.withSubcommands([login_, token, refresh, status, logout, fakeServer])
 )

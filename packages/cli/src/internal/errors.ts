@@ -1,13 +1,14 @@
 import * as ValidationError from "@effect/cli/ValidationError"
 import * as Cause from "effect/Cause"
 import * as ConfigError from "effect/ConfigError"
+import * as DateTime from "effect/DateTime"
 import * as Duration from "effect/Duration"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 
 /** A login that did not complete: no redirect in time, a foreign `state`, or the user said no. */
 export class LoginError extends Schema.TaggedError<LoginError>("@token-refresher/node/LoginError")("LoginError", {
-  reason: Schema.Literal("Timeout", "StateMismatch", "Denied", "Listen", "MissingCode"),
+  reason: Schema.Literal("Timeout", "StateMismatch", "Denied", "Listen", "MissingCode", "Unsupported"),
   detail: Schema.String
 }) {
   override get message(): string {
@@ -59,31 +60,50 @@ const describeConfigError = (error: ConfigError.ConfigError): string => {
 
 const seconds = (duration: Duration.Duration) => `${Math.ceil(Duration.toSeconds(duration))} s`
 
-/** One line and an exit code for each failure; `storePath` lets the advice name the file. */
-export const report = (failure: unknown, storePath: string | undefined): Report => {
-  const where = storePath === undefined ? "" : ` (${storePath})`
+/** One line and an exit code for each failure; the context lets the advice name the file and the provider. */
+export const report = (
+  failure: unknown,
+  context: {
+    readonly storePath?: string | undefined
+    readonly provider?: string | undefined
+    readonly envPrefix?: string | undefined
+  }
+): Report => {
+  const where = context.storePath === undefined ? "" : ` (${context.storePath})`
+  const server = context.provider === undefined ? "the server" : capitalize(context.provider)
+  const prefix = context.envPrefix ?? "SPOTIFY"
+  const providerFlag =
+    context.provider === undefined || context.provider === "spotify" ? "" : ` --provider ${context.provider}`
+  const loginCommand = `\`token-refresher login${providerFlag}\``
   if (ConfigError.isConfigError(failure)) return { code: ExitCode.Usage, line: describeConfigError(failure) }
   if (ValidationError.isValidationError(failure)) return { code: ExitCode.Usage, line: "invalid command line" }
   const tagged = failure as { readonly _tag?: string; readonly message?: string } & Record<string, unknown>
   switch (tagged._tag) {
-    case "InvalidGrant":
+    case "InvalidGrant": {
+      const says = tagged.description === undefined ? "" : ` (${server} says: ${String(tagged.description)})`
+      const end = tagged.refreshTokenExpiredAt as DateTime.Utc | undefined
       return {
         code: ExitCode.LoginRequired,
-        line: `the refresh token was revoked or has expired${
-          tagged.description === undefined ? "" : ` (Spotify says: ${String(tagged.description)})`
-        }: run \`token-refresher login\` to log in again`
+        line:
+          end === undefined
+            ? `the refresh token was revoked or has expired${says}: run ${loginCommand} to log in again`
+            : `the refresh token reached its end of life on ${DateTime.formatIso(end)}${says}: run ${loginCommand} to log in again`
       }
+    }
     case "NoToken":
       return {
         code: ExitCode.LoginRequired,
-        line: `no tokens are stored${where}: run \`token-refresher login\`, or set SPOTIFY_REFRESH_TOKEN to seed the store`
+        line:
+          tagged.reason === "NoRefreshToken"
+            ? `the access token has expired and there is no refresh token${where}: run ${loginCommand}`
+            : `no tokens are stored${where}: run ${loginCommand}, or set ${prefix}_REFRESH_TOKEN to seed the store`
       }
     case "InvalidClient":
       return {
         code: ExitCode.InvalidClient,
         line: `the client credentials were rejected${
-          tagged.description === undefined ? "" : ` (Spotify says: ${String(tagged.description)})`
-        }: check SPOTIFY_CLIENT_ID and SPOTIFY_CLIENT_SECRET`
+          tagged.description === undefined ? "" : ` (${server} says: ${String(tagged.description)})`
+        }: check ${prefix}_CLIENT_ID and ${prefix}_CLIENT_SECRET`
       }
     case "NetworkError": {
       const retryAfter = tagged.retryAfter as Duration.Duration | undefined
@@ -96,6 +116,7 @@ export const report = (failure: unknown, storePath: string | undefined): Report 
     }
     case "OAuthError":
     case "DecodeError":
+    case "DiscoveryError":
       return { code: ExitCode.Server, line: String(tagged.message) }
     case "TokenStoreError":
       return { code: ExitCode.Store, line: String(tagged.message) }
@@ -110,6 +131,9 @@ export const report = (failure: unknown, storePath: string | undefined): Report 
       }
   }
 }
+
+const capitalize = (name: string) =>
+  name === "github" ? "GitHub" : name.length === 0 ? name : `${name[0]!.toUpperCase()}${name.slice(1)}`
 
 /** The failure a cause stands for: the first typed failure, else the first defect. */
 export const failureOf = (cause: Cause.Cause<unknown>): Option.Option<unknown> =>

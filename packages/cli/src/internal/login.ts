@@ -1,9 +1,9 @@
-import { type Errors, Pkce, TokenRefresher, type TokenSet, TokenStore } from "@token-refresher/core"
-import { Spotify } from "@token-refresher/spotify"
+import { type Errors, Pkce, Provider, TokenRefresher, type TokenSet, TokenStore } from "@token-refresher/core"
 import * as Console from "effect/Console"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Http from "node:http"
 import type { AddressInfo } from "node:net"
@@ -57,12 +57,13 @@ const callbackServer = (port: number) =>
   })
 
 export interface LoginOptions {
+  readonly provider: Provider.Provider
   readonly clientId: string
-  readonly accountsUrl: string
+  /** The session's key in the store. */
+  readonly key: string
   readonly port: number
   readonly scope: ReadonlyArray<string>
   readonly timeout: Duration.Duration
-  readonly storePath: string
 }
 
 /** Authorization code with PKCE through a loopback redirect, then the tokens go to the store. */
@@ -80,14 +81,20 @@ export const login = (
       const pkce = yield* Pkce.make
       const state = yield* Pkce.randomString(16)
       const callback = yield* callbackServer(options.port)
-      const url = Spotify.authorizeUrl({
-        accountsUrl: options.accountsUrl,
+      const authorizationUrl = Provider.authorizationUrl(options.provider, {
         clientId: options.clientId,
         redirectUri: callback.redirectUri,
         state,
         scope: options.scope,
         codeChallenge: pkce.challenge
       })
+      if (Option.isNone(authorizationUrl)) {
+        return yield* new LoginError({
+          reason: "Unsupported",
+          detail: `${options.provider.name} has no authorization endpoint: it cannot log a user in`
+        })
+      }
+      const url = authorizationUrl.value
       yield* Console.log(`Open this URL in your browser to log in:\n\n  ${url}\n`)
       yield* Console.log(`Waiting for the redirect to ${callback.redirectUri} …`)
       const query = yield* callback.received.pipe(
@@ -119,7 +126,7 @@ export const login = (
         redirectUri: callback.redirectUri,
         codeVerifier: pkce.verifier
       })
-      yield* store.set(TokenStore.defaultKey, tokens)
+      yield* store.set(options.key, tokens)
       return tokens
     })
   )
