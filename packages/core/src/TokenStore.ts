@@ -214,6 +214,35 @@ export const seeded =
     ).pipe(Layer.provide(self))
 
 /**
+ * Moves the session `from` to the key `to` when the layer is built, once: under `to`'s lock, and only while `to` is
+ * empty. For a change of key scheme, e.g. the CLI's Spotify session, kept under `default` by 0.2 and under `spotify`
+ * since 0.3.
+ *
+ * @since 0.3.0
+ * @category combinators
+ */
+export const moved =
+  (from: string, to: string) =>
+  <E, R>(self: Layer.Layer<TokenStore, E, R>): Layer.Layer<TokenStore, E | TokenStoreError, R> =>
+    Layer.effect(
+      TokenStore,
+      Effect.gen(function* () {
+        const store = yield* TokenStore
+        if (from !== to && Option.isSome(yield* store.get(from)) && Option.isNone(yield* store.get(to))) {
+          yield* store.withLock(to)(
+            Effect.gen(function* () {
+              const old = yield* store.get(from)
+              if (Option.isNone(old) || Option.isSome(yield* store.get(to))) return
+              yield* store.set(to, old.value)
+              yield* store.remove(from)
+            })
+          )
+        }
+        return store
+      })
+    ).pipe(Layer.provide(self))
+
+/**
  * Encrypts every store at rest: each `TokenSet` is encoded, then encrypted with AES-256-GCM (Web Crypto, so it also
  * works in a browser) with a random IV per write and the session key as additional data, so a row copied to another
  * key fails to decrypt (`TokenStoreError`, reason `Corrupt`). The store then holds, per session, only a sealed

@@ -8,6 +8,39 @@ const withEnv = (env: Record<string, string>) =>
 const seed = Config.redacted("SPOTIFY_REFRESH_TOKEN")
 
 describe("TokenStore", () => {
+  it.effect("moved: a session moves to its new key once, and never over a session already there", () =>
+    Effect.gen(function* () {
+      const old = TokenSet.fromRefreshToken("old")
+      const moved = yield* Effect.flatMap(TokenStore.TokenStore, (store) =>
+        Effect.all([store.get("default"), store.get("spotify")])
+      ).pipe(Effect.provide(TokenStore.layerMemory([["default", old]]).pipe(TokenStore.moved("default", "spotify"))))
+      assert.isTrue(Option.isNone(moved[0]))
+      assert.strictEqual(
+        Option.getOrUndefined(Option.flatMap(moved[1], (t) => Option.map(t.refreshToken, Redacted.value))),
+        "old"
+      )
+
+      const kept = yield* Effect.flatMap(TokenStore.TokenStore, (store) =>
+        Effect.all([store.get("default"), store.get("spotify")])
+      ).pipe(
+        Effect.provide(
+          TokenStore.layerMemory([
+            ["default", old],
+            ["spotify", TokenSet.fromRefreshToken("new")]
+          ]).pipe(TokenStore.moved("default", "spotify"))
+        )
+      )
+      assert.strictEqual(
+        Option.getOrUndefined(Option.flatMap(kept[0], (t) => Option.map(t.refreshToken, Redacted.value))),
+        "old"
+      )
+      assert.strictEqual(
+        Option.getOrUndefined(Option.flatMap(kept[1], (t) => Option.map(t.refreshToken, Redacted.value))),
+        "new"
+      )
+    })
+  )
+
   it.effect("layerMemory starts empty or with the initial tokens, and keeps what is set", () =>
     Effect.gen(function* () {
       assert.isTrue(Option.isNone(yield* TokenStore.get()))

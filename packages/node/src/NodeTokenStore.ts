@@ -303,8 +303,18 @@ export const defaultPath: Effect.Effect<string> = Effect.map(
 )
 
 /**
- * The file store at {@link defaultPath} (where `token-refresher login` saves), seeded from `SPOTIFY_REFRESH_TOKEN`
- * when it is empty and that variable is set.
+ * The key of the Spotify session in the file at {@link defaultPath}, as `token-refresher login` saves it: use
+ * `TokenManager.layer({ key: NodeTokenStore.spotifyKey })` to share the CLI's session.
+ *
+ * @since 0.3.0
+ * @category constants
+ */
+export const spotifyKey = "spotify"
+
+/**
+ * The file store at {@link defaultPath} (where `token-refresher login` saves). A session that 0.2 kept under
+ * `TokenStore.defaultKey` is moved to {@link spotifyKey}; the session is seeded from `SPOTIFY_REFRESH_TOKEN` when it is
+ * empty and that variable is set.
  *
  * @since 0.1.0
  * @category layers
@@ -314,7 +324,12 @@ export const layerSpotify = (): Layer.Layer<
   ConfigError.ConfigError | TokenStore.TokenStoreError
 > =>
   Layer.unwrapEffect(
-    Effect.map(defaultPath, (path) => layerFile(path).pipe(TokenStore.seeded(Config.redacted("SPOTIFY_REFRESH_TOKEN"))))
+    Effect.map(defaultPath, (path) =>
+      layerFile(path).pipe(
+        TokenStore.moved(TokenStore.defaultKey, spotifyKey),
+        TokenStore.seeded(Config.redacted("SPOTIFY_REFRESH_TOKEN"), { key: spotifyKey })
+      )
+    )
   )
 
 /**

@@ -8,7 +8,6 @@ import { Spotify } from "@token-refresher/spotify"
 import { FakeAuthorizationServer } from "@token-refresher/testing"
 import * as Config from "effect/Config"
 import * as Console from "effect/Console"
-import * as Context from "effect/Context"
 import * as DateTime from "effect/DateTime"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -67,20 +66,7 @@ const refresherLayer = (settings: Settings) =>
  */
 const storeLayer = (settings: Settings) =>
   NodeTokenStore.layerFile(settings.storePath).pipe(
-    Layer.tap((context) => {
-      const store = Context.get(context, TokenStore.TokenStore)
-      return settings.key === TokenStore.defaultKey
-        ? Effect.void
-        : store.withLock(settings.key)(
-            Effect.gen(function* () {
-              if (Option.isSome(yield* store.get(settings.key))) return
-              const legacy = yield* store.get(TokenStore.defaultKey)
-              if (Option.isNone(legacy) || settings.provider.name !== "spotify") return
-              yield* store.set(settings.key, legacy.value)
-              yield* store.remove(TokenStore.defaultKey)
-            })
-          )
-    }),
+    settings.provider.name === "spotify" ? TokenStore.moved(TokenStore.defaultKey, settings.key) : (layer) => layer,
     TokenStore.seeded(Config.redacted(`${settings.envPrefix}_REFRESH_TOKEN`), { key: settings.key })
   )
 
