@@ -41,6 +41,8 @@ interface Case {
   /** `expiresAt` is the server's absolute `expires_at` (whole seconds). */
   readonly absoluteExpiry?: boolean
   readonly refreshTokenExpiresIn?: number
+  /** The status of `InvalidClient` once normalized (default 400, RFC 6749's). */
+  readonly invalidClientStatus?: number
 }
 
 const http = <A, E>(layer: Layer.Layer<A, E, HttpClient.HttpClient>) =>
@@ -74,6 +76,7 @@ const cases: ReadonlyArray<Case> = [
   },
   {
     name: "GitHub",
+    invalidClientStatus: 401,
     profile: "github",
     layer: (o) => http(GitHub.layer(o)),
     auth: "post",
@@ -96,6 +99,7 @@ const cases: ReadonlyArray<Case> = [
   },
   {
     name: "Twitch",
+    invalidClientStatus: 401,
     profile: "twitch",
     layer: (o) => http(Twitch.layer(o)),
     auth: "post",
@@ -106,6 +110,7 @@ const cases: ReadonlyArray<Case> = [
   },
   {
     name: "Slack",
+    invalidClientStatus: 401,
     profile: "slack",
     layer: (o) => http(Slack.layer(o)),
     auth: "post",
@@ -117,6 +122,7 @@ const cases: ReadonlyArray<Case> = [
   },
   {
     name: "Strava",
+    invalidClientStatus: 401,
     profile: "strava",
     layer: (o) => http(Strava.layer(o)),
     auth: "post",
@@ -214,6 +220,21 @@ describe("provider presets against the fake server's profile of each provider (r
             { tag: "InvalidGrant", status: c.invalidGrant.status }
           )
           assert.strictEqual((refused as Errors.InvalidGrant).description, c.invalidGrant.description)
+
+          // a wrong client secret, in the provider's own form, is InvalidClient
+          const wrongClient = yield* Layer.build(
+            c.layer({
+              clientId: client.clientId,
+              clientSecret: Redacted.make("wrong-secret"),
+              tokenUrl: server.tokenUrl
+            })
+          ).pipe(Effect.map(Context.get(TokenRefresher.TokenRefresher)), Effect.orDie)
+          const rejected = yield* Effect.flip(wrongClient.refresh(issued.refreshToken))
+          assert.deepStrictEqual(
+            { tag: rejected._tag, status: (rejected as Errors.InvalidClient).status },
+            { tag: "InvalidClient", status: c.invalidClientStatus ?? 400 }
+          )
+          assert.notInclude(rejected.message, "wrong-secret")
 
           // revocation: the revoked refresh token is then refused
           const current = Option.getOrThrow(tokens.refreshToken)
