@@ -157,8 +157,11 @@ export class NetworkError extends Schema.TaggedError<NetworkError>("@token-refre
 export class DecodeError extends Schema.TaggedError<DecodeError>("@token-refresher/core/DecodeError")("DecodeError", {
   /** HTTP status of the answer. */
   status: Schema.Number,
-  /** What was wrong: the body was not JSON, did not match the token schema, or was not an OAuth error object. */
-  reason: Schema.Literal("NotJson", "Schema", "NotOAuthError"),
+  /**
+   * What was wrong: the body was not JSON, did not match the token schema, was not an OAuth error object, or was
+   * longer than `maxResponseBytes` (`TooLarge`: reading stopped at the limit).
+   */
+  reason: Schema.Literal("NotJson", "Schema", "NotOAuthError", "TooLarge"),
   /** Which part of the body was wrong (schema paths), without its values. */
   detail: Schema.String
 }) {

@@ -79,6 +79,12 @@ export interface Options {
    * closer than this, so the app can ask the user to log in again before `invalid_grant`. Default: 7 days.
    */
   readonly refreshTokenWarning?: Duration.DurationInput | undefined
+  /**
+   * The least time between two refreshes of the session: tokens are used for at least this long after they were
+   * issued, so a server that answers `expires_in: 0` (or a tiny lifetime) cannot make every call refresh. Default:
+   * 1 second.
+   */
+  readonly minRefreshInterval?: Duration.DurationInput | undefined
 }
 
 /**

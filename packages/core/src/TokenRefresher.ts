@@ -60,6 +60,11 @@ export interface Options {
   readonly clientSecret?: Redacted.Redacted<string> | undefined
   /** Default: the provider's method (else `client_secret_basic`) with a secret, `none` without. */
   readonly authMethod?: AuthMethod | undefined
+  /**
+   * The longest answer read, in bytes: a longer one is a `DecodeError` with reason `TooLarge`, and reading stops
+   * there. Default: 1 MB (1,048,576).
+   */
+  readonly maxResponseBytes?: number | undefined
   /** The limit for one attempt (request and response body). Default: 10 seconds. */
   readonly timeout?: Duration.DurationInput | undefined
   /** Backoff for transport failures, timeouts, 408, 429 and 5xx. */

@@ -259,8 +259,8 @@ describe("TokenRefresher: unusable answers are DecodeError", () => {
           status: 200,
           reason: "Schema",
           detail:
-            'access_token: expected a non-empty string; token_type: expected "Bearer" (case-insensitive); ' +
-            "expires_in: expected a non-negative number of seconds"
+            'access_token: expected 1 to 65536 visible ASCII characters; token_type: expected "Bearer" (case-insensitive); ' +
+            "expires_in: expected a number of seconds from 0 to 315360000 (ten years)"
         })
       )
     })

@@ -19,6 +19,7 @@ export interface Resolved {
   readonly baseDelay: Duration.Duration
   readonly maxDelay: Duration.Duration
   readonly maxRetryAfter: Duration.Duration
+  readonly maxResponseBytes: number
 }
 
 const invalid = (path: string, message: string) => Effect.fail(ConfigError.InvalidData([path], message))
@@ -84,7 +85,12 @@ export const resolve = (options: TokenRefresher.Options): Effect.Effect<Resolved
     if (!Number.isSafeInteger(maxRetries) || maxRetries < 0) {
       return yield* invalid("retry.maxRetries", "retry.maxRetries must be a whole number of at least 0")
     }
+    const maxResponseBytes = options.maxResponseBytes ?? 1024 * 1024
+    if (!Number.isSafeInteger(maxResponseBytes) || maxResponseBytes < 1024) {
+      return yield* invalid("maxResponseBytes", "maxResponseBytes must be a whole number of at least 1024")
+    }
     return {
+      maxResponseBytes,
       provider,
       tokenUrl,
       revocationUrl,

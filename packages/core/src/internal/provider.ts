@@ -7,6 +7,7 @@ import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import { DiscoveryError } from "../Errors.js"
 import type * as Provider from "../Provider.js"
+import { boundedText } from "./body.js"
 import { loopback } from "./options.js"
 
 /** Discovery documents are small; anything bigger is not one. */
@@ -55,16 +56,18 @@ export const discover = (
         Effect.flatMap((response) =>
           response.status !== 200
             ? Effect.fail(fail("Status", `${documentUrl} answered HTTP ${response.status}`))
-            : Effect.flatMap(response.text, (text) => {
-                if (text.length > maxDocumentBytes) {
-                  return Effect.fail(fail("NotJson", `${documentUrl} sent more than ${maxDocumentBytes} bytes`))
+            : Effect.flatMap(
+                Effect.catchTag(boundedText(response, maxDocumentBytes), "TooLarge", () =>
+                  Effect.fail(fail("NotJson", `${documentUrl} sent more than ${maxDocumentBytes} bytes`))
+                ),
+                (text) => {
+                  try {
+                    return Effect.succeed(JSON.parse(text) as unknown)
+                  } catch {
+                    return Effect.fail(fail("NotJson", `${documentUrl} did not send JSON`))
+                  }
                 }
-                try {
-                  return Effect.succeed(JSON.parse(text) as unknown)
-                } catch {
-                  return Effect.fail(fail("NotJson", `${documentUrl} did not send JSON`))
-                }
-              })
+              )
         ),
         Effect.timeoutFail({
           duration: timeout,

@@ -98,10 +98,16 @@ export const makeWith = Effect.fnUntraced(function* (options: TokenManager.Optio
         })
     })
 
+  const minInterval = Duration.toMillis(Duration.decode(options?.minRefreshInterval ?? "1 second"))
+  // a token is used for at least `minRefreshInterval` after it was issued: `expires_in: 0` cannot make every call refresh
+  const refreshAtOf = (tokens: TokenSet): number =>
+    tokens.issuedAt === undefined || Option.isNone(tokens.accessToken)
+      ? tokens.refreshAtMillis(leeway)
+      : Math.max(tokens.refreshAtMillis(leeway), tokens.issuedAt.epochMillis + minInterval)
   const stateOf = (tokens: Option.Option<TokenSet>): State => ({
     ...initial,
     tokens,
-    refreshAt: Option.match(tokens, { onNone: () => 0, onSome: (tokens) => tokens.refreshAtMillis(leeway) })
+    refreshAt: Option.match(tokens, { onNone: () => 0, onSome: refreshAtOf })
   })
   const state = yield* Ref.make(initial)
   const inflight = yield* Ref.make(Option.none<Deferred.Deferred<TokenSet, TokenManager.TokenError>>())

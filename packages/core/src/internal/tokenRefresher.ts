@@ -18,6 +18,7 @@ import * as GrantModule from "../Grant.js"
 import type * as Provider from "../Provider.js"
 import type * as TokenRefresher from "../TokenRefresher.js"
 import { TokenSet } from "../TokenSet.js"
+import { boundedText, sanitize } from "./body.js"
 import * as Options from "./options.js"
 import { parseErrorResponse, parseTokenResponse, splitScope, type TokenResponse } from "./tokenResponse.js"
 
@@ -90,13 +91,27 @@ const transportDetail = (error: HttpClientError.HttpClientError): string =>
     ? describeCause(error.cause ?? error.description ?? error.reason)
     : `the response body could not be read (${describeCause(error.cause ?? error.reason)})`
 
-/** `Retry-After` is either delay-seconds or an HTTP-date (RFC 9110 §10.2.3). */
+/** The longest `Retry-After` taken as it is: a longer one (400 digits, a date in 2300) counts as a day. */
+export const maxRetryAfterHonoured = Duration.days(1)
+
+const imfFixdate =
+  /^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d{2}:\d{2}:\d{2} GMT$/
+
+/**
+ * `Retry-After` as RFC 9110 §10.2.3 defines it: delay-seconds (digits only) or an IMF-fixdate. Anything else ("-5",
+ * "1.5", another date format) is ignored, so the usual backoff applies; a delay above a day counts as a day.
+ */
 export const parseRetryAfter = (value: string | undefined, nowMillis: number): Duration.Duration | undefined => {
   if (value === undefined) return undefined
   const trimmed = value.trim()
-  if (/^\d+$/.test(trimmed)) return Duration.seconds(Number(trimmed))
+  const cap = Duration.toMillis(maxRetryAfterHonoured)
+  if (/^\d+$/.test(trimmed)) {
+    // 400 digits parse to Infinity: compare lengths first
+    return Duration.millis(trimmed.length > 8 ? cap : Math.min(cap, Number(trimmed) * 1000))
+  }
+  if (!imfFixdate.test(trimmed)) return undefined
   const date = Date.parse(trimmed)
-  return Number.isNaN(date) ? undefined : Duration.millis(Math.max(0, date - nowMillis))
+  return Number.isNaN(date) ? undefined : Duration.millis(Math.min(cap, Math.max(0, date - nowMillis)))
 }
 
 const contentTypeOf = (headers: Readonly<Record<string, string | undefined>>): string =>
@@ -161,7 +176,10 @@ const failure = (
           })
         )
   }
-  const { error, error_description: description, error_uri: errorUri } = oauth.value
+  // the server's words go into messages and terminals: no control characters, no megabytes
+  const error = sanitize(oauth.value.error, 100)
+  const description = oauth.value.error_description === undefined ? undefined : sanitize(oauth.value.error_description)
+  const errorUri = oauth.value.error_uri === undefined ? undefined : sanitize(oauth.value.error_uri)
   const optional = description === undefined ? {} : { description }
   switch (error) {
     case "invalid_grant":
@@ -174,6 +192,8 @@ const failure = (
       )
   }
 }
+
+const tenYearsMillis = 10 * 365 * 86_400_000
 
 const addLifetime = (start: DateTime.Utc, lifetime: Provider.RefreshTokenLifetime): DateTime.Utc =>
   DateTime.add(start, lifetime.length)
@@ -199,6 +219,9 @@ const tokenSetOf = (
           : undefined
   if (expiresAt === undefined) {
     return Either.left(response.expires_at === undefined ? "expires_in is missing" : "expires_at: out of range")
+  }
+  if (DateTime.toEpochMillis(expiresAt) - DateTime.toEpochMillis(now) > tenYearsMillis) {
+    return Either.left("expires_at: more than ten years ahead")
   }
   const previous = grant._tag === "RefreshToken" ? grant.previous : Option.none<TokenSet>()
   const issued = Option.map(Option.fromNullable(response.refresh_token), Redacted.make)
@@ -326,7 +349,9 @@ export const make = (
       // answer (or a busy event loop) can only make the client refresh early, never use an expired token
       Effect.flatMap(DateTime.now, (sentAt) =>
         client.execute(request).pipe(
-          Effect.flatMap((response) => Effect.map(response.text, (body) => ({ response, body }))),
+          Effect.flatMap((response) =>
+            Effect.map(boundedText(response, options.maxResponseBytes), (body) => ({ response, body }))
+          ),
           Effect.timeoutFail({
             duration: options.timeout,
             onTimeout: () =>
@@ -338,6 +363,14 @@ export const make = (
               })
           }),
           Effect.catchTags({
+            TooLarge: (tooLarge) =>
+              Effect.fail(
+                new Errors.DecodeError({
+                  status: tooLarge.status,
+                  reason: "TooLarge",
+                  detail: `the body is longer than ${tooLarge.limit} bytes (maxResponseBytes); reading stopped there`
+                })
+              ),
             RequestError: (error) =>
               Effect.fail(
                 unanswered({

@@ -5,11 +5,28 @@ import * as Schema from "effect/Schema"
 const field = <S extends Schema.Schema.Any>(schema: S, expected: string): S =>
   schema.annotations({ message: () => ({ message: `expected ${expected}`, override: true }) }) as S
 
-const NonEmptyToken = field(Schema.String.pipe(Schema.minLength(1)), "a non-empty string")
+/** The longest token accepted, in characters. */
+export const maxTokenLength = 65_536
+
+/**
+ * RFC 6750 `b64token` / RFC 6749 VSCHAR: visible ASCII only. A token with CR/LF, NUL or U+FFFD (invalid UTF-8) would be
+ * printed by the CLI and pasted into an `Authorization` header: it is refused instead.
+ */
+const NonEmptyToken = field(
+  Schema.String.pipe(Schema.minLength(1), Schema.maxLength(maxTokenLength), Schema.pattern(/^[\x21-\x7e]+$/)),
+  `1 to ${maxTokenLength} visible ASCII characters`
+)
+
+/** Ten years: a longer lifetime is a server bug (or an attack on date arithmetic). */
+const maxSeconds = 315_360_000
 
 const ExpiresIn = field(
-  Schema.Union(Schema.Number, Schema.NumberFromString).pipe(Schema.finite(), Schema.nonNegative()),
-  "a non-negative number of seconds"
+  Schema.Union(Schema.Number, Schema.NumberFromString).pipe(
+    Schema.finite(),
+    Schema.nonNegative(),
+    Schema.lessThanOrEqualTo(maxSeconds)
+  ),
+  "a number of seconds from 0 to 315360000 (ten years)"
 )
 
 const TokenType = field(
