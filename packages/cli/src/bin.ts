@@ -14,10 +14,16 @@ import { version } from "./internal/version.js"
 
 const cli = Command.run(command, { name: "token-refresher", version })
 
+/** The signal that stopped the program, for its exit code (128 + the signal's number, as shells report it). */
+let stoppedBy: "SIGINT" | "SIGTERM" | undefined
+process.once("SIGINT", () => (stoppedBy ??= "SIGINT"))
+process.once("SIGTERM", () => (stoppedBy ??= "SIGTERM"))
+const interruptedCode = () => (stoppedBy === "SIGTERM" ? 143 : 130)
+
 const main = cli(process.argv).pipe(
   Effect.as(ExitCode.Ok as number),
   Effect.catchAllCause((cause) => {
-    if (Cause.isInterruptedOnly(cause)) return Effect.succeed(130)
+    if (Cause.isInterruptedOnly(cause)) return Effect.sync(interruptedCode)
     const failure = Option.getOrUndefined(failureOf(cause))
     const { code, line } =
       failure instanceof CommandFailure ? report(failure.error, failure.context) : report(failure, {})
@@ -38,5 +44,12 @@ NodeRuntime.runMain(main, {
   disableErrorReporting: true,
   // the pretty logger writes to stdout; ours (above) writes to stderr
   disablePrettyLogger: true,
-  teardown: (exit, onExit) => onExit(Exit.isSuccess(exit) && typeof exit.value === "number" ? exit.value : 1)
+  teardown: (exit, onExit) =>
+    onExit(
+      Exit.isSuccess(exit) && typeof exit.value === "number"
+        ? exit.value
+        : Exit.isInterrupted(exit)
+          ? interruptedCode()
+          : 1
+    )
 })

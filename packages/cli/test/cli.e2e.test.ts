@@ -100,16 +100,61 @@ describe("token-refresher CLI (built, as a child process, against the fake serve
     })
   )
 
-  it.scoped("login rejects a redirect whose state it did not send (exit 8)", () =>
+  it.scoped("login ignores a forged redirect (400, and it keeps waiting), then completes with the real one", () =>
     Effect.gen(function* () {
       const { store, env } = yield* setup()
       const login = yield* start(["login", "--port", "0", "--store", store], env)
-      const [, port] = yield* login.waitFor(/redirect_uri=http%3A%2F%2F127\.0\.0\.1%3A(\d+)%2Fcallback/)
-      yield* Effect.promise(() => fetch(`http://127.0.0.1:${port}/callback?code=stolen&state=forged`))
+      const [authorizeUrl, port] = yield* login.waitFor(
+        /http:\/\/127\.0\.0\.1:\d+\/authorize\?\S*redirect_uri=http%3A%2F%2F127\.0\.0\.1%3A(\d+)%2Fcallback\S*/
+      )
+      // what any web page could make the browser send with an <img>
+      const forged = yield* Effect.promise(() => fetch(`http://127.0.0.1:${port}/callback?code=stolen&state=forged`))
+      assert.strictEqual(forged.status, 400)
+      assert.include(yield* Effect.promise(() => forged.text()), "Not this login")
+      const approved = yield* Effect.promise(() => fetch(authorizeUrl!, { redirect: "manual" }))
+      const callback = yield* Effect.promise(() => fetch(approved.headers.get("location")!))
+      assert.strictEqual(callback.status, 200)
+      assert.include(yield* Effect.promise(() => callback.text()), "Logged in")
+      const result = yield* login.result
+      assert.strictEqual(result.code, 0, result.stderr)
+      assert.include(result.stdout, "Logged in.")
+    })
+  )
+
+  it.scoped("a code the server refuses is a login failure (exit 8), in the terminal and in the browser", () =>
+    Effect.gen(function* () {
+      const { store, env } = yield* setup()
+      const login = yield* start(["login", "--port", "0", "--store", store], env)
+      const [authorizeUrl] = yield* login.waitFor(/http:\/\/127\.0\.0\.1:\d+\/authorize\?\S+/)
+      const approved = yield* Effect.promise(() => fetch(authorizeUrl!, { redirect: "manual" }))
+      const location = new URL(approved.headers.get("location")!)
+      location.searchParams.set("code", "bogus")
+      const callback = yield* Effect.promise(() => fetch(location))
+      assert.strictEqual(callback.status, 400)
+      assert.include(yield* Effect.promise(() => callback.text()), "Login failed")
       const result = yield* login.result
       assert.strictEqual(result.code, 8)
       assertOneLine(result.stderr)
-      assert.include(result.stderr, "state does not match")
+      assert.strictEqual(
+        result.stderr,
+        "token-refresher: login failed: the authorization code was refused (Invalid authorization code): start the login again\n"
+      )
+    })
+  )
+
+  it.scoped("Ctrl-C exits 130 and SIGTERM 143", () =>
+    Effect.gen(function* () {
+      const { store, env } = yield* setup()
+      for (const [signal, code] of [
+        ["SIGINT", 130],
+        ["SIGTERM", 143]
+      ] as const) {
+        const login = yield* start(["login", "--port", "0", "--store", store], env)
+        yield* login.waitFor(/Waiting for the redirect/)
+        process.kill(login.pid, signal)
+        const result = yield* login.result
+        assert.strictEqual(result.code, code, `${signal}: ${result.stderr}`)
+      }
     })
   )
 

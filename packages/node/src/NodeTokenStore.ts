@@ -4,6 +4,7 @@
  *
  * @since 0.1.0
  */
+import type { PlatformError } from "@effect/platform/Error"
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as Path from "@effect/platform/Path"
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
@@ -100,6 +101,21 @@ export interface FileOptions {
    * seconds.
    */
   readonly lockLease?: Duration.DurationInput | undefined
+  /** The largest file read: a bigger one (a 500 MB file, `/dev/zero`) is refused unread. Default: 16 MiB. */
+  readonly maxFileBytes?: number | undefined
+}
+
+/** A temporary file this old is stale whatever its process: no write takes a minute. */
+const staleTemporaryMillis = 60_000
+
+/** Whether the process `pid` is alive on this host (a signal 0 probe: `EPERM` means it exists). */
+const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    return (error as { readonly code?: unknown }).code === "EPERM"
+  }
 }
 
 /**
@@ -112,7 +128,10 @@ export interface FileOptions {
  *   second; a holder that dies loses the lock when the lease runs out (`lockLease`, default 5 s).
  * - A missing file is `None`; parent folders are created on the first write (mode 0700).
  * - Writes go to a temporary file in the same folder, which is flushed and then renamed over the old file: a crash
- *   leaves the old file or the new one, never a torn one. Temporary files left by a crash are removed on the next write.
+ *   leaves the old file or the new one, never a torn one. Temporary files left by a crash (their process is gone, or
+ *   they are older than a minute) are removed on a later write; another process's write in flight is left alone.
+ * - A symlink is followed: reads and writes go to its target. Only a regular file of at most `maxFileBytes` is read.
+ * - A folder that other users may write to is reported with a warning (once).
  * - The file is created with mode 0600; a file that others may read is reported with a warning (once per mode seen).
  * - A corrupt or foreign file is a `TokenStoreError` (reason `Corrupt`) naming the path, on read and on write: it is
  *   never overwritten silently.
@@ -132,19 +151,37 @@ export const makeFile = (
     const lockPath = `${location}.lock`
     const tempPrefix = `.${path.basename(location)}.`
     const leaseMillis = Math.max(2000, Duration.toMillis(Duration.decode(options?.lockLease ?? "5 seconds")))
+    const maxFileBytes = options?.maxFileBytes ?? 16 * 1024 * 1024
     let warnedMode: number | undefined
+    let warnedFolder = false
     /** Set when the held lock's lease could not be renewed: its writes must not happen. */
     let lockLost: string | undefined
 
     const failure = (reason: "Read" | "Write" | "Corrupt" | "Lock", detail: string) =>
       new TokenStore.TokenStoreError({ reason, location, detail })
 
-    const readText: Effect.Effect<Option.Option<string>, TokenStore.TokenStoreError> = fs.readFileString(location).pipe(
-      Effect.map(Option.some),
+    /**
+     * Only a regular file of at most `maxFileBytes` is read: a FIFO would block forever, and `/dev/zero` or a huge file
+     * would fill the memory. A symlink is followed (reads and writes go to its target).
+     */
+    const readText: Effect.Effect<Option.Option<string>, TokenStore.TokenStoreError> = fs.stat(location).pipe(
+      Effect.flatMap((info): Effect.Effect<Option.Option<string>, TokenStore.TokenStoreError | PlatformError> => {
+        if (info.type !== "File") {
+          return Effect.fail(failure("Read", `it is not a regular file (a ${info.type}): refusing to read it`))
+        }
+        if (Number(info.size) > maxFileBytes) {
+          return Effect.fail(
+            failure("Read", `it is larger than ${maxFileBytes} bytes (maxFileBytes): refusing to read it`)
+          )
+        }
+        return fs.readFileString(location).pipe(Effect.map(Option.some))
+      }),
       Effect.catchAll((error) =>
-        error._tag === "SystemError" && error.reason === "NotFound"
-          ? Effect.succeedNone
-          : Effect.fail(failure("Read", `cannot read the file (${error.message})`))
+        error._tag === "TokenStoreError"
+          ? Effect.fail(error)
+          : error._tag === "SystemError" && error.reason === "NotFound"
+            ? Effect.succeedNone
+            : Effect.fail(failure("Read", `cannot read the file (${error.message})`))
       )
     )
 
@@ -181,20 +218,68 @@ export const makeFile = (
 
     const get = (key: string) => Effect.map(sessions, (all) => Option.fromNullable(all.get(key)))
 
-    const removeStaleTemporaries = fs.readDirectory(folder).pipe(
-      Effect.flatMap((names) =>
-        Effect.forEach(
-          names.filter((name) => name.startsWith(tempPrefix) && name.endsWith(".tmp")),
-          (name) => fs.remove(path.join(folder, name)),
-          { discard: true }
-        )
-      ),
-      Effect.ignore
+    /**
+     * Temporary files left by a crash: those whose process is gone, or older than a minute. Another process's write in
+     * flight is left alone (its rename would fail otherwise).
+     */
+    const removeStaleTemporaries = (into: string) =>
+      fs.readDirectory(into).pipe(
+        Effect.flatMap((names) =>
+          Effect.forEach(
+            names.filter((name) => name.startsWith(tempPrefix) && name.endsWith(".tmp")),
+            (name) => {
+              const pid = Number(name.slice(tempPrefix.length).split(".")[0])
+              const file = path.join(into, name)
+              return Effect.flatMap(fs.stat(file), (info) => {
+                const age = Date.now() - Option.getOrElse(info.mtime, () => new Date(0)).getTime()
+                const orphan = !Number.isSafeInteger(pid) || pid <= 0 || (pid !== process.pid && !alive(pid))
+                return orphan || age > staleTemporaryMillis ? fs.remove(file) : Effect.void
+              }).pipe(Effect.ignore)
+            },
+            { discard: true }
+          )
+        ),
+        Effect.ignore
+      )
+
+    /** A folder others may write to lets them replace the token file: said once. */
+    const reportFolder = (dir: string) =>
+      warnedFolder
+        ? Effect.void
+        : fs.stat(dir).pipe(
+            Effect.flatMap((info) => {
+              const mode = modeBits(info.mode)
+              if ((mode & 0o022) === 0) return Effect.void
+              warnedFolder = true
+              return Effect.logWarning(
+                `token folder ${dir} may be written by other users (mode 0${mode.toString(8)}), who could replace the token file: run chmod 700 ${dir}`
+              )
+            }),
+            Effect.ignore
+          )
+
+    /**
+     * Where writes go: the file itself, or the target of a symlink (followed, so the link stays a link). A link to a
+     * missing file is refused.
+     */
+    const writeTarget: Effect.Effect<string, TokenStore.TokenStoreError> = fs.readLink(location).pipe(
+      Effect.matchEffect({
+        onFailure: () => Effect.succeed(location),
+        onSuccess: () =>
+          fs
+            .realPath(location)
+            .pipe(
+              Effect.mapError(() =>
+                failure("Write", "it is a symlink to a missing file: point it at an existing file, or remove it")
+              )
+            )
+      })
     )
 
-    const writeAtomically = (text: string) =>
+    const writeAtomically = (text: string, target: string) =>
       Effect.gen(function* () {
-        const temporary = path.join(folder, `${tempPrefix}${process.pid}.${(yield* Random.nextInt).toString(16)}.tmp`)
+        const into = path.dirname(target)
+        const temporary = path.join(into, `${tempPrefix}${process.pid}.${(yield* Random.nextInt).toString(16)}.tmp`)
         yield* Effect.scoped(
           Effect.gen(function* () {
             const handle = yield* fs.open(temporary, { flag: "wx", mode: 0o600 })
@@ -202,11 +287,11 @@ export const makeFile = (
             yield* handle.sync
           })
         ).pipe(
-          Effect.zipRight(fs.rename(temporary, location)),
+          Effect.zipRight(fs.rename(temporary, target)),
           Effect.onError(() => Effect.ignore(fs.remove(temporary)))
         )
         // make the rename itself durable
-        yield* Effect.scoped(Effect.flatMap(fs.open(folder, { flag: "r" }), (dir) => dir.sync)).pipe(Effect.ignore)
+        yield* Effect.scoped(Effect.flatMap(fs.open(into, { flag: "r" }), (dir) => dir.sync)).pipe(Effect.ignore)
       })
 
     /** Read, change and write the whole file; runs with the file's lock held. */
@@ -221,8 +306,13 @@ export const makeFile = (
         const text = yield* Effect.orDie(encodeSessions(Object.fromEntries(current)))
         yield* fs
           .makeDirectory(folder, { recursive: true, mode: 0o700 })
-          .pipe(Effect.zipRight(removeStaleTemporaries), Effect.zipRight(writeAtomically(`${text}\n`)))
           .pipe(Effect.mapError((error) => failure("Write", `cannot write the file (${error.message})`)))
+        const target = yield* writeTarget
+        yield* reportFolder(path.dirname(target))
+        yield* removeStaleTemporaries(path.dirname(target)).pipe(
+          Effect.zipRight(writeAtomically(`${text}\n`, target)),
+          Effect.mapError((error) => failure("Write", `cannot write the file (${error.message})`))
+        )
       })
 
     /** One try at the lock directory; the release is registered in the same uninterruptible step. */
@@ -299,7 +389,12 @@ export const layerFile = (file: string, options?: FileOptions): Layer.Layer<Toke
  */
 export const defaultPath: Effect.Effect<string> = Effect.map(
   Effect.orElseSucceed(Config.option(Config.nonEmptyString("XDG_CONFIG_HOME")), () => Option.none<string>()),
-  (xdg) => `${Option.getOrElse(xdg, () => `${Os.homedir()}/.config`).replace(/\/+$/, "")}/token-refresher/spotify.json`
+  (xdg) =>
+    // the XDG Base Directory spec: a relative path in $XDG_CONFIG_HOME is invalid and must be ignored
+    `${Option.getOrElse(
+      Option.filter(xdg, (dir) => dir.startsWith("/")),
+      () => `${Os.homedir()}/.config`
+    ).replace(/\/+$/, "")}/token-refresher/spotify.json`
 )
 
 /**

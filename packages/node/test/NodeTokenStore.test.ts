@@ -3,7 +3,9 @@ import { NodeFileSystem, NodePath } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import { TokenSet, TokenStore } from "@token-refresher/core"
 import { NodeTokenStore } from "@token-refresher/node"
-import { DateTime, Effect, Fiber, Layer, Logger, LogLevel, Option, Redacted } from "effect"
+import { ConfigProvider, DateTime, Effect, Fiber, Layer, Logger, LogLevel, Option, Redacted } from "effect"
+import * as ChildProcess from "node:child_process"
+import * as Os from "node:os"
 
 const NodeFs = Layer.merge(NodeFileSystem.layer, NodePath.layer)
 
@@ -175,8 +177,8 @@ describe("NodeTokenStore.layerFile", () => {
         "old-access"
       )
 
-      // a torn temporary file from an earlier crash does not matter either
-      yield* fs.writeFileString(path.join(folder, ".spotify.json.99.torn.tmp"), '{"accessToken":"torn')
+      // a torn temporary file from an earlier crash (its process, 4194305, is above any pid_max: gone) does not matter either
+      yield* fs.writeFileString(path.join(folder, ".spotify.json.4194305.torn.tmp"), '{"accessToken":"torn')
       assert.strictEqual(
         Redacted.value(Option.getOrThrow(yield* reader.get(K)).accessToken.pipe(Option.getOrThrow)),
         "old-access"
@@ -191,5 +193,109 @@ describe("NodeTokenStore.layerFile", () => {
         "next-access"
       )
     }).pipe(Effect.provide(NodeFs))
+  )
+})
+
+describe("NodeTokenStore: a hostile disk", () => {
+  const logsOf = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+    Effect.gen(function* () {
+      const logs: Array<string> = []
+      const logger = Logger.make(({ logLevel, message }) => logs.push(`${logLevel.label} ${String(message)}`))
+      const result = yield* effect.pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger)))
+      return { logs, result }
+    })
+
+  it.scoped("a write removes only stale temporaries: another live process's write in flight is left alone", () =>
+    Effect.gen(function* () {
+      const { file, fs, path } = yield* tempFile
+      const s = yield* store(file)
+      yield* s.set(K, tokens("a", "r"))
+      const folder = path.dirname(file)
+      const live = `.spotify.json.${process.ppid}.inflight.tmp`
+      const dead = ".spotify.json.4194305.dead.tmp"
+      const old = `.spotify.json.${process.ppid}.old.tmp`
+      for (const name of [live, dead, old]) yield* fs.writeFileString(path.join(folder, name), "{")
+      const twoMinutesAgo = new Date(Date.now() - 120_000)
+      yield* fs.utimes(path.join(folder, old), twoMinutesAgo, twoMinutesAgo)
+      yield* s.set(K, tokens("b", "r"))
+      assert.deepStrictEqual([...(yield* fs.readDirectory(folder))].sort(), [live, "spotify.json"].sort())
+    }).pipe(Effect.provide(NodeFs))
+  )
+
+  it.scoped("a symlinked store is followed: the link stays a link and its target gets the tokens", () =>
+    Effect.gen(function* () {
+      const { dir, fs, path } = yield* tempFile
+      const real = path.join(dir, "real.json")
+      const link = path.join(dir, "link.json")
+      yield* (yield* store(real)).set(K, tokens("first", "r"))
+      yield* fs.symlink(real, link)
+      const s = yield* store(link)
+      assert.deepStrictEqual(Option.getOrUndefined(values(yield* s.get(K)))?.access, "first")
+      yield* s.set(K, tokens("second", "r"))
+      assert.strictEqual(yield* fs.readLink(link), real)
+      assert.deepStrictEqual(Option.getOrUndefined(values(yield* (yield* store(real)).get(K)))?.access, "second")
+
+      const dangling = path.join(dir, "dangling.json")
+      yield* fs.symlink(path.join(dir, "missing.json"), dangling)
+      const error = yield* Effect.flip((yield* store(dangling)).set(K, tokens("x", "r")))
+      assert.deepStrictEqual(
+        [error.reason, error.detail],
+        ["Write", "it is a symlink to a missing file: point it at an existing file, or remove it"]
+      )
+    }).pipe(Effect.provide(NodeFs))
+  )
+
+  it.scoped("a FIFO or a device is refused unread (no hang), and so is a file over maxFileBytes", () =>
+    Effect.gen(function* () {
+      const { dir, fs, path } = yield* tempFile
+      const fifo = path.join(dir, "fifo.json")
+      ChildProcess.execFileSync("mkfifo", [fifo])
+      const notFile = yield* Effect.flip((yield* store(fifo)).get(K))
+      assert.deepStrictEqual(
+        [notFile.reason, notFile.detail],
+        ["Read", "it is not a regular file (a FIFO): refusing to read it"]
+      )
+      const zero = yield* Effect.flip((yield* store("/dev/zero")).get(K))
+      assert.deepStrictEqual(
+        [zero.reason, zero.detail],
+        ["Read", "it is not a regular file (a CharacterDevice): refusing to read it"]
+      )
+      const big = path.join(dir, "big.json")
+      yield* fs.writeFileString(big, `{"pad":"${"x".repeat(5000)}"}`)
+      const tooBig = yield* Effect.flip(
+        Effect.flatMap(NodeTokenStore.makeFile(big, { maxFileBytes: 4096 }), (s) => s.get(K))
+      )
+      assert.deepStrictEqual(
+        [tooBig.reason, tooBig.detail],
+        ["Read", "it is larger than 4096 bytes (maxFileBytes): refusing to read it"]
+      )
+    }).pipe(Effect.provide(NodeFs))
+  )
+
+  it.scoped("a folder that other users may write to is reported once, naming the fix", () =>
+    Effect.gen(function* () {
+      const { file, fs, path } = yield* tempFile
+      const folder = path.dirname(file)
+      yield* fs.makeDirectory(folder, { recursive: true })
+      yield* fs.chmod(folder, 0o777)
+      const s = yield* store(file)
+      const { logs } = yield* logsOf(Effect.zipRight(s.set(K, tokens("a", "r")), s.set(K, tokens("b", "r"))))
+      assert.deepStrictEqual(logs, [
+        `WARN token folder ${folder} may be written by other users (mode 0777), who could replace the token file: run chmod 700 ${folder}`
+      ])
+    }).pipe(Effect.provide(NodeFs), Logger.withMinimumLogLevel(LogLevel.All))
+  )
+
+  it.effect("a relative XDG_CONFIG_HOME is ignored, as the XDG spec says", () =>
+    Effect.gen(function* () {
+      const relative = yield* NodeTokenStore.defaultPath.pipe(
+        Effect.withConfigProvider(ConfigProvider.fromMap(new Map([["XDG_CONFIG_HOME", "relative/config"]])))
+      )
+      assert.strictEqual(relative, `${Os.homedir()}/.config/token-refresher/spotify.json`)
+      const absolute = yield* NodeTokenStore.defaultPath.pipe(
+        Effect.withConfigProvider(ConfigProvider.fromMap(new Map([["XDG_CONFIG_HOME", "/srv/config/"]])))
+      )
+      assert.strictEqual(absolute, "/srv/config/token-refresher/spotify.json")
+    })
   )
 })

@@ -8,7 +8,7 @@ import * as Schema from "effect/Schema"
 
 /** A login that did not complete: no redirect in time, a foreign `state`, or the user said no. */
 export class LoginError extends Schema.TaggedError<LoginError>("@token-refresher/node/LoginError")("LoginError", {
-  reason: Schema.Literal("Timeout", "StateMismatch", "Denied", "Listen", "MissingCode", "Unsupported"),
+  reason: Schema.Literal("Timeout", "StateMismatch", "Denied", "Listen", "MissingCode", "Unsupported", "CodeRejected"),
   detail: Schema.String
 }) {
   override get message(): string {
@@ -138,3 +138,9 @@ const capitalize = (name: string) =>
 /** The failure a cause stands for: the first typed failure, else the first defect. */
 export const failureOf = (cause: Cause.Cause<unknown>): Option.Option<unknown> =>
   Option.orElse(Cause.failureOption(cause), () => Cause.dieOption(cause))
+
+/** Text from a redirect or a server, safe for a terminal: no control characters, at most 300 characters. */
+export const sanitize = (text: string): string => {
+  const clean = text.replace(/[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]+/g, " ").trim()
+  return clean.length > 300 ? `${clean.slice(0, 300)}…` : clean
+}

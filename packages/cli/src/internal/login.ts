@@ -7,34 +7,51 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Http from "node:http"
 import type { AddressInfo } from "node:net"
-import { LoginError } from "./errors.js"
+import { LoginError, sanitize } from "./errors.js"
+
+const escapeHtml = (text: string) =>
+  text.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!)
 
 const page = (title: string, text: string) =>
-  `<!doctype html><html><head><meta charset="utf-8"><title>${title}</title></head>` +
-  `<body style="font-family: sans-serif; margin: 3em"><h1>${title}</h1><p>${text}</p></body></html>`
+  `<!doctype html><html><head><meta charset="utf-8"><title>${escapeHtml(title)}</title></head>` +
+  `<body style="font-family: sans-serif; margin: 3em"><h1>${escapeHtml(title)}</h1><p>${escapeHtml(text)}</p></body></html>`
+
+interface Outcome {
+  readonly ok: boolean
+  readonly text: string
+}
 
 /**
- * Listens on `http://127.0.0.1:<port>/callback` (Spotify rejects `localhost`) for one redirect and hands back its
- * query; other paths are 404s. Closed with the scope.
+ * Listens on `http://127.0.0.1:<port>/callback` (Spotify rejects `localhost`) for the redirect of this login: one
+ * whose `state` is the one sent. Any other request to `/callback` (a forged one, which any web page can send with an
+ * `<img>`) is answered 400 and ignored, and the login keeps waiting. The browser's page says how the login ended, once
+ * it has. Other paths are 404s. Closed with the scope.
  */
-const callbackServer = (port: number) =>
+const callbackServer = (port: number, state: string) =>
   Effect.gen(function* () {
     const received = yield* Deferred.make<URLSearchParams>()
+    let settle: (outcome: Outcome) => void = () => {}
+    const outcome = new Promise<Outcome>((resolve) => {
+      settle = resolve
+    })
+    let taken = false
     const server = Http.createServer((request, response) => {
       const url = new URL(request.url ?? "/", "http://127.0.0.1")
+      const answer = (status: number, title: string, text: string) =>
+        response.writeHead(status, { "content-type": "text/html; charset=utf-8" }).end(page(title, text))
       if (request.method !== "GET" || url.pathname !== "/callback") {
         response.writeHead(404, { "content-type": "text/plain" }).end("not found")
         return
       }
-      const ok = url.searchParams.has("code")
-      response
-        .writeHead(ok ? 200 : 400, { "content-type": "text/html; charset=utf-8" })
-        .end(
-          ok
-            ? page("Logged in", "token-refresher received the authorization. You can close this window.")
-            : page("Login failed", "The authorization was not granted. See the terminal.")
-        )
+      if (url.searchParams.get("state") !== state || taken) {
+        answer(400, "Not this login", "This redirect does not belong to the login in progress: it was ignored.")
+        return
+      }
+      taken = true
       Deferred.unsafeDone(received, Effect.succeed(url.searchParams))
+      void outcome.then((result) =>
+        answer(result.ok ? 200 : 400, result.ok ? "Logged in" : "Login failed", result.text)
+      )
     })
     const address = yield* Effect.acquireRelease(
       Effect.async<AddressInfo, LoginError>((resume) => {
@@ -49,11 +66,19 @@ const callbackServer = (port: number) =>
       }),
       () =>
         Effect.async<void>((resume) => {
-          server.closeAllConnections()
-          server.close(() => resume(Effect.void))
+          // the page of the ending login is sent before the server goes
+          settle({ ok: false, text: "The login was stopped. See the terminal." })
+          setImmediate(() => {
+            server.closeAllConnections()
+            server.close(() => resume(Effect.void))
+          })
         })
     )
-    return { redirectUri: `http://127.0.0.1:${address.port}/callback`, received: Deferred.await(received) }
+    return {
+      redirectUri: `http://127.0.0.1:${address.port}/callback`,
+      received: Deferred.await(received),
+      settle: (result: Outcome) => Effect.sync(() => settle(result))
+    }
   })
 
 export interface LoginOptions {
@@ -80,7 +105,7 @@ export const login = (
       const store = yield* TokenStore.TokenStore
       const pkce = yield* Pkce.make
       const state = yield* Pkce.randomString(16)
-      const callback = yield* callbackServer(options.port)
+      const callback = yield* callbackServer(options.port, state)
       const authorizationUrl = Provider.authorizationUrl(options.provider, {
         clientId: options.clientId,
         redirectUri: callback.redirectUri,
@@ -107,26 +132,44 @@ export const login = (
             })
         })
       )
-      if (query.get("state") !== state) {
-        return yield* new LoginError({
-          reason: "StateMismatch",
-          detail: "the redirect's state does not match this login; ignoring it (start the login again)"
-        })
-      }
-      const denied = query.get("error")
-      if (denied !== null) {
-        return yield* new LoginError({ reason: "Denied", detail: `the authorization was not granted (${denied})` })
-      }
-      const code = query.get("code")
-      if (code === null || code === "") {
-        return yield* new LoginError({ reason: "MissingCode", detail: "the redirect carried no code" })
-      }
-      const tokens = yield* refresher.exchangeCode({
-        code: Redacted.make(code),
-        redirectUri: callback.redirectUri,
-        codeVerifier: pkce.verifier
+      const exchanged = Effect.gen(function* () {
+        const denied = query.get("error")
+        if (denied !== null) {
+          return yield* new LoginError({
+            reason: "Denied",
+            detail: `the authorization was not granted (${sanitize(denied)})`
+          })
+        }
+        const code = query.get("code")
+        if (code === null || code === "") {
+          return yield* new LoginError({ reason: "MissingCode", detail: "the redirect carried no code" })
+        }
+        return yield* refresher
+          .exchangeCode({ code: Redacted.make(code), redirectUri: callback.redirectUri, codeVerifier: pkce.verifier })
+          .pipe(
+            Effect.catchTag("InvalidGrant", (error) =>
+              Effect.fail(
+                new LoginError({
+                  reason: "CodeRejected",
+                  detail: `the authorization code was refused${
+                    error.description === undefined ? "" : ` (${error.description})`
+                  }: start the login again`
+                })
+              )
+            )
+          )
       })
-      yield* store.set(options.key, tokens)
+      const tokens = yield* exchanged.pipe(
+        Effect.tap((tokens) => store.set(options.key, tokens)),
+        Effect.tapBoth({
+          onSuccess: () =>
+            callback.settle({
+              ok: true,
+              text: "token-refresher received the authorization. You can close this window."
+            }),
+          onFailure: (error) => callback.settle({ ok: false, text: `${error.message} See the terminal.` })
+        })
+      )
       return tokens
     })
   )
