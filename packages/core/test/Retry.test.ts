@@ -1,12 +1,39 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Errors, TokenRefresher } from "@token-refresher/core"
 import { MockTokenEndpoint } from "@token-refresher/testing"
-import { Duration, Effect, Fiber, Redacted, TestClock, Option } from "effect"
+import { Duration, Effect, Fiber, Option, Random, Redacted, TestClock } from "effect"
 import { assertError, refresherWith, refreshFailure, requestCount, requests, savedRefreshToken } from "./utils.js"
 
 const gaps = Effect.map(requests, (all) => all.slice(1).map((request, i) => request.at - all[i]!.at))
 
 describe("TokenRefresher: retries with backoff", () => {
+  it.effect("with the jitter fixed (Random.fixed), the gaps are exactly 250, 500 and 1000 ms; maxDelay caps them", () =>
+    Effect.gen(function* () {
+      const fiber = yield* Effect.fork(TokenRefresher.refresh(savedRefreshToken))
+      yield* TestClock.adjust("10 seconds")
+      yield* Fiber.join(fiber)
+      const at = (yield* requests).map((request) => request.at)
+      assert.deepStrictEqual(
+        at.slice(1).map((t, i) => t - at[i]!),
+        [250, 500, 800]
+      )
+    }).pipe(
+      // 0.5 is the middle of the ±20% jitter: a factor of exactly 1
+      Effect.withRandom(Random.fixed([0.5])),
+      Effect.provide(
+        refresherWith(
+          [
+            MockTokenEndpoint.serverError(503),
+            MockTokenEndpoint.serverError(503),
+            MockTokenEndpoint.serverError(503),
+            MockTokenEndpoint.ok()
+          ],
+          { retry: { maxDelay: "800 millis" } }
+        )
+      )
+    )
+  )
+
   it.effect("503, 503, 200 succeeds on the third attempt, and the waits grow", () =>
     Effect.gen(function* () {
       const fiber = yield* Effect.fork(TokenRefresher.refresh(savedRefreshToken))

@@ -9,9 +9,9 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Encoding from "effect/Encoding"
 import * as Option from "effect/Option"
-import * as Random from "effect/Random"
 import * as Redacted from "effect/Redacted"
 import * as Ref from "effect/Ref"
+import * as Schedule from "effect/Schedule"
 import * as Errors from "../Errors.js"
 import type * as Grant from "../Grant.js"
 import * as GrantModule from "../Grant.js"
@@ -263,15 +263,6 @@ const tokenSetOf = (
   )
 }
 
-/** Exponential backoff with ±20% jitter (as `Schedule.jittered`), capped by `maxDelay`. */
-const backoff = (options: Options.Resolved, retry: number): Effect.Effect<Duration.Duration> =>
-  Effect.map(Random.nextRange(0.8, 1.2), (jitter) =>
-    Duration.min(
-      options.maxDelay,
-      Duration.millis(Math.round(Duration.toMillis(options.baseDelay) * 2 ** (retry - 1) * jitter))
-    )
-  )
-
 const spanNames: { readonly [K in Grant.Grant["_tag"]]: string } = {
   RefreshToken: "TokenRefresher.refresh",
   AuthorizationCode: "TokenRefresher.exchangeCode",
@@ -457,6 +448,61 @@ export const make = (
           )
     )
 
+    /**
+     * The retry policy, built once: exponential from `baseDelay`, jittered (±20%), capped by `maxDelay`, bounded by
+     * `maxRetries`; a `Retry-After` replaces the delay, and one above `maxRetryAfter` (or a failure that is not
+     * transient) stops it.
+     */
+    const retryPolicy = Schedule.identity<unknown>().pipe(
+      Schedule.intersect(
+        Schedule.exponential(options.baseDelay).pipe(
+          Schedule.jittered,
+          Schedule.modifyDelay((_, delay) => Duration.min(delay, options.maxDelay)),
+          Schedule.intersect(Schedule.recurs(options.maxRetries))
+        )
+      ),
+      Schedule.whileInput(
+        (failure: unknown) =>
+          isUnanswered(failure) &&
+          failure.retryable &&
+          (failure.retryAfter === undefined || Duration.lessThanOrEqualTo(failure.retryAfter, options.maxRetryAfter))
+      ),
+      Schedule.modifyDelayEffect(([input, [, retry]], backoff) => {
+        // only an `Unanswered` gets here (see `whileInput`)
+        const failure = input as Unanswered
+        const delay = failure.retryAfter ?? backoff
+        return Effect.as(
+          Effect.whenLogLevel(
+            Effect.logDebug("token request attempt failed; retrying").pipe(
+              Effect.annotateLogs({
+                attempt: retry + 1,
+                reason: failure.reason,
+                status: failure.status ?? "none",
+                delay: Duration.format(delay)
+              })
+            ),
+            "Debug"
+          ),
+          delay
+        )
+      })
+    )
+
+    const networkError = (failure: Unanswered, attempts: number) =>
+      new Errors.NetworkError({
+        reason: failure.reason,
+        attempts,
+        ...(failure.status === undefined ? {} : { status: failure.status }),
+        ...(failure.retryAfter === undefined ? {} : { retryAfter: failure.retryAfter }),
+        ...(failure.detail === undefined ? {} : { detail: failure.detail })
+      })
+
+    const spanOptions = {
+      kind: "client",
+      captureStackTrace: false,
+      attributes: { "token_refresher.host": host, "token_refresher.auth_method": options.authMethod }
+    } as const
+
     /** One request to the authorization server, with the retry policy, a span and debug logs. */
     const send = <A, E extends { readonly _tag: string; readonly message: string }>(
       span: string,
@@ -465,76 +511,56 @@ export const make = (
       describeSuccess: (a: A) => Record<string, unknown>
     ): Effect.Effect<A, E | Errors.RefreshError> =>
       Effect.suspend(() => {
-        let attempts = 0
-        // an earlier attempt may have reached the server and used the grant without our seeing the answer
-        let possiblyConsumed = false
-        const loop: Effect.Effect<A, E | Errors.RefreshError> = Effect.suspend(() => {
-          attempts++
-          return attempt(request, possiblyConsumed, onSuccess)
+        // what the attempts of this one request have seen: how many were sent, and whether one may have reached the
+        // server (and used the grant) without our seeing the answer
+        const seen = { attempts: 0, possiblyConsumed: false }
+        const once = Effect.suspend(() => {
+          seen.attempts++
+          return attempt(request, seen.possiblyConsumed, onSuccess)
         }).pipe(
-          Effect.catchIf(isUnanswered, (failure) => {
-            possiblyConsumed ||= failure.maybeDelivered
-            const giveUp = new Errors.NetworkError({
-              reason: failure.reason,
-              attempts,
-              ...(failure.status === undefined ? {} : { status: failure.status }),
-              ...(failure.retryAfter === undefined ? {} : { retryAfter: failure.retryAfter }),
-              ...(failure.detail === undefined ? {} : { detail: failure.detail })
-            })
-            const retry = (): Effect.Effect<A, E | Errors.RefreshError> => {
-              if (!failure.retryable || attempts > options.maxRetries) return Effect.fail(giveUp)
-              if (failure.retryAfter !== undefined && Duration.greaterThan(failure.retryAfter, options.maxRetryAfter)) {
-                return Effect.fail(giveUp)
-              }
-              return Effect.flatMap(
-                failure.retryAfter === undefined ? backoff(options, attempts) : Effect.succeed(failure.retryAfter),
-                (delay) =>
-                  Effect.logDebug("token request attempt failed; retrying").pipe(
-                    Effect.annotateLogs({
-                      attempt: attempts,
-                      reason: failure.reason,
-                      status: failure.status ?? "none",
-                      delay: Duration.format(delay)
-                    }),
-                    Effect.zipRight(Effect.sleep(delay)),
-                    Effect.zipRight(loop)
-                  )
-              )
-            }
-            return Effect.zipRight(holdBack(failure), Effect.suspend(retry))
+          Effect.tapError((failure) => {
+            if (!isUnanswered(failure)) return Effect.void
+            seen.possiblyConsumed ||= failure.maybeDelivered
+            return holdBack(failure)
           })
         )
-        return Effect.zipRight(checkHeldBack, loop).pipe(
+        return checkHeldBack.pipe(
+          Effect.zipRight(
+            Effect.retry(once, { schedule: retryPolicy, while: isUnanswered })
+          ),
+          Effect.catchIf(isUnanswered, (failure) => Effect.fail(networkError(failure, seen.attempts))),
           Effect.tapBoth({
             onSuccess: (a) =>
-              Effect.annotateCurrentSpan({
-                "token_refresher.attempts": attempts,
-                "token_refresher.outcome": "success"
-              }).pipe(
-                Effect.zipRight(
-                  Effect.logDebug("token request succeeded").pipe(
-                    Effect.annotateLogs({ attempts, ...describeSuccess(a) })
-                  )
+              Effect.zipRight(
+                Effect.annotateCurrentSpan({
+                  "token_refresher.attempts": seen.attempts,
+                  "token_refresher.outcome": "success"
+                }),
+                Effect.whenLogLevel(
+                  Effect.suspend(() =>
+                    Effect.logDebug("token request succeeded").pipe(
+                      Effect.annotateLogs({ attempts: seen.attempts, ...describeSuccess(a) })
+                    )
+                  ),
+                  "Debug"
                 )
               ),
             onFailure: (error) =>
-              Effect.annotateCurrentSpan({
-                "token_refresher.attempts": attempts,
-                "token_refresher.outcome": error._tag
-              }).pipe(
-                Effect.zipRight(
+              Effect.zipRight(
+                Effect.annotateCurrentSpan({
+                  "token_refresher.attempts": seen.attempts,
+                  "token_refresher.outcome": error._tag
+                }),
+                Effect.whenLogLevel(
                   Effect.logDebug("token request failed").pipe(
-                    Effect.annotateLogs({ attempts, error: error._tag, message: error.message })
-                  )
+                    Effect.annotateLogs({ attempts: seen.attempts, error: error._tag, message: error.message })
+                  ),
+                  "Debug"
                 )
               )
           }),
-          Effect.annotateLogs({ "token_refresher.host": host }),
-          Effect.withSpan(span, {
-            kind: "client",
-            captureStackTrace: false,
-            attributes: { "token_refresher.host": host, "token_refresher.auth_method": options.authMethod }
-          })
+          Effect.annotateLogs("token_refresher.host", host),
+          Effect.withSpan(span, spanOptions)
         )
       })
 
