@@ -525,9 +525,7 @@ export const make = (
           })
         )
         return checkHeldBack.pipe(
-          Effect.zipRight(
-            Effect.retry(once, { schedule: retryPolicy, while: isUnanswered })
-          ),
+          Effect.zipRight(Effect.retry(once, { schedule: retryPolicy, while: isUnanswered })),
           Effect.catchIf(isUnanswered, (failure) => Effect.fail(networkError(failure, seen.attempts))),
           Effect.tapBoth({
             onSuccess: (a) =>
