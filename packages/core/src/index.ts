@@ -6,6 +6,13 @@
 export * as BearerAuth from "./BearerAuth.js"
 
 /**
+ * How an `HttpClient` enforces the per-attempt deadline itself (`Deadline.Enforced`, `Deadline.current`).
+ *
+ * @since 0.3.0
+ */
+export * as Deadline from "./Deadline.js"
+
+/**
  * The typed errors: `InvalidGrant`, `InvalidClient`, `OAuthError`, `NetworkError`, `DecodeError`, `NoToken`,
  * `DiscoveryError` and `RevocationUnsupported`.
  *

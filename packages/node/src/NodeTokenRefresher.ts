@@ -1,16 +1,18 @@
 /**
- * Production layers: the `TokenRefresher` with Node's undici `HttpClient` already provided.
+ * Production layers: the `TokenRefresher` with `NodeTokenClient` (undici, keep-alive, a connection cap, the deadline
+ * enforced by the client) already provided. For another client, use `TokenRefresher.layer` from core and provide it,
+ * e.g. `NodeHttpClient.layerUndici`.
  *
  * @since 0.1.0
  */
-import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { TokenRefresher } from "@token-refresher/core"
 import { Spotify } from "@token-refresher/spotify"
 import type * as ConfigError from "effect/ConfigError"
 import * as Layer from "effect/Layer"
+import * as NodeTokenClient from "./NodeTokenClient.js"
 
 /**
- * `TokenRefresher` for any RFC 6749 provider, over undici.
+ * `TokenRefresher` for any RFC 6749 provider, over `NodeTokenClient`.
  *
  * @since 0.1.0
  * @category layers
@@ -18,10 +20,10 @@ import * as Layer from "effect/Layer"
 export const layer = (
   options: TokenRefresher.Options
 ): Layer.Layer<TokenRefresher.TokenRefresher, ConfigError.ConfigError> =>
-  TokenRefresher.layer(options).pipe(Layer.provide(NodeHttpClient.layerUndici))
+  TokenRefresher.layer(options).pipe(Layer.provide(NodeTokenClient.layer()))
 
 /**
- * `TokenRefresher` for any RFC 6749 provider, options read from `Config`, over undici.
+ * `TokenRefresher` for any RFC 6749 provider, options read from `Config`, over `NodeTokenClient`.
  *
  * @since 0.1.0
  * @category layers
@@ -29,11 +31,11 @@ export const layer = (
 export const layerConfig = (
   options: TokenRefresher.OptionsConfig
 ): Layer.Layer<TokenRefresher.TokenRefresher, ConfigError.ConfigError> =>
-  TokenRefresher.layerConfig(options).pipe(Layer.provide(NodeHttpClient.layerUndici))
+  TokenRefresher.layerConfig(options).pipe(Layer.provide(NodeTokenClient.layer()))
 
 /**
  * `TokenRefresher` for Spotify from the environment (`SPOTIFY_CLIENT_ID`, optional `SPOTIFY_CLIENT_SECRET` and
- * `SPOTIFY_ACCOUNTS_URL`), over undici.
+ * `SPOTIFY_ACCOUNTS_URL`), over `NodeTokenClient`.
  *
  * @since 0.1.0
  * @category layers
@@ -41,4 +43,4 @@ export const layerConfig = (
 export const layerSpotify = (
   overrides?: Pick<Spotify.Options, "timeout" | "retry">
 ): Layer.Layer<TokenRefresher.TokenRefresher, ConfigError.ConfigError> =>
-  Spotify.layerConfig(overrides).pipe(Layer.provide(NodeHttpClient.layerUndici))
+  Spotify.layerConfig(overrides).pipe(Layer.provide(NodeTokenClient.layer()))

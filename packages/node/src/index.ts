@@ -1,4 +1,12 @@
 /**
+ * The production `HttpClient` for token requests: undici, a keep-alive `Agent` with a connection cap, and the
+ * per-attempt deadline enforced by the client.
+ *
+ * @since 0.3.0
+ */
+export * as NodeTokenClient from "./NodeTokenClient.js"
+
+/**
  * Production `TokenRefresher` layers on Node.js: `NodeTokenRefresher.layer(...)`, `NodeTokenRefresher.layerSpotify()`.
  *
  * @since 0.1.0

@@ -1,7 +1,9 @@
-import type * as HttpClientError from "@effect/platform/HttpClientError"
+import * as HttpClientError from "@effect/platform/HttpClientError"
 import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
+import type * as Deadline from "../Deadline.js"
+import { ReadText } from "../Deadline.js"
 
 /** The body was longer than the limit: reading stopped there. */
 export class TooLarge {
@@ -25,6 +27,17 @@ export const boundedText = (
 ): Effect.Effect<string, TooLarge | HttpClientError.ResponseError> => {
   const declared = Number(response.headers["content-length"])
   if (Number.isFinite(declared) && declared > maxBytes) return Effect.fail(new TooLarge(response.status, maxBytes))
+  if (ReadText in response) {
+    // the client reads its own body once, with the limit (NodeTokenClient)
+    return Effect.flatMap(
+      Effect.tryPromise({
+        try: () => (response as unknown as Deadline.ReadsText)[ReadText](maxBytes),
+        catch: (cause) =>
+          new HttpClientError.ResponseError({ request: response.request, response, reason: "Decode", cause })
+      }),
+      (text) => (text === undefined ? Effect.fail(new TooLarge(response.status, maxBytes)) : Effect.succeed(text))
+    )
+  }
   return Stream.runFoldEffect(
     response.stream,
     { chunks: [] as Array<Uint8Array>, size: 0 },

@@ -12,6 +12,7 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Ref from "effect/Ref"
 import * as Schedule from "effect/Schedule"
+import * as Deadline from "../Deadline.js"
 import * as Errors from "../Errors.js"
 import type * as Grant from "../Grant.js"
 import * as GrantModule from "../Grant.js"
@@ -316,6 +317,14 @@ export const make = (
       HttpClient.withTracerPropagation(false)
     )
     const tokenUrl = options.tokenUrl.toString()
+    const clientEnforcesDeadline = yield* Deadline.Enforced
+    const timedOut = () =>
+      unanswered({
+        reason: "Timeout",
+        retryable: true,
+        maybeDelivered: true,
+        detail: `no answer within ${Duration.format(options.timeout)}`
+      })
 
     /** The request's own fields, then the client's (RFC 6749 §2.3.1 for `client_secret_post`, §3.2.1 for public clients). */
     const formRequest = (url: string, fields: ReadonlyArray<readonly [string, string]>) => {
@@ -343,16 +352,10 @@ export const make = (
           Effect.flatMap((response) =>
             Effect.map(boundedText(response, options.maxResponseBytes), (body) => ({ response, body }))
           ),
-          Effect.timeoutFail({
-            duration: options.timeout,
-            onTimeout: () =>
-              unanswered({
-                reason: "Timeout",
-                retryable: true,
-                maybeDelivered: true,
-                detail: `no answer within ${Duration.format(options.timeout)}`
-              })
-          }),
+          // a client that enforces the deadline itself saves the two fibers of `Effect.timeout` per attempt
+          clientEnforcesDeadline
+            ? Effect.locally(Deadline.current, Option.some(options.timeout))
+            : Effect.timeoutFail({ duration: options.timeout, onTimeout: timedOut }),
           Effect.catchTags({
             TooLarge: (tooLarge) =>
               Effect.fail(
@@ -364,22 +367,26 @@ export const make = (
               ),
             RequestError: (error) =>
               Effect.fail(
-                unanswered({
-                  reason: "Transport",
-                  retryable: true,
-                  maybeDelivered: !neverSent(error.cause),
-                  detail: transportDetail(error)
-                })
+                Deadline.isTimeout(error.cause)
+                  ? timedOut()
+                  : unanswered({
+                      reason: "Transport",
+                      retryable: true,
+                      maybeDelivered: !neverSent(error.cause),
+                      detail: transportDetail(error)
+                    })
               ),
             // the server answered: it has acted on the request, whatever the body would have said
             ResponseError: (error) =>
               Effect.fail(
-                unanswered({
-                  reason: "Transport",
-                  retryable: true,
-                  maybeDelivered: true,
-                  detail: transportDetail(error)
-                })
+                Deadline.isTimeout(error.cause)
+                  ? timedOut()
+                  : unanswered({
+                      reason: "Transport",
+                      retryable: true,
+                      maybeDelivered: true,
+                      detail: transportDetail(error)
+                    })
               )
           }),
           Effect.flatMap(({ body, response }): Effect.Effect<A, E | FailureError | Unanswered> => {

@@ -1,0 +1,82 @@
+/**
+ * How an `HttpClient` can enforce the token request's per-attempt deadline itself, instead of the `TokenRefresher`'s
+ * `Effect.timeout` (which forks two fibers per attempt). A client that does provides `Deadline.Enforced` (`true`) next to
+ * itself, reads the attempt's limit from `Deadline.current` when a request starts, covers the request and the whole
+ * body with it, and fails with a cause for which `isTimeout` is true. Every other client, the mock included, leaves
+ * the deadline to the `TokenRefresher`.
+ *
+ * @since 0.3.0
+ */
+import * as Context from "effect/Context"
+import type * as Duration from "effect/Duration"
+import * as FiberRef from "effect/FiberRef"
+import * as Option from "effect/Option"
+
+/**
+ * Whether the `HttpClient` in context enforces `Deadline.current` itself. Default: `false`.
+ *
+ * @since 0.3.0
+ * @category tags
+ */
+export class Enforced extends Context.Reference<Enforced>()("@token-refresher/core/Deadline/Enforced", {
+  defaultValue: () => false
+}) {}
+
+/**
+ * The limit of the current attempt (request, then the whole body), set by the `TokenRefresher` around each attempt
+ * when the client enforces it.
+ *
+ * @since 0.3.0
+ * @category fiber refs
+ */
+export const current: FiberRef.FiberRef<Option.Option<Duration.Duration>> = FiberRef.unsafeMake(
+  Option.none<Duration.Duration>()
+)
+
+/**
+ * The error a client fails with (as the `cause` of its `RequestError` or `ResponseError`) when the deadline passes.
+ *
+ * @since 0.3.0
+ * @category errors
+ */
+export class DeadlineExceeded extends Error {
+  override readonly name = "TimeoutError"
+  constructor(readonly millis: number) {
+    super(`no answer within ${millis} ms`)
+  }
+}
+
+/**
+ * Whether `cause` (or what it wraps) is a deadline that passed: a `DeadlineExceeded`, a DOM `TimeoutError`
+ * (`AbortSignal.timeout`), or undici's headers and body timeouts.
+ *
+ * @since 0.3.0
+ * @category guards
+ */
+export const isTimeout = (cause: unknown): boolean => {
+  let current: unknown = cause
+  for (let depth = 0; depth < 4 && typeof current === "object" && current !== null; depth++) {
+    const { code, name } = current as { readonly name?: unknown; readonly code?: unknown }
+    if (name === "TimeoutError" || code === "UND_ERR_HEADERS_TIMEOUT" || code === "UND_ERR_BODY_TIMEOUT") return true
+    current = (current as { readonly cause?: unknown }).cause
+  }
+  return false
+}
+
+/**
+ * A response may offer to read its own body as text, stopping at a byte limit, in one pass: the `TokenRefresher`
+ * then skips the generic `Stream` read. The method resolves to the text, or to `undefined` when the body was longer
+ * than `maxBytes` (the rest is not read, and the body is discarded).
+ *
+ * @since 0.3.0
+ * @category symbols
+ */
+export const ReadText: unique symbol = Symbol.for("@token-refresher/core/Deadline/ReadText")
+
+/**
+ * @since 0.3.0
+ * @category models
+ */
+export interface ReadsText {
+  readonly [ReadText]: (maxBytes: number) => Promise<string | undefined>
+}

@@ -1,0 +1,146 @@
+import { HttpClient } from "@effect/platform"
+import { assert, describe, it } from "@effect/vitest"
+import { Deadline, Errors, TokenRefresher } from "@token-refresher/core"
+import { NodeTokenClient } from "@token-refresher/node"
+import { Effect, Layer, Redacted } from "effect"
+import * as Http from "node:http"
+import type { AddressInfo } from "node:net"
+
+const tokenBody = JSON.stringify({ access_token: "a", token_type: "Bearer", expires_in: 3600 })
+
+/** A server whose handler may misbehave; it counts the connections opened to it. */
+const server = (handler: (request: Http.IncomingMessage, response: Http.ServerResponse) => void) =>
+  Effect.acquireRelease(
+    Effect.async<{ readonly url: string; readonly connections: () => number; readonly server: Http.Server }>(
+      (resume) => {
+        let connections = 0
+        const http = Http.createServer((request, response) => {
+          request.resume()
+          request.on("end", () => handler(request, response))
+        })
+        http.keepAliveTimeout = 10_000
+        http.on("connection", () => connections++)
+        http.listen(0, "127.0.0.1", () =>
+          resume(
+            Effect.succeed({
+              url: `http://127.0.0.1:${(http.address() as AddressInfo).port}`,
+              connections: () => connections,
+              server: http
+            })
+          )
+        )
+      }
+    ),
+    ({ server }) =>
+      Effect.async<void>((resume) => {
+        server.closeAllConnections()
+        server.close(() => resume(Effect.void))
+      })
+  )
+
+const refresher = (url: string, options?: Partial<TokenRefresher.Options>, client?: NodeTokenClient.Options) =>
+  TokenRefresher.layer({ tokenUrl: `${url}/token`, clientId: "id", retry: { maxRetries: 0 }, ...options }).pipe(
+    Layer.provide(NodeTokenClient.layer(client)),
+    Layer.orDie
+  )
+
+describe("NodeTokenClient (real HTTP on 127.0.0.1)", () => {
+  it.live("20 sequential refreshes reuse their keep-alive connections", () =>
+    Effect.gen(function* () {
+      const s = yield* server((_, response) =>
+        response.writeHead(200, { "content-type": "application/json" }).end(tokenBody)
+      )
+      yield* Effect.repeatN(TokenRefresher.refresh(Redacted.make("r")), 19).pipe(Effect.provide(refresher(s.url)))
+      // keep-alive: not one connection per request (raw undici itself opens a second one on the second request)
+      assert.isAtMost(s.connections(), 2)
+    }).pipe(Effect.scoped)
+  )
+
+  it.live("64 refreshes at once open at most `connections` connections (default 16; 4 here)", () =>
+    Effect.gen(function* () {
+      const s = yield* server((_, response) =>
+        setTimeout(() => response.writeHead(200, { "content-type": "application/json" }).end(tokenBody), 20)
+      )
+      yield* Effect.all(
+        Array.from({ length: 64 }, () => TokenRefresher.refresh(Redacted.make("r"))),
+        { concurrency: "unbounded", discard: true }
+      ).pipe(Effect.provide(refresher(s.url, {}, { connections: 4 })))
+      assert.isAtMost(s.connections(), 4)
+      assert.isAtLeast(s.connections(), 2)
+    }).pipe(Effect.scoped)
+  )
+
+  it.live("the client enforces the deadline over the whole body: a trickling body is a NetworkError Timeout", () =>
+    Effect.gen(function* () {
+      const s = yield* server((_, response) => {
+        response.writeHead(200, { "content-type": "application/json" })
+        response.write('{"access_token":')
+        // one more byte every 100 ms, for ever (until the client goes)
+        const timer = setInterval(() => response.write(" "), 100)
+        response.on("close", () => clearInterval(timer))
+      })
+      const error = yield* Effect.flip(
+        TokenRefresher.refresh(Redacted.make("r")).pipe(Effect.provide(refresher(s.url, { timeout: "400 millis" })))
+      )
+      assert.deepStrictEqual(
+        {
+          tag: error._tag,
+          reason: (error as Errors.NetworkError).reason,
+          attempts: (error as Errors.NetworkError).attempts
+        },
+        { tag: "NetworkError", reason: "Timeout", attempts: 1 }
+      )
+      assert.strictEqual(
+        error.message,
+        "The token endpoint did not answer in time (no answer within 400ms) after 1 attempt."
+      )
+    }).pipe(Effect.scoped)
+  )
+
+  it.live("an endless chunked body stops at maxResponseBytes: DecodeError TooLarge, and memory stays bounded", () =>
+    Effect.gen(function* () {
+      const chunk = Buffer.alloc(64 * 1024, 0x20)
+      const s = yield* server((_, response) => {
+        response.writeHead(200, { "content-type": "application/json" })
+        const pump = () => {
+          while (!response.destroyed && response.write(chunk)) {
+            // write until the socket pushes back
+          }
+          if (!response.destroyed) response.once("drain", pump)
+        }
+        pump()
+      })
+      const before = process.memoryUsage().rss
+      const error = yield* Effect.flip(
+        TokenRefresher.refresh(Redacted.make("r")).pipe(Effect.provide(refresher(s.url, { timeout: "10 seconds" })))
+      )
+      const grown = process.memoryUsage().rss - before
+      assert.deepStrictEqual([error._tag, (error as Errors.DecodeError).reason], ["DecodeError", "TooLarge"])
+      assert.isBelow(grown, 64 * 1024 * 1024)
+    }).pipe(Effect.scoped)
+  )
+
+  it.effect("the layer says it enforces the deadline; it is an ordinary HttpClient", () =>
+    Effect.gen(function* () {
+      assert.isTrue(yield* Deadline.Enforced)
+      const client = yield* HttpClient.HttpClient
+      assert.isFunction(client.execute)
+    }).pipe(Effect.provide(NodeTokenClient.layer()))
+  )
+
+  it.live("as a general client: GET, JSON, headers, and a body read once", () =>
+    Effect.gen(function* () {
+      const s = yield* server((request, response) =>
+        response
+          .writeHead(200, { "content-type": "application/json", "x-seen": request.headers["x-asked"] ?? "" })
+          .end(JSON.stringify({ ok: true, path: request.url }))
+      )
+      const response = yield* HttpClient.get(`${s.url}/v1/me?x=1`, { headers: { "x-asked": "yes" } }).pipe(
+        Effect.provide(NodeTokenClient.layer())
+      )
+      assert.strictEqual(response.status, 200)
+      assert.strictEqual(response.headers["x-seen"], "yes")
+      assert.deepStrictEqual(yield* response.json, { ok: true, path: "/v1/me?x=1" })
+    }).pipe(Effect.scoped)
+  )
+})
