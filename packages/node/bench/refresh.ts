@@ -1,158 +1,432 @@
 /**
- * `pnpm bench`: how fast the hot paths are. Prints figures; asserts nothing.
+ * `pnpm bench`: how fast the refresh path is next to a raw request and to peer libraries, and what the hot paths cost.
+ * Every case runs in this one process against the same local keep-alive server, after a warm-up. It prints figures,
+ * writes them to `bench/RESULTS.md`, and asserts nothing.
  */
+import { HttpClient } from "@effect/platform"
 import { NodeContext, NodeHttpClient, NodeRuntime } from "@effect/platform-node"
-import { TokenManager, TokenRefresher, TokenSessions, TokenSet, TokenStore } from "@token-refresher/core"
-import { NodeTokenStore } from "@token-refresher/node"
-import { Spotify } from "@token-refresher/spotify"
-import { FakeAuthorizationServer, MockTokenEndpoint } from "@token-refresher/testing"
-import { Console, DateTime, Effect, Layer, Redacted, Option } from "effect"
-import * as Fs from "node:fs/promises"
+import { BearerAuth, TokenManager, TokenRefresher, TokenSessions, TokenSet, TokenStore } from "@token-refresher/core"
+import { NodeTokenClient, NodeTokenStore } from "@token-refresher/node"
+import { MockTokenEndpoint } from "@token-refresher/testing"
+import { Console, Effect, Layer, ManagedRuntime, Redacted, Ref } from "effect"
+import * as Fs from "node:fs"
+import * as FsPromises from "node:fs/promises"
+import * as Http from "node:http"
+import type { AddressInfo } from "node:net"
 import * as Os from "node:os"
 import * as Path from "node:path"
+import * as V8 from "node:v8"
+import * as Vm from "node:vm"
+import * as OpenId from "openid-client"
+import { AuthorizationCode } from "simple-oauth2"
+import * as Undici from "undici"
 
-const timed = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
-  Effect.gen(function* () {
-    const start = process.hrtime.bigint()
-    const value = yield* effect
-    return { value, millis: Number(process.hrtime.bigint() - start) / 1e6 }
+V8.setFlagsFromString("--expose_gc")
+const gc = Vm.runInNewContext("gc") as () => void
+
+const tokenJson = JSON.stringify({
+  access_token: "bench-access-token-0123456789abcdef",
+  token_type: "Bearer",
+  expires_in: 3600,
+  refresh_token: "bench-refresh-token",
+  scope: "user-read-private user-read-email"
+})
+const meJson = JSON.stringify({ id: "bench-user" })
+
+/** The one local server every case talks to: keep-alive, a fixed token answer, and `GET /me`. */
+const startServer = () =>
+  new Promise<{ readonly url: string; readonly tokenRequests: () => number; readonly close: () => void }>((resolve) => {
+    let tokenRequests = 0
+    const server = Http.createServer((request, response) => {
+      request.resume()
+      request.on("end", () => {
+        if (request.url === "/me") {
+          response.writeHead(200, { "content-type": "application/json", "content-length": meJson.length })
+          response.end(meJson)
+          return
+        }
+        tokenRequests++
+        response.writeHead(200, {
+          "content-type": "application/json",
+          "cache-control": "no-store",
+          "content-length": tokenJson.length
+        })
+        response.end(tokenJson)
+      })
+    })
+    server.keepAliveTimeout = 60_000
+    server.listen(0, "127.0.0.1", () =>
+      resolve({
+        url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+        tokenRequests: () => tokenRequests,
+        close: () => {
+          server.closeAllConnections()
+          server.close()
+        }
+      })
+    )
   })
 
-const row = (name: string, n: number, millis: number, extra = "") =>
-  Console.log(
-    `${name.padEnd(58)}${String(n).padStart(8)}  ${millis.toFixed(1).padStart(9)} ms  ${((millis * 1000) / n)
-      .toFixed(2)
-      .padStart(10)} µs/op  ${extra}`
+interface Figures {
+  readonly name: string
+  readonly n: number
+  readonly medianMicros: number
+  readonly p99Micros: number
+  readonly perSecond: number
+}
+
+const percentile = (sorted: ReadonlyArray<number>, p: number) =>
+  sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]!
+
+/** Runs `op` `n` times with `inFlight` at once (after `warmup` runs), timing each. */
+const measure = async (
+  name: string,
+  op: () => Promise<unknown>,
+  options: { readonly n: number; readonly inFlight: number; readonly warmup: number }
+): Promise<Figures> => {
+  for (let i = 0; i < options.warmup; i++) await op()
+  const latencies: Array<number> = []
+  let next = 0
+  const started = performance.now()
+  await Promise.all(
+    Array.from({ length: options.inFlight }, async () => {
+      while (next < options.n) {
+        next++
+        const t = performance.now()
+        await op()
+        latencies.push((performance.now() - t) * 1000)
+      }
+    })
   )
+  const wall = performance.now() - started
+  latencies.sort((a, b) => a - b)
+  return {
+    name,
+    n: options.n,
+    medianMicros: percentile(latencies, 0.5),
+    p99Micros: percentile(latencies, 0.99),
+    perSecond: (options.n / wall) * 1000
+  }
+}
 
-const fresh = new TokenSet.TokenSet({
-  accessToken: Option.some(Redacted.make("fresh-access")),
-  refreshToken: Option.some(Redacted.make("r")),
-  tokenType: "Bearer",
-  expiresAt: DateTime.unsafeMake(Date.now() + 3600_000),
-  scope: []
-})
+const form = "grant_type=refresh_token&refresh_token=bench-refresh-token"
+const basic = `Basic ${Buffer.from("bench-id:bench-secret").toString("base64")}`
 
-const mockStack = (
-  replies: Iterable<MockTokenEndpoint.Reply> | MockTokenEndpoint.Handler,
-  initial: TokenSet.TokenSet
-) =>
-  TokenManager.layer().pipe(
-    Layer.provideMerge(TokenStore.layerMemory(initial)),
-    Layer.provideMerge(
-      TokenRefresher.layer({
-        tokenUrl: "https://accounts.example.com/token",
-        clientId: "id",
-        clientSecret: Redacted.make("s")
-      })
-    ),
-    Layer.provideMerge(MockTokenEndpoint.layer(replies)),
-    Layer.orDie
+const lines: Array<string> = []
+const out = (line = "") => {
+  lines.push(line)
+  console.log(line)
+}
+
+const refreshTable = (title: string, rows: ReadonlyArray<Figures>) => {
+  const undici = rows.find((r) => r.name.startsWith("raw undici"))!
+  const http = rows.find((r) => r.name.startsWith("raw node:http"))!
+  out(`\n### ${title}\n`)
+  out("| client | n | median µs | p99 µs | refreshes/s | × node:http | × undici |")
+  out("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+  for (const r of rows) {
+    out(
+      `| ${r.name} | ${r.n} | ${r.medianMicros.toFixed(0)} | ${r.p99Micros.toFixed(0)} | ${r.perSecond.toFixed(0)} | ${(
+        r.perSecond / http.perSecond
+      ).toFixed(2)} | ${(r.perSecond / undici.perSecond).toFixed(2)} |`
+    )
+  }
+}
+
+const runtimes: Array<ManagedRuntime.ManagedRuntime<never, unknown>> = []
+
+/** Builds `layer` once (kept until the end) and gives back a function that runs `effect` in it. */
+const runnerOf = <A, E, I>(layer: Layer.Layer<I, E>, effect: Effect.Effect<A, unknown, I>) => {
+  const runtime = ManagedRuntime.make(layer)
+  runtimes.push(runtime as unknown as ManagedRuntime.ManagedRuntime<never, unknown>)
+  return () => runtime.runPromise(effect)
+}
+
+const main = async () => {
+  const server = await startServer()
+  const tokenUrl = `${server.url}/token`
+  const machine = `${Os.cpus().length} × ${Os.cpus()[0]?.model.trim() ?? "unknown CPU"}, ${Math.round(
+    Os.totalmem() / 2 ** 30
+  )} GB, Node ${process.version}, ${process.platform}/${process.arch}`
+  out(`# token-refresher benchmarks\n`)
+  out(`Run ${new Date().toISOString()} on ${machine}. Command: \`pnpm bench\`.`)
+  out("Every case talks to the same local keep-alive `node:http` server on 127.0.0.1 that answers a fixed token.")
+
+  // --- the contenders -------------------------------------------------------------------------------------------
+  const agent = new Undici.Agent({ connections: 16, keepAliveTimeout: 60_000 })
+  const rawUndici = async () => {
+    const response = await agent.request({
+      origin: server.url,
+      path: "/token",
+      method: "POST",
+      headers: {
+        "content-type": "application/x-www-form-urlencoded",
+        authorization: basic,
+        accept: "application/json"
+      },
+      body: form
+    })
+    return JSON.parse(await response.body.text())
+  }
+  const httpAgent = new Http.Agent({ keepAlive: true, maxSockets: 16 })
+  const { port } = new URL(server.url)
+  const rawHttp = () =>
+    new Promise((resolve, reject) => {
+      const request = Http.request(
+        {
+          host: "127.0.0.1",
+          port,
+          path: "/token",
+          method: "POST",
+          agent: httpAgent,
+          headers: {
+            "content-type": "application/x-www-form-urlencoded",
+            "content-length": form.length,
+            authorization: basic,
+            accept: "application/json"
+          }
+        },
+        (response) => {
+          const chunks: Array<Buffer> = []
+          response.on("data", (chunk: Buffer) => chunks.push(chunk))
+          response.on("end", () => resolve(JSON.parse(Buffer.concat(chunks).toString("utf8"))))
+          response.on("error", reject)
+        }
+      )
+      request.on("error", reject)
+      request.end(form)
+    })
+  const refresherOptions = { tokenUrl, clientId: "bench-id", clientSecret: Redacted.make("bench-secret") }
+  const refresh = TokenRefresher.refresh(Redacted.make("bench-refresh-token"))
+  const ours = runnerOf(TokenRefresher.layer(refresherOptions).pipe(Layer.provide(NodeTokenClient.layer())), refresh)
+  const oursUndici = runnerOf(
+    TokenRefresher.layer(refresherOptions).pipe(Layer.provide(NodeHttpClient.layerUndici)),
+    refresh
   )
+  const openIdConfig = new OpenId.Configuration(
+    { issuer: server.url, token_endpoint: tokenUrl },
+    "bench-id",
+    "bench-secret"
+  )
+  OpenId.allowInsecureRequests(openIdConfig)
+  const openId = () => OpenId.refreshTokenGrant(openIdConfig, "bench-refresh-token")
+  const simple = new AuthorizationCode({
+    client: { id: "bench-id", secret: "bench-secret" },
+    auth: { tokenHost: server.url, tokenPath: "/token" }
+  })
+  const simpleToken = simple.createToken({ access_token: "a", refresh_token: "bench-refresh-token", expires_in: 1 })
+  const simpleOauth2 = () => simpleToken.refresh()
 
-const program = Effect.gen(function* () {
-  yield* Console.log(`${"benchmark".padEnd(58)}${"n".padStart(8)}  ${"total".padStart(12)}  ${"per op".padStart(16)}`)
+  const contenders: ReadonlyArray<readonly [string, () => Promise<unknown>]> = [
+    ["raw undici.request (the floor)", rawUndici],
+    ["raw node:http, keep-alive", rawHttp],
+    ["token-refresher, NodeTokenClient", ours],
+    ["token-refresher, NodeHttpClient.layerUndici", oursUndici],
+    ["openid-client 6, refreshTokenGrant", openId],
+    ["simple-oauth2 5, token.refresh()", simpleOauth2]
+  ]
 
-  // warm-up, then the cached fast path: no refresh, no store read
-  yield* Effect.gen(function* () {
-    const manager = yield* TokenManager.TokenManager
-    yield* Effect.repeatN(manager.accessToken, 10_000)
-    const n = 200_000
-    const { millis } = yield* timed(Effect.repeatN(manager.accessToken, n - 1))
-    yield* row("TokenManager.accessToken, valid token (cached)", n, millis)
-  }).pipe(Effect.provide(mockStack([], fresh)))
-
-  // 1,000 concurrent callers on an expired token: one refresh, everyone waits for it
-  for (const concurrent of [1_000, 10_000]) {
-    yield* Effect.gen(function* () {
-      const manager = yield* TokenManager.TokenManager
-      const { millis } = yield* timed(
-        Effect.all(
-          Array.from({ length: concurrent }, () => manager.accessToken),
-          { concurrency: "unbounded" }
-        )
-      )
-      const requests = yield* Effect.flatMap(MockTokenEndpoint.MockTokenEndpoint, (mock) => mock.count)
-      yield* row(
-        `${concurrent} concurrent accessToken, expired token (mock HTTP)`,
-        concurrent,
-        millis,
-        `${requests} refresh request`
-      )
-    }).pipe(Effect.provide(mockStack([MockTokenEndpoint.ok()], TokenSet.fromRefreshToken("r"))))
+  out("\n## Refresh throughput")
+  for (const [title, inFlight, n] of [
+    ["Sequential (one at a time)", 1, 3000],
+    ["32 in flight", 32, 6000]
+  ] as const) {
+    const rows: Array<Figures> = []
+    for (const [name, op] of contenders) rows.push(await measure(name, op, { n, inFlight, warmup: 300 }))
+    refreshTable(title, rows)
   }
 
-  // the whole refresh pipeline (request building, decoding, TokenSet) over the mock client
-  yield* Effect.gen(function* () {
-    const n = 5_000
-    const { millis } = yield* timed(Effect.repeatN(TokenRefresher.refresh(Redacted.make("r")), n - 1))
-    yield* row("TokenRefresher.refresh over MockTokenEndpoint", n, millis)
-  }).pipe(Effect.provide(mockStack(() => MockTokenEndpoint.ok({ rotate: true }), fresh)))
-
-  // real HTTP on loopback, through undici, against the fake server (no rotation, so one token serves every request)
-  yield* Effect.scoped(
+  // --- the hot paths --------------------------------------------------------------------------------------------
+  out("\n## Hot paths\n")
+  out("| case | n | per op | note |")
+  out("| --- | ---: | ---: | --- |")
+  const fresh = TokenSet.make({
+    accessToken: "fresh-access",
+    refreshToken: "r",
+    expiresAt: Date.now() + 3_600_000,
+    issuedAt: Date.now()
+  })
+  const perOp = async (effect: Effect.Effect<unknown, unknown>, n: number) => {
+    await Effect.runPromise(Effect.repeatN(effect, 10_000))
+    const t = performance.now()
+    await Effect.runPromise(Effect.repeatN(effect, n - 1))
+    return ((performance.now() - t) * 1e6) / n
+  }
+  const mockStack = (
+    replies: Iterable<MockTokenEndpoint.Reply> | MockTokenEndpoint.Handler,
+    initial: TokenSet.TokenSet
+  ) =>
+    TokenManager.layer().pipe(
+      Layer.provideMerge(TokenStore.layerMemory(initial)),
+      Layer.provideMerge(TokenRefresher.layer(refresherOptions)),
+      Layer.provideMerge(MockTokenEndpoint.layer(replies)),
+      Layer.orDie
+    )
+  const cached = await Effect.runPromise(
     Effect.gen(function* () {
-      const server = yield* FakeAuthorizationServer.make({ rotate: false })
-      const { refreshToken } = yield* server.issueTokens()
-      const client = FakeAuthorizationServer.confidentialClient
-      yield* Effect.gen(function* () {
-        yield* Effect.repeatN(TokenRefresher.refresh(refreshToken), 50)
-        const n = 1_000
-        const { millis } = yield* timed(Effect.repeatN(TokenRefresher.refresh(refreshToken), n - 1))
-        yield* row("TokenRefresher.refresh, real HTTP on 127.0.0.1 (undici)", n, millis)
-        const { millis: parallel } = yield* timed(
-          Effect.all(
-            Array.from({ length: n }, () => TokenRefresher.refresh(refreshToken)),
-            { concurrency: 16 }
-          )
+      const manager = yield* TokenManager.TokenManager
+      const ref = yield* Ref.make(fresh)
+      const n = 500_000
+      const accessNs = yield* Effect.promise(() => perOp(manager.accessToken, n))
+      const refNs = yield* Effect.promise(() => perOp(Ref.get(ref), n))
+      return { accessNs, refNs }
+    }).pipe(Effect.provide(mockStack([], fresh)), Effect.scoped)
+  )
+  out(
+    `| TokenManager.accessToken, valid token (cached) | 500000 | ${cached.accessNs.toFixed(0)} ns | ${(
+      cached.accessNs / cached.refNs
+    ).toFixed(2)} × a bare Ref.get (${cached.refNs.toFixed(0)} ns) |`
+  )
+
+  // single flight over real HTTP: N callers on an expired token, one upstream request
+  for (const callers of [10, 1_000, 10_000]) {
+    const before = server.tokenRequests()
+    const wall = await Effect.runPromise(
+      Effect.gen(function* () {
+        const manager = yield* TokenManager.TokenManager
+        const t = performance.now()
+        yield* Effect.all(
+          Array.from({ length: callers }, () => manager.accessToken),
+          { concurrency: "unbounded", discard: true }
         )
-        yield* row("TokenRefresher.refresh, real HTTP, 16 in parallel", n, parallel)
+        return performance.now() - t
       }).pipe(
         Effect.provide(
-          Spotify.layer({
-            clientId: client.clientId,
-            clientSecret: Redacted.make(client.clientSecret!),
-            accountsUrl: server.url
-          }).pipe(Layer.provide(NodeHttpClient.layerUndici))
-        )
+          TokenManager.layer().pipe(
+            Layer.provideMerge(TokenStore.layerMemory(TokenSet.fromRefreshToken("r"))),
+            Layer.provide(TokenRefresher.layer(refresherOptions)),
+            Layer.provide(NodeTokenClient.layer()),
+            Layer.orDie
+          )
+        ),
+        Effect.scoped
       )
-    })
+    )
+    out(
+      `| single flight: ${callers} callers on an expired token (real HTTP) | ${callers} | ${wall.toFixed(1)} ms wall | ${
+        server.tokenRequests() - before
+      } upstream request |`
+    )
+  }
+
+  // BearerAuth: an API call with the managed token, next to the same call with a fixed header
+  const bearer = await Effect.runPromise(
+    Effect.gen(function* () {
+      const base = yield* HttpClient.HttpClient
+      const authed = yield* BearerAuth.make(base)
+      const plain = base.pipe(
+        HttpClient.mapRequest((r) => ({ ...r, headers: { ...r.headers, authorization: "Bearer x" } }))
+      )
+      const call = (client: typeof base) => Effect.flatMap(client.get(`${server.url}/me`), (response) => response.text)
+      const rawMs = yield* Effect.promise(() =>
+        measure("plain", () => Effect.runPromise(call(plain)), { n: 3000, inFlight: 1, warmup: 300 })
+      )
+      const authMs = yield* Effect.promise(() =>
+        measure("bearer", () => Effect.runPromise(call(authed as unknown as typeof base)), {
+          n: 3000,
+          inFlight: 1,
+          warmup: 300
+        })
+      )
+      return { rawMs, authMs }
+    }).pipe(
+      Effect.provide(
+        Layer.mergeAll(
+          NodeTokenClient.layer(),
+          TokenManager.layer().pipe(
+            Layer.provideMerge(TokenStore.layerMemory(fresh)),
+            Layer.provide(TokenRefresher.layer(refresherOptions)),
+            Layer.provide(NodeTokenClient.layer())
+          )
+        ).pipe(Layer.orDie)
+      ),
+      Effect.scoped
+    )
   )
-  // many sessions: the first call of a session builds its manager; later calls reuse it
-  const keys = Array.from({ length: 20_000 }, (_, i) => `user-${i}`)
-  yield* Effect.gen(function* () {
-    const sessions = yield* TokenSessions.TokenSessions
-    const first = yield* timed(Effect.forEach(keys, (key) => sessions.accessToken(key), { discard: true }))
-    yield* row("TokenSessions.accessToken, first call of a session", keys.length, first.millis)
-    const again = yield* timed(Effect.forEach(keys, (key) => sessions.accessToken(key), { discard: true }))
-    yield* row("TokenSessions.accessToken, live session, valid token", keys.length, again.millis)
-  }).pipe(
-    Effect.provide(
-      TokenSessions.layer().pipe(
-        Layer.provideMerge(TokenStore.layerMemory(keys.map((key) => [key, fresh] as const))),
-        Layer.provide(TokenRefresher.layer({ tokenUrl: "https://accounts.example.com/token", clientId: "id" })),
-        Layer.provide(MockTokenEndpoint.layer([]))
-      )
-    ),
-    Effect.orDie
+  out(
+    `| BearerAuth, one API call (GET /me, real HTTP) | 3000 | ${bearer.authMs.medianMicros.toFixed(0)} µs median | ${(
+      (bearer.authMs.medianMicros / bearer.rawMs.medianMicros - 1) *
+      100
+    ).toFixed(1)} % over the same call with a fixed header (${bearer.rawMs.medianMicros.toFixed(0)} µs) |`
   )
 
-  // the file store's lock: take and release it, no other process waiting
-  yield* Effect.scoped(
+  // heap after GC
+  gc()
+  const baseHeap = process.memoryUsage().heapUsed
+  const heap = await Effect.runPromise(
     Effect.gen(function* () {
-      const dir = yield* Effect.promise(() => Fs.mkdtemp(Path.join(Os.tmpdir(), "token-refresher-bench-")))
-      yield* Effect.addFinalizer(() => Effect.promise(() => Fs.rm(dir, { recursive: true, force: true })))
-      const store = yield* NodeTokenStore.makeFile(Path.join(dir, "t.json")).pipe(Effect.provide(NodeContext.layer))
+      const manager = yield* TokenManager.TokenManager
+      yield* Effect.repeatN(manager.accessToken, 99_999)
+      gc()
+      const afterCached = process.memoryUsage().heapUsed
+      yield* Effect.repeatN(manager.refreshNow, 9_999)
+      gc()
+      return { afterCached, afterRefreshes: process.memoryUsage().heapUsed }
+    }).pipe(Effect.provide(mockStack(() => MockTokenEndpoint.ok({ rotate: true }), fresh)), Effect.scoped)
+  )
+  out(
+    `| heap after GC: 100,000 cached calls, then 10,000 refreshes (mock HTTP) | | ${(
+      (heap.afterCached - baseHeap) /
+      2 ** 20
+    ).toFixed(1)} MB, then ${((heap.afterRefreshes - baseHeap) / 2 ** 20).toFixed(1)} MB | over the heap before |`
+  )
+
+  // many sessions and the file store
+  const keys = Array.from({ length: 20_000 }, (_, i) => `user-${i}`)
+  const sessions = await Effect.runPromise(
+    Effect.gen(function* () {
+      const service = yield* TokenSessions.TokenSessions
+      const t1 = performance.now()
+      yield* Effect.forEach(keys, (key) => service.accessToken(key), { discard: true })
+      const first = performance.now() - t1
+      const t2 = performance.now()
+      yield* Effect.forEach(keys, (key) => service.accessToken(key), { discard: true })
+      return { first, again: performance.now() - t2 }
+    }).pipe(
+      Effect.provide(
+        TokenSessions.layer().pipe(
+          Layer.provideMerge(TokenStore.layerMemory(keys.map((key) => [key, fresh] as const))),
+          Layer.provide(TokenRefresher.layer(refresherOptions)),
+          Layer.provide(MockTokenEndpoint.layer([]))
+        )
+      ),
+      Effect.scoped,
+      Effect.orDie
+    )
+  )
+  out(
+    `| TokenSessions.accessToken, first call of a session | 20000 | ${((sessions.first * 1000) / keys.length).toFixed(1)} µs | builds its manager |`
+  )
+  out(
+    `| TokenSessions.accessToken, live session, valid token | 20000 | ${((sessions.again * 1000) / keys.length).toFixed(1)} µs | |`
+  )
+
+  const dir = await FsPromises.mkdtemp(Path.join(Os.tmpdir(), "token-refresher-bench-"))
+  const file = await Effect.runPromise(
+    Effect.gen(function* () {
+      const store = yield* NodeTokenStore.makeFile(Path.join(dir, "t.json"))
       yield* store.set(TokenStore.defaultKey, fresh)
       const n = 200
-      const { millis } = yield* timed(Effect.repeatN(store.withLock(TokenStore.defaultKey)(Effect.void), n - 1))
-      yield* row("NodeTokenStore.layerFile withLock (take and release)", n, millis)
-      const writes = yield* timed(Effect.repeatN(store.set(TokenStore.defaultKey, fresh), n - 1))
-      yield* row("NodeTokenStore.layerFile set (lock, atomic write, fsync)", n, writes.millis)
-    })
-  ).pipe(Effect.orDie)
+      const t1 = performance.now()
+      yield* Effect.repeatN(store.withLock(TokenStore.defaultKey)(Effect.void), n - 1)
+      const lock = (performance.now() - t1) / n
+      const t2 = performance.now()
+      yield* Effect.repeatN(store.set(TokenStore.defaultKey, fresh), n - 1)
+      return { lock, write: (performance.now() - t2) / n }
+    }).pipe(Effect.provide(NodeContext.layer), Effect.scoped, Effect.orDie)
+  )
+  await FsPromises.rm(dir, { recursive: true, force: true })
+  out(`| NodeTokenStore withLock (take and release) | 200 | ${(file.lock * 1000).toFixed(0)} µs | |`)
+  out(`| NodeTokenStore set (lock, atomic write, fsync) | 200 | ${(file.write * 1000).toFixed(0)} µs | |`)
 
-  yield* Console.log(`\nnode ${process.version}, ${process.platform}/${process.arch}`)
-})
+  for (const runtime of runtimes) await runtime.dispose()
+  server.close()
+  await agent.close()
+  httpAgent.destroy()
+  const results = Path.resolve(import.meta.dirname, "..", "..", "..", "bench", "RESULTS.md")
+  Fs.mkdirSync(Path.dirname(results), { recursive: true })
+  Fs.writeFileSync(results, `${lines.join("\n")}\n`)
+  console.log(`\nwritten to ${results}`)
+}
 
-NodeRuntime.runMain(program)
+NodeRuntime.runMain(Effect.promise(main).pipe(Effect.tap(() => Console.log("done"))))
