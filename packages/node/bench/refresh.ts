@@ -133,14 +133,61 @@ const refreshTable = (title: string, rows: ReadonlyArray<Figures>) => {
   }
 }
 
+/** `measure` for an Effect contender, run inside the Effect runtime as an Effect application calls it. */
+const measureEffect = <E, R>(
+  name: string,
+  op: Effect.Effect<unknown, E, R>,
+  options: { readonly n: number; readonly inFlight: number; readonly warmup: number }
+): Effect.Effect<Figures, E, R> =>
+  Effect.gen(function* () {
+    yield* Effect.repeatN(op, options.warmup - 1)
+    const latencies: Array<number> = []
+    let next = 0
+    const timedOp = Effect.suspend(() => {
+      const t = performance.now()
+      return Effect.map(op, () => latencies.push((performance.now() - t) * 1000))
+    })
+    const worker = Effect.whileLoop({
+      while: () => next < options.n,
+      body: () => {
+        next++
+        return timedOp
+      },
+      step: () => {}
+    })
+    const started = performance.now()
+    yield* Effect.all(
+      Array.from({ length: options.inFlight }, () => worker),
+      { concurrency: "unbounded", discard: true }
+    )
+    const wall = performance.now() - started
+    latencies.sort((a, b) => a - b)
+    return {
+      name,
+      n: options.n,
+      medianMicros: percentile(latencies, 0.5),
+      p99Micros: percentile(latencies, 0.99),
+      perSecond: (options.n / wall) * 1000
+    }
+  })
+
 const runtimes: Array<ManagedRuntime.ManagedRuntime<never, unknown>> = []
 
-/** Builds `layer` once (kept until the end) and gives back a function that runs `effect` in it. */
-const runnerOf = <A, E, I>(layer: Layer.Layer<I, E>, effect: Effect.Effect<A, unknown, I>) => {
-  const runtime = ManagedRuntime.make(layer)
-  runtimes.push(runtime as unknown as ManagedRuntime.ManagedRuntime<never, unknown>)
-  return () => runtime.runPromise(effect)
-}
+/** A contender that is an Effect: measured inside a runtime built once from `layer` (kept until the end). */
+const effectContender =
+  <A, E, I>(layer: Layer.Layer<I, E>, effect: Effect.Effect<A, unknown, I>) =>
+  (name: string, options: { readonly n: number; readonly inFlight: number; readonly warmup: number }) => {
+    const runtime = ManagedRuntime.make(layer)
+    runtimes.push(runtime as unknown as ManagedRuntime.ManagedRuntime<never, unknown>)
+    return runtime.runPromise(measureEffect(name, effect, options))
+  }
+
+type Contender =
+  | (() => Promise<unknown>)
+  | ((
+      name: string,
+      options: { readonly n: number; readonly inFlight: number; readonly warmup: number }
+    ) => Promise<Figures>)
 
 const main = async () => {
   const server = await startServer()
@@ -151,6 +198,10 @@ const main = async () => {
   out(`# token-refresher benchmarks\n`)
   out(`Run ${new Date().toISOString()} on ${machine}. Command: \`pnpm bench\`.`)
   out("Every case talks to the same local keep-alive `node:http` server on 127.0.0.1 that answers a fixed token.")
+  out(
+    "Promise clients are timed per call with `await`; ours inside the Effect runtime, as an Effect application calls " +
+      "it (`yield* TokenRefresher.refresh(token)`)."
+  )
 
   // --- the contenders -------------------------------------------------------------------------------------------
   const agent = new Undici.Agent({ connections: 16, keepAliveTimeout: 60_000 })
@@ -198,8 +249,11 @@ const main = async () => {
     })
   const refresherOptions = { tokenUrl, clientId: "bench-id", clientSecret: Redacted.make("bench-secret") }
   const refresh = TokenRefresher.refresh(Redacted.make("bench-refresh-token"))
-  const ours = runnerOf(TokenRefresher.layer(refresherOptions).pipe(Layer.provide(NodeTokenClient.layer())), refresh)
-  const oursUndici = runnerOf(
+  const ours = effectContender(
+    TokenRefresher.layer(refresherOptions).pipe(Layer.provide(NodeTokenClient.layer())),
+    refresh
+  )
+  const oursUndici = effectContender(
     TokenRefresher.layer(refresherOptions).pipe(Layer.provide(NodeHttpClient.layerUndici)),
     refresh
   )
@@ -217,13 +271,13 @@ const main = async () => {
   const simpleToken = simple.createToken({ access_token: "a", refresh_token: "bench-refresh-token", expires_in: 1 })
   const simpleOauth2 = () => simpleToken.refresh()
 
-  const contenders: ReadonlyArray<readonly [string, () => Promise<unknown>]> = [
-    ["raw undici.request (the floor)", rawUndici],
-    ["raw node:http, keep-alive", rawHttp],
-    ["token-refresher, NodeTokenClient", ours],
-    ["token-refresher, NodeHttpClient.layerUndici", oursUndici],
-    ["openid-client 6, refreshTokenGrant", openId],
-    ["simple-oauth2 5, token.refresh()", simpleOauth2]
+  const contenders: ReadonlyArray<readonly [string, Contender, "promise" | "effect"]> = [
+    ["raw undici.request (the floor)", rawUndici, "promise"],
+    ["raw node:http, keep-alive", rawHttp, "promise"],
+    ["token-refresher, NodeTokenClient", ours, "effect"],
+    ["token-refresher, NodeHttpClient.layerUndici", oursUndici, "effect"],
+    ["openid-client 6, refreshTokenGrant", openId, "promise"],
+    ["simple-oauth2 5, token.refresh()", simpleOauth2, "promise"]
   ]
 
   out("\n## Refresh throughput")
@@ -232,7 +286,14 @@ const main = async () => {
     ["32 in flight", 32, 6000]
   ] as const) {
     const rows: Array<Figures> = []
-    for (const [name, op] of contenders) rows.push(await measure(name, op, { n, inFlight, warmup: 300 }))
+    for (const [name, op, kind] of contenders) {
+      const options = { n, inFlight, warmup: 300 }
+      rows.push(
+        kind === "effect"
+          ? await (op as (name: string, o: typeof options) => Promise<Figures>)(name, options)
+          : await measure(name, op as () => Promise<unknown>, options)
+      )
+    }
     refreshTable(title, rows)
   }
 

@@ -1,3 +1,5 @@
+import * as Headers from "@effect/platform/Headers"
+import * as HttpBody from "@effect/platform/HttpBody"
 import * as HttpClient from "@effect/platform/HttpClient"
 import type * as HttpClientError from "@effect/platform/HttpClientError"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
@@ -308,16 +310,18 @@ export const make = (
       options.authMethod === "client_secret_basic" && options.clientSecret !== undefined
         ? basicAuthorization(options.clientId, options.clientSecret)
         : undefined
-    const client = (yield* HttpClient.HttpClient).pipe(
-      HttpClient.mapRequest((request) => {
-        const json = HttpClientRequest.acceptJson(request)
-        return authorization === undefined ? json : HttpClientRequest.setHeader(json, "authorization", authorization)
-      }),
-      // the authorization server is a third party: our trace ids are of no use to it
-      HttpClient.withTracerPropagation(false)
-    )
-    const tokenUrl = options.tokenUrl.toString()
     const clientEnforcesDeadline = yield* Deadline.Enforced
+    const base = yield* HttpClient.HttpClient
+    // the authorization server is a third party: our trace ids are of no use to it (a client that enforces the
+    // deadline, `NodeTokenClient`, never sends them, so it is spared the wrapper)
+    const client = clientEnforcesDeadline ? base : HttpClient.withTracerPropagation(base, false)
+    const tokenUrl = options.tokenUrl.toString()
+    const deadline = Option.some(options.timeout)
+    /** Every token request carries these: built once. */
+    const headers = Headers.fromInput({
+      accept: "application/json",
+      ...(authorization === undefined ? {} : { authorization })
+    })
     const timedOut = () =>
       unanswered({
         reason: "Timeout",
@@ -333,7 +337,16 @@ export const make = (
       if (options.authMethod === "client_secret_post" && options.clientSecret !== undefined) {
         params.push(["client_secret", Redacted.value(options.clientSecret)])
       }
-      return HttpClientRequest.post(url).pipe(HttpClientRequest.bodyUrlParams(params))
+      // the form as a string: no encoding pass here, and a client that can send a string sends it as it is
+      const form = new URLSearchParams(params as Array<[string, string]>).toString()
+      return HttpClientRequest.post(url, {
+        headers,
+        body: HttpBody.raw(form, {
+          contentType: "application/x-www-form-urlencoded",
+          // URL-encoded: ASCII only, so one character is one byte
+          contentLength: form.length
+        })
+      })
     }
 
     /**
@@ -354,7 +367,7 @@ export const make = (
           ),
           // a client that enforces the deadline itself saves the two fibers of `Effect.timeout` per attempt
           clientEnforcesDeadline
-            ? Effect.locally(Deadline.current, Option.some(options.timeout))
+            ? Effect.locally(Deadline.current, deadline)
             : Effect.timeoutFail({ duration: options.timeout, onTimeout: timedOut }),
           Effect.catchTags({
             TooLarge: (tooLarge) =>
@@ -482,6 +495,7 @@ export const make = (
           Effect.whenLogLevel(
             Effect.logDebug("token request attempt failed; retrying").pipe(
               Effect.annotateLogs({
+                "token_refresher.host": host,
                 attempt: retry + 1,
                 reason: failure.reason,
                 status: failure.status ?? "none",
@@ -544,7 +558,11 @@ export const make = (
                 Effect.whenLogLevel(
                   Effect.suspend(() =>
                     Effect.logDebug("token request succeeded").pipe(
-                      Effect.annotateLogs({ attempts: seen.attempts, ...describeSuccess(a) })
+                      Effect.annotateLogs({
+                        "token_refresher.host": host,
+                        attempts: seen.attempts,
+                        ...describeSuccess(a)
+                      })
                     )
                   ),
                   "Debug"
@@ -558,13 +576,17 @@ export const make = (
                 }),
                 Effect.whenLogLevel(
                   Effect.logDebug("token request failed").pipe(
-                    Effect.annotateLogs({ attempts: seen.attempts, error: error._tag, message: error.message })
+                    Effect.annotateLogs({
+                      "token_refresher.host": host,
+                      attempts: seen.attempts,
+                      error: error._tag,
+                      message: error.message
+                    })
                   ),
                   "Debug"
                 )
               )
           }),
-          Effect.annotateLogs("token_refresher.host", host),
           Effect.withSpan(span, spanOptions)
         )
       })

@@ -67,11 +67,47 @@ export type ErrorResponse = typeof ErrorResponse.Type
 
 const decodeTokenResponse = Schema.decodeUnknownEither(TokenResponse, { errors: "all", onExcessProperty: "ignore" })
 
+const visibleAscii = /^[\x21-\x7e]+$/
+
+const isToken = (u: unknown): u is string =>
+  typeof u === "string" && u.length > 0 && u.length <= maxTokenLength && visibleAscii.test(u)
+
+const isSeconds = (u: unknown): u is number => typeof u === "number" && Number.isFinite(u) && u >= 0 && u <= maxSeconds
+
+/**
+ * The common good answer, checked by hand (the Schema decode costs more than the rest of the parse): JSON numbers,
+ * strings where the RFC has them. Anything else goes through the Schema, which says exactly what was wrong.
+ */
+const fastTokenResponse = (json: unknown): TokenResponse | undefined => {
+  if (typeof json !== "object" || json === null) return undefined
+  const r = json as Record<string, unknown>
+  if (!isToken(r.access_token)) return undefined
+  if (typeof r.token_type !== "string" || r.token_type.toLowerCase() !== "bearer") return undefined
+  if (r.expires_in !== undefined && !isSeconds(r.expires_in)) return undefined
+  if (r.expires_at !== undefined) return undefined
+  if (r.refresh_token !== undefined && !isToken(r.refresh_token)) return undefined
+  if (r.refresh_token_expires_in !== undefined && !isSeconds(r.refresh_token_expires_in)) return undefined
+  if (r.scope !== undefined && typeof r.scope !== "string") return undefined
+  return {
+    access_token: r.access_token,
+    token_type: r.token_type,
+    ...(r.expires_in === undefined ? {} : { expires_in: r.expires_in }),
+    ...(r.refresh_token === undefined ? {} : { refresh_token: r.refresh_token }),
+    ...(r.refresh_token_expires_in === undefined ? {} : { refresh_token_expires_in: r.refresh_token_expires_in }),
+    ...(r.scope === undefined ? {} : { scope: r.scope })
+  }
+}
+
 /**
  * Decodes a token response and describes what was wrong by path only: the formatter's own messages quote the
  * offending values, which may be tokens.
  */
-export const parseTokenResponse = (json: unknown): Either.Either<TokenResponse, string> =>
+export const parseTokenResponse = (json: unknown): Either.Either<TokenResponse, string> => {
+  const fast = fastTokenResponse(json)
+  return fast !== undefined ? Either.right(fast) : slowParse(json)
+}
+
+const slowParse = (json: unknown): Either.Either<TokenResponse, string> =>
   Either.mapLeft(decodeTokenResponse(json), (error) => {
     // one issue per path: a union reports each of its members
     const byPath = new Map<string, string>()
