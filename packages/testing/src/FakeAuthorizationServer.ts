@@ -122,12 +122,57 @@ const profileRotation: { readonly [P in Profile]: { readonly rotate: boolean; re
  * @category models
  */
 export type Fault =
-  | { readonly _tag: "Status"; readonly status: number; readonly retryAfter?: number | undefined }
+  | { readonly _tag: "Status"; readonly status: number; readonly retryAfter?: number | string | undefined }
   | { readonly _tag: "Delay"; readonly millis: number }
   | { readonly _tag: "Drop" }
   | { readonly _tag: "DropAfterUse" }
   | { readonly _tag: "MalformedJson" }
   | { readonly _tag: "Html"; readonly status: number }
+  | { readonly _tag: "Hang" }
+  | { readonly _tag: "Trickle"; readonly everyMillis: number }
+  | { readonly _tag: "ResetMidBody" }
+  | {
+      readonly _tag: "Raw"
+      readonly status: number
+      readonly headers?: Readonly<Record<string, string>> | undefined
+      readonly body: string | Uint8Array
+    }
+
+/**
+ * Never answers (the connection stays open).
+ *
+ * @since 0.3.0
+ * @category faults
+ */
+export const hang: Fault = { _tag: "Hang" }
+
+/**
+ * Sends the headers and then one byte of body every `everyMillis`, for ever.
+ *
+ * @since 0.3.0
+ * @category faults
+ */
+export const trickle = (everyMillis = 100): Fault => ({ _tag: "Trickle", everyMillis })
+
+/**
+ * Sends the headers and half a token answer, then resets the connection.
+ *
+ * @since 0.3.0
+ * @category faults
+ */
+export const resetMidBody: Fault = { _tag: "ResetMidBody" }
+
+/**
+ * Answers exactly this: any status, headers and bytes (the request is not processed).
+ *
+ * @since 0.3.0
+ * @category faults
+ */
+export const raw = (
+  status: number,
+  body: string | Uint8Array,
+  headers?: Readonly<Record<string, string>>
+): Fault => ({ _tag: "Raw", status, body, headers })
 
 /**
  * @since 0.1.0
@@ -139,7 +184,7 @@ export const status = (code: number): Fault => ({ _tag: "Status", status: code }
  * @since 0.1.0
  * @category faults
  */
-export const rateLimited = (retryAfterSeconds: number): Fault => ({
+export const rateLimited = (retryAfterSeconds: number | string): Fault => ({
   _tag: "Status",
   status: 429,
   retryAfter: retryAfterSeconds
@@ -265,8 +310,8 @@ export interface Service {
   }) => Effect.Effect<IssuedTokens>
   /** Queues faults for the next token requests, one per request. */
   readonly inject: (...faults: ReadonlyArray<Fault>) => Effect.Effect<void>
-  /** Injects `fault` into each token request with probability `rate` (0 turns it off). */
-  readonly setFaultRate: (rate: number, fault: Fault) => Effect.Effect<void>
+  /** Injects `fault` (one of `fault`, at random, for a list) into each token request with probability `rate` (0 turns it off). */
+  readonly setFaultRate: (rate: number, fault: Fault | ReadonlyArray<Fault>) => Effect.Effect<void>
   readonly setRotation: (rotate: boolean) => Effect.Effect<void>
   readonly setAccessTokenLifetime: (lifetime: Duration.DurationInput) => Effect.Effect<void>
   readonly setRevokeFamilyOnReuse: (revoke: boolean) => Effect.Effect<void>
@@ -425,7 +470,7 @@ export const make = (options?: Options): Effect.Effect<Service, ListenError, Sco
       revokeFamilyOnReuse: options?.revokeFamilyOnReuse ?? false,
       tokenDelayMillis: Duration.toMillis(Duration.decode(options?.tokenDelay ?? 0)),
       faultRate: 0,
-      rateFault: undefined as Fault | undefined
+      rateFault: undefined as ReadonlyArray<Fault> | undefined
     }
     const refreshTokens = new Map<string, RefreshRecord>()
     const accessTokens = new Map<string, AccessRecord>()
@@ -812,7 +857,9 @@ export const make = (options?: Options): Effect.Effect<Service, ListenError, Sco
     const nextFault = (): Fault | undefined => {
       const scripted = faults.shift()
       if (scripted !== undefined) return scripted
-      return config.rateFault !== undefined && Math.random() < config.faultRate ? config.rateFault : undefined
+      return config.rateFault !== undefined && config.rateFault.length > 0 && Math.random() < config.faultRate
+        ? config.rateFault[Math.floor(Math.random() * config.rateFault.length)]
+        : undefined
     }
 
     const send = (response: Http.ServerResponse, answer: Answer) => {
@@ -867,6 +914,40 @@ export const make = (options?: Options): Effect.Effect<Service, ListenError, Sco
             const answer = htmlPage(fault.status)
             record(answer, fault)
             return send(response, answer)
+          }
+          case "Hang":
+            record({ status: 0, body: "" }, fault)
+            return
+          case "Trickle": {
+            record({ status: 200, body: "" }, fault)
+            response.writeHead(200, { "content-type": "application/json" })
+            response.write('{"access_token":')
+            const timer = setInterval(() => {
+              if (response.destroyed) clearInterval(timer)
+              else response.write(" ")
+            }, fault.everyMillis)
+            response.on("close", () => clearInterval(timer))
+            timers.add(timer as unknown as NodeJS.Timeout)
+            return
+          }
+          case "ResetMidBody": {
+            record({ status: 200, body: "" }, fault)
+            response.writeHead(200, { "content-type": "application/json", "content-length": "200" })
+            response.write('{"access_token":"fake-acc')
+            setImmediate(() => request.socket.destroy())
+            return
+          }
+          case "Raw": {
+            const answer: Answer = {
+              status: fault.status,
+              headers: { ...fault.headers },
+              body: typeof fault.body === "string" ? fault.body : Buffer.from(fault.body).toString("latin1")
+            }
+            record(answer, fault)
+            if (response.destroyed) return
+            response.writeHead(fault.status, fault.headers)
+            response.end(typeof fault.body === "string" ? fault.body : Buffer.from(fault.body))
+            return
           }
           case "MalformedJson": {
             const answer: Answer = {
@@ -986,7 +1067,7 @@ export const make = (options?: Options): Effect.Effect<Service, ListenError, Sco
       setFaultRate: (rate, fault) =>
         Effect.sync(() => {
           config.faultRate = Math.min(1, Math.max(0, rate))
-          config.rateFault = fault
+          config.rateFault = Array.isArray(fault) ? (fault as ReadonlyArray<Fault>) : [fault as Fault]
         }),
       setRotation: (rotate) => Effect.sync(() => void (config.rotate = rotate)),
       setAccessTokenLifetime: (lifetime) =>
