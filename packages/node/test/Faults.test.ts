@@ -292,7 +292,7 @@ describe("chaos: 200 fibers for 10 s against a rotating server with 1 s tokens a
           accessTokenLifetime: "1 second"
         })
         const { refreshToken } = yield* fake.issueTokens()
-        yield* fake.setFaultRate(0.3, [
+        yield* fake.setFaultRate(0.4, [
           FakeAuthorizationServer.status(503),
           FakeAuthorizationServer.rateLimited(1),
           FakeAuthorizationServer.drop,
@@ -319,8 +319,11 @@ describe("chaos: 200 fibers for 10 s against a rotating server with 1 s tokens a
         const caller = Effect.gen(function* () {
           while (Date.now() < until) {
             const exit = yield* Effect.exit(manager.accessToken)
-            if (Exit.isSuccess(exit)) outcomes.tokens++
-            else {
+            if (Exit.isSuccess(exit)) {
+              outcomes.tokens++
+              // now and then the API says 401: that token is refreshed at once (one refresh for all who saw it)
+              if ((yield* Random.next) < 0.01) yield* manager.invalidateToken(exit.value)
+            } else {
               const failure = Cause.failureOption(exit.cause)
               if (Option.isSome(failure) && failure.value._tag === "NetworkError") outcomes.networkErrors++
               else outcomes.other.push(Cause.pretty(exit.cause).slice(0, 300))
@@ -342,7 +345,8 @@ describe("chaos: 200 fibers for 10 s against a rotating server with 1 s tokens a
         assert.isAbove(outcomes.tokens, 1000)
         assert.strictEqual(stats.familiesRevoked, 0)
         assert.strictEqual(stats.refreshesRejected, 0)
-        assert.isAbove(stats.refreshesServed, 5)
+        assert.isAbove(stats.refreshesServed, 20)
+        assert.isAbove(stats.faultsInjected, 10)
         // the store holds the server's current refresh token: with faults off, it refreshes
         yield* fake.setFaultRate(0, [])
         const stored = Option.getOrThrow(yield* Context.get(stack, TokenStore.TokenStore).get(TokenStore.defaultKey))

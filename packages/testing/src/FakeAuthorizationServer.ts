@@ -168,11 +168,12 @@ export const resetMidBody: Fault = { _tag: "ResetMidBody" }
  * @since 0.3.0
  * @category faults
  */
-export const raw = (
-  status: number,
-  body: string | Uint8Array,
-  headers?: Readonly<Record<string, string>>
-): Fault => ({ _tag: "Raw", status, body, headers })
+export const raw = (status: number, body: string | Uint8Array, headers?: Readonly<Record<string, string>>): Fault => ({
+  _tag: "Raw",
+  status,
+  body,
+  headers
+})
 
 /**
  * @since 0.1.0
