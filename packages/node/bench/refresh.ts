@@ -379,6 +379,12 @@ const main = async () => {
         HttpClient.mapRequest((r) => ({ ...r, headers: { ...r.headers, authorization: "Bearer x" } }))
       )
       const call = (client: typeof base) => Effect.flatMap(client.get(`${server.url}/me`), (response) => response.text)
+      // once each to warm both paths up, then the measured pair
+      for (const client of [plain, authed as unknown as typeof base]) {
+        yield* Effect.promise(() =>
+          measure("warm-up", () => Effect.runPromise(call(client)), { n: 1000, inFlight: 1, warmup: 100 })
+        )
+      }
       const rawMs = yield* Effect.promise(() =>
         measure("plain", () => Effect.runPromise(call(plain)), { n: 3000, inFlight: 1, warmup: 300 })
       )
