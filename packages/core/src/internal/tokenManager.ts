@@ -225,9 +225,13 @@ export const makeWith = Effect.fnUntraced(function* (options: TokenManager.Optio
   /** Every caller waits on one `settle`, run in the manager's scope so an interrupted caller does not cancel it. */
   const shared: Effect.Effect<TokenSet, TokenManager.TokenError> = Effect.uninterruptibleMask((restore) =>
     Effect.gen(function* () {
-      const mine: Flight = yield* Deferred.make<TokenSet, TokenManager.TokenError>()
-      const [flight, leader] = yield* Ref.modify(inflight, (running): [[Flight, boolean], Option.Option<Flight>] =>
-        Option.isSome(running) ? [[running.value, false], running] : [[mine, true], Option.some(mine)]
+      // only the leader allocates a Deferred: the others find the one in flight
+      const [flight, leader] = yield* Effect.fiberIdWith((fiberId) =>
+        Ref.modify(inflight, (running): [[Flight, boolean], Option.Option<Flight>] => {
+          if (Option.isSome(running)) return [[running.value, false], running]
+          const mine: Flight = Deferred.unsafeMake<TokenSet, TokenManager.TokenError>(fiberId)
+          return [[mine, true], Option.some(mine)]
+        })
       )
       if (leader) {
         yield* settle.pipe(
