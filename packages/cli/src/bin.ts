@@ -3,6 +3,7 @@ import * as Command from "@effect/cli/Command"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as Cause from "effect/Cause"
+import * as Config from "effect/Config"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -18,6 +19,10 @@ const cli = Command.run(command, { name: "token-refresher", version })
 let stoppedBy: "SIGINT" | "SIGTERM" | undefined
 process.once("SIGINT", () => (stoppedBy ??= "SIGINT"))
 process.once("SIGTERM", () => (stoppedBy ??= "SIGTERM"))
+const debugOn: Effect.Effect<boolean> = Effect.orElseSucceed(
+  Config.boolean("TOKEN_REFRESHER_DEBUG").pipe(Config.withDefault(false)),
+  () => false
+)
 const interruptedCode = () => (stoppedBy === "SIGTERM" ? 143 : 130)
 
 const main = cli(process.argv).pipe(
@@ -32,7 +37,8 @@ const main = cli(process.argv).pipe(
       code === ExitCode.Usage && line === "invalid command line"
         ? Effect.void
         : Console.error(`token-refresher: ${line}`)
-    const debug = process.env.TOKEN_REFRESHER_DEBUG ? Console.error(Cause.pretty(cause)) : Effect.void
+    // TOKEN_REFRESHER_DEBUG=1 adds the whole cause, as Effect prints it
+    const debug = Effect.flatMap(debugOn, (on) => (on ? Console.error(Cause.pretty(cause)) : Effect.void))
     return Effect.as(Effect.zipRight(print, debug), code)
   }),
   Effect.provide(NodeContext.layer),

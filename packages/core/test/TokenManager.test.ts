@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Errors, TokenManager, TokenRefresher, TokenSet, TokenStore } from "@token-refresher/core"
 import { MockTokenEndpoint } from "@token-refresher/testing"
-import { DateTime, Duration, Effect, Fiber, Layer, Option, Redacted, Ref, TestClock } from "effect"
+import { Context, DateTime, Duration, Effect, Fiber, Layer, Option, Redacted, TestClock } from "effect"
 import { assertError, clientId, clientSecret, requestCount, tokenUrl } from "./utils.js"
 
 const freshTokens = (accessToken: string, refreshToken: string, expiresInSeconds = 3600) =>
@@ -260,16 +260,47 @@ describe("TokenManager", () => {
 
   it.effect("refreshAhead stops with the layer's scope", () =>
     Effect.gen(function* () {
-      const counter = yield* Ref.make(0)
+      // the mock outlives the manager's scope, so a leaked refresh-ahead fiber would reach it and be counted
+      const mock = yield* Layer.build(MockTokenEndpoint.layer(() => MockTokenEndpoint.ok()))
+      const endpoint = Context.get(mock, MockTokenEndpoint.MockTokenEndpoint)
+      const store = yield* Layer.build(TokenStore.layerMemory(freshTokens("a", "r")))
+      const rootsBefore = new Set((yield* Fiber.roots).map((fiber) => fiber.id()))
       yield* Effect.scoped(
-        Layer.build(managerWith([], TokenStore.layerMemory(freshTokens("a", "r")), { refreshAhead: true })).pipe(
-          Effect.tap(() => Ref.update(counter, (n) => n + 1))
+        Layer.build(
+          TokenManager.layer({ refreshAhead: true }).pipe(
+            Layer.provide(Layer.succeedContext(store)),
+            Layer.provide(TokenRefresher.layer({ tokenUrl, clientId, clientSecret })),
+            Layer.provide(Layer.succeedContext(mock)),
+            Layer.orDie
+          )
         )
       )
-      // with the scope closed, no fiber is left to wake up and send a request (the script is empty: it would die)
+      // with the scope closed, no fiber of the manager is left: a daemon would still be sleeping, as a root fiber
+      const leaked = (yield* Fiber.roots).filter((fiber) => !rootsBefore.has(fiber.id()))
+      assert.strictEqual(leaked.length, 0)
+      // and nothing wakes up to send a request
       yield* TestClock.adjust("2 hours")
-      assert.strictEqual(yield* Ref.get(counter), 1)
-    })
+      yield* Effect.repeat(Effect.yieldNow(), { times: 100 })
+      assert.strictEqual(yield* endpoint.count, 0)
+    }).pipe(Effect.scoped)
+  )
+
+  it.effect("refreshAhead refreshes in the background while the scope lives (the control for the test above)", () =>
+    Effect.gen(function* () {
+      const mock = yield* Layer.build(MockTokenEndpoint.layer(() => MockTokenEndpoint.ok()))
+      const endpoint = Context.get(mock, MockTokenEndpoint.MockTokenEndpoint)
+      yield* Layer.build(
+        TokenManager.layer({ refreshAhead: true }).pipe(
+          Layer.provide(TokenStore.layerMemory(freshTokens("a", "r"))),
+          Layer.provide(TokenRefresher.layer({ tokenUrl, clientId, clientSecret })),
+          Layer.provide(Layer.succeedContext(mock)),
+          Layer.orDie
+        )
+      )
+      yield* TestClock.adjust("2 hours")
+      yield* Effect.repeat(Effect.yieldNow(), { times: 100 })
+      assert.isAbove(yield* endpoint.count, 0)
+    }).pipe(Effect.scoped)
   )
 })
 

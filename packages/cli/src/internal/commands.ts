@@ -7,6 +7,7 @@ import { NodeTokenStore } from "@token-refresher/node"
 import { Spotify } from "@token-refresher/spotify"
 import { FakeAuthorizationServer } from "@token-refresher/testing"
 import * as Config from "effect/Config"
+import * as ConfigError from "effect/ConfigError"
 import * as Console from "effect/Console"
 import * as DateTime from "effect/DateTime"
 import * as Duration from "effect/Duration"
@@ -144,6 +145,16 @@ const login_ = Command.make(
   (flags) =>
     within(settings(flags), (settings) =>
       Effect.gen(function* () {
+        if (!Number.isSafeInteger(flags.timeout) || flags.timeout <= 0) {
+          return yield* Effect.fail(
+            ConfigError.InvalidData(["--timeout"], "--timeout must be a whole number of seconds above 0")
+          )
+        }
+        if (flags.port < 0 || flags.port > 65535) {
+          return yield* Effect.fail(
+            ConfigError.InvalidData(["--port"], "--port must be from 0 to 65535 (0 picks a free one)")
+          )
+        }
         const scope = Option.match(flags.scope, {
           onNone: () => (settings.provider.name === "spotify" ? ["user-read-private", "user-read-email"] : []),
           onSome: scopeList

@@ -1,8 +1,11 @@
 import * as ValidationError from "@effect/cli/ValidationError"
+import type { Errors, TokenStore } from "@token-refresher/core"
+import type { FakeAuthorizationServer } from "@token-refresher/testing"
 import * as Cause from "effect/Cause"
 import * as ConfigError from "effect/ConfigError"
 import * as DateTime from "effect/DateTime"
 import * as Duration from "effect/Duration"
+import * as Match from "effect/Match"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 
@@ -43,11 +46,15 @@ const describeConfigError = (error: ConfigError.ConfigError): string => {
   switch (error._op) {
     case "MissingData": {
       const name = error.path.join(".")
-      const what = configVariables[name]
-      return `${name} is not set: export ${name}=…${what === undefined ? "" : ` (${what})`}, or pass the matching flag`
+      const what = configVariables[name] ?? (name.endsWith("_CLIENT_ID") ? "your app's client id" : undefined)
+      const flag = name.endsWith("_CLIENT_ID") ? "pass --client-id" : "pass the matching flag"
+      return `${name} is not set: export ${name}=…${what === undefined ? "" : ` (${what})`}, or ${flag}`
     }
     case "InvalidData":
-      return `${error.path.join(".")} is invalid: ${error.message}`
+      // a flag's own message names it already ("--timeout must be …")
+      return error.path[0]?.startsWith("--") === true
+        ? error.message
+        : `${error.path.join(".")} is invalid: ${error.message}`
     case "SourceUnavailable":
       return `${error.path.join(".")} could not be read: ${error.message}`
     case "Unsupported":
@@ -77,60 +84,81 @@ export const report = (
   const loginCommand = `\`token-refresher login${providerFlag}\``
   if (ConfigError.isConfigError(failure)) return { code: ExitCode.Usage, line: describeConfigError(failure) }
   if (ValidationError.isValidationError(failure)) return { code: ExitCode.Usage, line: "invalid command line" }
-  const tagged = failure as { readonly _tag?: string; readonly message?: string } & Record<string, unknown>
-  switch (tagged._tag) {
-    case "InvalidGrant": {
-      const says = tagged.description === undefined ? "" : ` (${server} says: ${String(tagged.description)})`
-      const end = tagged.refreshTokenExpiredAt as DateTime.Utc | undefined
-      return {
-        code: ExitCode.LoginRequired,
-        line:
-          end === undefined
-            ? `the refresh token was revoked or has expired${says}: run ${loginCommand} to log in again`
-            : `the refresh token reached its end of life on ${DateTime.formatIso(end)}${says}: run ${loginCommand} to log in again`
-      }
+  if (!isCliError(failure)) {
+    return {
+      code: ExitCode.Unexpected,
+      line: `unexpected error: ${failure instanceof Error ? failure.message : String(failure)}`
     }
-    case "NoToken":
-      return {
+  }
+  const says = (description: string | undefined) =>
+    description === undefined ? "" : ` (${server} says: ${description})`
+  return Match.value(failure).pipe(
+    Match.tagsExhaustive({
+      InvalidGrant: (error): Report => ({
         code: ExitCode.LoginRequired,
         line:
-          tagged.reason === "NoRefreshToken"
+          error.refreshTokenExpiredAt === undefined
+            ? `the refresh token was revoked or has expired${says(error.description)}: run ${loginCommand} to log in again`
+            : `the refresh token reached its end of life on ${DateTime.formatIso(error.refreshTokenExpiredAt)}${says(
+                error.description
+              )}: run ${loginCommand} to log in again`
+      }),
+      NoToken: (error): Report => ({
+        code: ExitCode.LoginRequired,
+        line:
+          error.reason === "NoRefreshToken"
             ? `the access token has expired and there is no refresh token${where}: run ${loginCommand}`
             : `no tokens are stored${where}: run ${loginCommand}, or set ${prefix}_REFRESH_TOKEN to seed the store`
-      }
-    case "InvalidClient":
-      return {
+      }),
+      InvalidClient: (error): Report => ({
         code: ExitCode.InvalidClient,
-        line: `the client credentials were rejected${
-          tagged.description === undefined ? "" : ` (${server} says: ${String(tagged.description)})`
-        }: check ${prefix}_CLIENT_ID and ${prefix}_CLIENT_SECRET`
-      }
-    case "NetworkError": {
-      const retryAfter = tagged.retryAfter as Duration.Duration | undefined
-      return {
+        line: `the client credentials were rejected${says(error.description)}: check ${prefix}_CLIENT_ID and ${prefix}_CLIENT_SECRET`
+      }),
+      NetworkError: (error): Report => ({
         code: ExitCode.Network,
-        line: `${tagged.message} ${
-          retryAfter === undefined ? "Check the connection and try again." : `Try again in ${seconds(retryAfter)}.`
+        line: `${error.message} ${
+          error.retryAfter === undefined
+            ? "Check the connection and try again."
+            : `Try again in ${seconds(error.retryAfter)}.`
         }`
-      }
-    }
-    case "OAuthError":
-    case "DecodeError":
-    case "DiscoveryError":
-      return { code: ExitCode.Server, line: String(tagged.message) }
-    case "TokenStoreError":
-      return { code: ExitCode.Store, line: String(tagged.message) }
-    case "LoginError":
-      return { code: ExitCode.Login, line: `login failed: ${String(tagged.message)}` }
-    case "ListenError":
-      return { code: ExitCode.Listen, line: String(tagged.message) }
-    default:
-      return {
-        code: ExitCode.Unexpected,
-        line: `unexpected error: ${failure instanceof Error ? failure.message : String(failure)}`
-      }
-  }
+      }),
+      OAuthError: (error): Report => ({ code: ExitCode.Server, line: error.message }),
+      DecodeError: (error): Report => ({ code: ExitCode.Server, line: error.message }),
+      DiscoveryError: (error): Report => ({ code: ExitCode.Server, line: error.message }),
+      RevocationUnsupported: (error): Report => ({ code: ExitCode.Server, line: error.message }),
+      TokenStoreError: (error): Report => ({ code: ExitCode.Store, line: error.message }),
+      LoginError: (error): Report => ({ code: ExitCode.Login, line: `login failed: ${error.message}` }),
+      ListenError: (error): Report => ({ code: ExitCode.Listen, line: error.message })
+    })
+  )
 }
+
+/** Every typed failure a command can end with: a new one breaks the build of `report` until it has an exit code. */
+export type CliError =
+  | Errors.RefreshError
+  | Errors.NoToken
+  | Errors.DiscoveryError
+  | Errors.RevocationUnsupported
+  | TokenStore.TokenStoreError
+  | LoginError
+  | FakeAuthorizationServer.ListenError
+
+const cliErrorTags: ReadonlySet<string> = new Set<CliError["_tag"]>([
+  "InvalidGrant",
+  "InvalidClient",
+  "OAuthError",
+  "NetworkError",
+  "DecodeError",
+  "NoToken",
+  "DiscoveryError",
+  "RevocationUnsupported",
+  "TokenStoreError",
+  "LoginError",
+  "ListenError"
+])
+
+const isCliError = (u: unknown): u is CliError =>
+  typeof u === "object" && u !== null && "_tag" in u && typeof u._tag === "string" && cliErrorTags.has(u._tag)
 
 const capitalize = (name: string) =>
   name === "github" ? "GitHub" : name.length === 0 ? name : `${name[0]!.toUpperCase()}${name.slice(1)}`

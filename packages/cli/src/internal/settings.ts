@@ -92,6 +92,24 @@ export const resolveStorePath = (flag: Option.Option<string>, providerName: stri
 
 const invalid = (path: string, message: string) => Effect.fail(ConfigError.InvalidData([path], message))
 
+const loopbackHosts = new Set(["127.0.0.1", "[::1]", "localhost"])
+
+/** A URL given on the command line or in the environment: https, or http on loopback, named as the user gave it. */
+const checkUrl = (source: string, value: string): Effect.Effect<void, ConfigError.ConfigError> => {
+  let url: URL
+  try {
+    url = new URL(value)
+  } catch {
+    return invalid(source, `${source} is not a URL: ${JSON.stringify(value)}`)
+  }
+  return url.protocol === "https:" || (url.protocol === "http:" && loopbackHosts.has(url.hostname))
+    ? Effect.void
+    : invalid(
+        source,
+        `${source} must be https (http only for 127.0.0.1, [::1] or localhost), got ${url.protocol}//${url.host}`
+      )
+}
+
 /** Where the provider comes from: `--issuer` (discovery), else `--provider` (default Spotify). */
 const resolveProvider = (
   flags: ClientFlags
@@ -107,9 +125,13 @@ const resolveProvider = (
     }
     const name = Option.getOrElse(flags.provider, () => "spotify")
     if (name === "spotify") {
-      const accountsUrl = Option.isSome(flags.accountsUrl)
-        ? flags.accountsUrl.value
-        : yield* Config.nonEmptyString("SPOTIFY_ACCOUNTS_URL").pipe(Config.withDefault(Spotify.accountsUrl))
+      const [source, accountsUrl] = Option.isSome(flags.accountsUrl)
+        ? ["--accounts-url", flags.accountsUrl.value]
+        : [
+            "SPOTIFY_ACCOUNTS_URL",
+            yield* Config.nonEmptyString("SPOTIFY_ACCOUNTS_URL").pipe(Config.withDefault(Spotify.accountsUrl))
+          ]
+      yield* checkUrl(source, accountsUrl)
       return { provider: Spotify.providerAt(accountsUrl), envPrefix: "SPOTIFY" }
     }
     const preset = Providers.byName(name)
