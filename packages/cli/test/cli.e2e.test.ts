@@ -142,6 +142,39 @@ describe("token-refresher CLI (built, as a child process, against the fake serve
     })
   )
 
+  it.scoped(
+    "errors name what the user typed: --accounts-url, --client-id, --timeout; debug adds the pretty cause",
+    () =>
+      Effect.gen(function* () {
+        const { env, home, store } = yield* setup()
+        const insecure = yield* run(["token", "--store", store, "--accounts-url", "http://example.com"], env)
+        assert.strictEqual(insecure.code, 2)
+        assert.strictEqual(
+          insecure.stderr,
+          "token-refresher: --accounts-url must be https (http only for 127.0.0.1, [::1] or localhost), got http://example.com\n"
+        )
+        const noClient = yield* run(["token", "--store", store], { HOME: home })
+        assert.strictEqual(noClient.code, 2)
+        assert.strictEqual(
+          noClient.stderr,
+          "token-refresher: SPOTIFY_CLIENT_ID is not set: export SPOTIFY_CLIENT_ID=… (your app's client id from the Spotify developer dashboard), or pass --client-id\n"
+        )
+        const negative = yield* run(["login", "--store", store, "--timeout", "-1"], env)
+        assert.strictEqual(negative.code, 2)
+        assert.strictEqual(negative.stderr, "token-refresher: --timeout must be a whole number of seconds above 0\n")
+        const debug = yield* run(["token", "--store", store], {
+          ...env,
+          SPOTIFY_REFRESH_TOKEN: "",
+          TOKEN_REFRESHER_DEBUG: "1"
+        })
+        assert.strictEqual(debug.code, 3)
+        const [line, ...pretty] = debug.stderr.trimEnd().split("\n")
+        assert.match(line!, /^token-refresher: no tokens are stored/)
+        assert.match(pretty.join("\n"), /NoToken/)
+        assert.notMatch(debug.stderr, /"_tag"/)
+      })
+  )
+
   it.scoped("Ctrl-C exits 130 and SIGTERM 143", () =>
     Effect.gen(function* () {
       const { store, env } = yield* setup()
