@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# The packing test: what a user installs from npm, tried outside the workspace.
+# Packs every package (pnpm pack turns workspace: ranges into versions), installs the tarballs with npm and the pinned
+# Effect 3 peers into a scratch project, type-checks every README example (all but those marked "// fragment") with
+# tsc --strict under nodenext, runs the README's Spotify refresh example against the fake server started from the
+# installed CLI, and runs the installed CLI's --help. Needs the packages built (pnpm build) and the npm registry.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+work="$(mktemp -d)"
+server_pid=""
+cleanup() {
+  if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null || true; fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+mkdir -p "$work/tarballs" "$work/app/examples"
+for dir in "$root"/packages/*/; do
+  (cd "$dir" && pnpm pack --pack-destination "$work/tarballs" >/dev/null)
+done
+ls "$work/tarballs"
+
+cd "$work/app"
+cat > package.json <<'JSON'
+{ "name": "pack-test", "private": true, "type": "module" }
+JSON
+npm install --no-audit --no-fund --loglevel=error \
+  "$work"/tarballs/*.tgz \
+  effect@^3.22 @effect/platform@^0.97 @effect/platform-node@^0.108 @effect/sql@^0.52 ioredis@^5 \
+  @effect/vitest@^0.30 vitest@3.2 typescript@5.9 @types/node@20
+
+cat > tsconfig.json <<'JSON'
+{
+  "compilerOptions": {
+    "strict": true,
+    "module": "nodenext",
+    "moduleResolution": "nodenext",
+    "target": "es2022",
+    "skipLibCheck": true,
+    "types": ["node"],
+    "outDir": "dist",
+    "rootDir": "examples"
+  },
+  "include": ["examples"]
+}
+JSON
+
+node -e '
+const fs = require("fs")
+const readme = fs.readFileSync(process.argv[1], "utf8")
+const blocks = [...readme.matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1])
+let n = 0
+blocks.forEach((code, i) => {
+  if (code.startsWith("// fragment")) return
+  fs.writeFileSync(`examples/readme-${i}.ts`, `${code}\nexport {}\n`)
+  n++
+})
+console.log(`${n} README examples to compile, ${blocks.length - n} fragments`)
+' "$root/README.md"
+npx tsc -p .
+echo "every README example compiles under tsc --strict, module nodenext"
+
+echo "--- the installed CLI"
+npx token-refresher --help | head -5
+npx token-refresher --version
+
+echo "--- the README's Spotify refresh example against the fake server"
+npx token-refresher fake-server --port 0 > server.out 2>&1 &
+server_pid=$!
+for _ in $(seq 1 100); do grep -q "SPOTIFY_REFRESH_TOKEN=" server.out && break; sleep 0.1; done
+eval "$(grep '^  export ' server.out | sed 's/^  //')"
+example="$(grep -l 'NodeTokenRefresher.layerSpotify())))' dist/*.js | head -1)"
+SPOTIFY_ACCOUNTS_URL="$SPOTIFY_ACCOUNTS_URL" node "$example"
+echo "pack test passed"
