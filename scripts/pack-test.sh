@@ -9,7 +9,10 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 work="$(mktemp -d)"
 server_pid=""
 cleanup() {
-  if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null || true; fi
+  if [ -n "$server_pid" ]; then
+    kill "$server_pid" 2>/dev/null || true
+    wait "$server_pid" 2>/dev/null || true
+  fi
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -65,10 +68,14 @@ npx token-refresher --help | head -5
 npx token-refresher --version
 
 echo "--- the README's Spotify refresh example against the fake server"
-npx token-refresher fake-server --port 0 > server.out 2>&1 &
+# the bin itself (not npx, which would leave its child running when killed)
+node_modules/.bin/token-refresher fake-server --port 0 > server.out 2>&1 &
 server_pid=$!
 for _ in $(seq 1 100); do grep -q "SPOTIFY_REFRESH_TOKEN=" server.out && break; sleep 0.1; done
 eval "$(grep '^  export ' server.out | sed 's/^  //')"
 example="$(grep -l 'NodeTokenRefresher.layerSpotify())))' dist/*.js | head -1)"
 SPOTIFY_ACCOUNTS_URL="$SPOTIFY_ACCOUNTS_URL" node "$example"
+kill "$server_pid"
+wait "$server_pid" 2>/dev/null || true
+server_pid=""
 echo "pack test passed"
