@@ -38,7 +38,11 @@ const main = cli(process.argv).pipe(
         ? Effect.void
         : Console.error(`token-refresher: ${line}`)
     // TOKEN_REFRESHER_DEBUG=1 adds the whole cause, as Effect prints it
-    const debug = Effect.flatMap(debugOn, (on) => (on ? Console.error(Cause.pretty(cause)) : Effect.void))
+    const debug = Effect.flatMap(debugOn, (on) =>
+      on
+        ? Console.error(Cause.pretty(Cause.map(cause, (e) => (e instanceof CommandFailure ? e.error : e))))
+        : Effect.void
+    )
     return Effect.as(Effect.zipRight(print, debug), code)
   }),
   Effect.provide(NodeContext.layer),
