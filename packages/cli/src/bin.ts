@@ -15,6 +15,15 @@ import { version } from "./internal/version.js"
 
 const cli = Command.run(command, { name: "token-refresher", version })
 
+// help and messages are styled for a terminal: a pipe or a file gets them without colour codes
+const ansi = /\u001b\[[0-9;]*m/g
+for (const stream of [process.stdout, process.stderr]) {
+  if (stream.isTTY) continue
+  const write = stream.write.bind(stream) as (chunk: unknown, ...rest: Array<unknown>) => boolean
+  stream.write = ((chunk: unknown, ...rest: Array<unknown>) =>
+    write(typeof chunk === "string" ? chunk.replace(ansi, "") : chunk, ...rest)) as typeof stream.write
+}
+
 /** The signal that stopped the program, for its exit code (128 + the signal's number, as shells report it). */
 let stoppedBy: "SIGINT" | "SIGTERM" | undefined
 process.once("SIGINT", () => (stoppedBy ??= "SIGINT"))

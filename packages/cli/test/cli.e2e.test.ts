@@ -58,7 +58,14 @@ describe("token-refresher CLI (built, as a child process, against the fake serve
         assert.strictEqual(help.code, 0, command)
         assert.include(help.stdout, command)
       }
+      // stdout is a pipe here: no colour codes
+      const login = yield* run(["login", "--help"], {})
+      assert.notInclude(login.stdout, "\u001b[")
+      assert.include(login.stdout, "Default: 8888")
+      assert.include(login.stdout, "Default: 300")
       const top = yield* run(["--help"], {})
+      assert.include(top.stdout, "Exit codes: 0 done, 2 bad command line")
+      assert.include(top.stdout, "SPOTIFY_CLIENT_ID")
       assert.include(top.stdout, "Keep a Spotify (or any OAuth 2.0 provider's) access token fresh")
     })
   )

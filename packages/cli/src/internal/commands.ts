@@ -132,12 +132,12 @@ const login_ = Command.make(
     ),
     port: Options.integer("port").pipe(
       Options.withDescription(
-        "The loopback port of the redirect http://127.0.0.1:<port>/callback (register it for your app). 0 picks a free one"
+        "The loopback port of the redirect http://127.0.0.1:<port>/callback (register it for your app); 0 picks a free one. Default: 8888"
       ),
       Options.withDefault(8888)
     ),
     timeout: Options.integer("timeout").pipe(
-      Options.withDescription("Seconds to wait for the redirect"),
+      Options.withDescription("Seconds to wait for the redirect. Default: 300"),
       Options.withDefault(300)
     ),
     ...clientFlags
@@ -319,14 +319,14 @@ const fakeServer = Command.make(
   "fake-server",
   {
     port: Options.integer("port").pipe(
-      Options.withDescription("Port on 127.0.0.1; 0 picks a free one"),
+      Options.withDescription("Port on 127.0.0.1; 0 picks a free one. Default: 0"),
       Options.withDefault(0)
     ),
     rotate: Options.boolean("rotate").pipe(
       Options.withDescription("Return a new refresh token on every refresh and reject the old one")
     ),
     lifetime: Options.integer("lifetime").pipe(
-      Options.withDescription("Access-token lifetime in seconds"),
+      Options.withDescription("Access-token lifetime in seconds. Default: 3600"),
       Options.withDefault(3600)
     )
   },
@@ -359,7 +359,17 @@ const fakeServer = Command.make(
 
 export const command = Command.make("token-refresher").pipe(
   Command.withDescription(
-    "Keep a Spotify (or any OAuth 2.0 provider's) access token fresh: log in once, then get a valid token whenever you need one"
+    [
+      "Keep a Spotify (or any OAuth 2.0 provider's) access token fresh: log in once, then get a valid token whenever you need one.",
+      "",
+      "Environment: SPOTIFY_CLIENT_ID, SPOTIFY_CLIENT_SECRET, SPOTIFY_REFRESH_TOKEN (seeds an empty store), SPOTIFY_ACCOUNTS_URL;",
+      "with --provider NAME the same as NAME_CLIENT_ID, NAME_CLIENT_SECRET, NAME_REFRESH_TOKEN; with --issuer, OAUTH_CLIENT_ID,",
+      "OAUTH_CLIENT_SECRET, OAUTH_REFRESH_TOKEN; XDG_CONFIG_HOME (where the token file goes); TOKEN_REFRESHER_DEBUG=1 (full causes).",
+      "",
+      "Exit codes: 0 done, 2 bad command line or configuration, 3 log in again (revoked, expired or nothing stored),",
+      "4 client rejected, 5 network (try again), 6 unusable server answer, 7 token file, 8 login failed, 9 cannot listen,",
+      "130 Ctrl-C, 143 SIGTERM, 1 a bug."
+    ].join("\n")
   ),
   Command.withSubcommands([login_, token, refresh, status, logout, fakeServer])
 )
