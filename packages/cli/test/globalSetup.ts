@@ -11,4 +11,6 @@ export default function setup() {
   const root = Path.resolve(Path.dirname(fileURLToPath(import.meta.url)), "../../..")
   const tsc = createRequire(import.meta.url).resolve("typescript/bin/tsc")
   execFileSync(process.execPath, [tsc, "-b", Path.join(root, "tsconfig.build.json")], { stdio: "inherit", cwd: root })
+  // the bin users run: one bundled file
+  execFileSync(process.execPath, [Path.join(root, "packages/cli/scripts/bundle.mjs")], { stdio: "inherit", cwd: root })
 }
