@@ -40,6 +40,11 @@ export const current: FiberRef.FiberRef<Option.Option<Duration.Duration>> = Fibe
  * @category errors
  */
 export class DeadlineExceeded extends Error {
+  /**
+   * `TimeoutError`, as a DOM timeout is named.
+   *
+   * @since 0.3.0
+   */
   override readonly name = "TimeoutError"
   constructor(readonly millis: number) {
     super(`no answer within ${millis} ms`)
@@ -74,6 +79,8 @@ export const isTimeout = (cause: unknown): boolean => {
 export const ReadText: unique symbol = Symbol.for("@token-refresher/core/Deadline/ReadText")
 
 /**
+ * A response that can read its own body as text up to a limit (see `ReadText`).
+ *
  * @since 0.3.0
  * @category models
  */

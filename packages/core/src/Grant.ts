@@ -34,32 +34,44 @@ export type Grant = Data.TaggedEnum<{
   }
 }>
 
-const { $is, $match, AuthorizationCode, ClientCredentials, RefreshToken } = Data.taggedEnum<Grant>()
+const constructors = Data.taggedEnum<Grant>()
 
-export {
-  /**
-   * @since 0.3.0
-   * @category guards
-   */
-  $is,
-  /**
-   * @since 0.3.0
-   * @category pattern matching
-   */
-  $match,
-  /**
-   * @since 0.3.0
-   * @category constructors
-   */
-  AuthorizationCode,
-  /**
-   * @since 0.3.0
-   * @category constructors
-   */
-  ClientCredentials,
-  /**
-   * @since 0.3.0
-   * @category constructors
-   */
-  RefreshToken
-}
+/**
+ * The grant of a refresh.
+ *
+ * @since 0.3.0
+ * @category constructors
+ */
+export const RefreshToken = constructors.RefreshToken
+
+/**
+ * The grant of a login's code exchange.
+ *
+ * @since 0.3.0
+ * @category constructors
+ */
+export const AuthorizationCode = constructors.AuthorizationCode
+
+/**
+ * The grant of an app token.
+ *
+ * @since 0.3.0
+ * @category constructors
+ */
+export const ClientCredentials = constructors.ClientCredentials
+
+/**
+ * Whether a grant is of the given kind.
+ *
+ * @since 0.3.0
+ * @category guards
+ */
+export const $is = constructors.$is
+
+/**
+ * Handles each kind of grant.
+ *
+ * @since 0.3.0
+ * @category pattern matching
+ */
+export const $match = constructors.$match

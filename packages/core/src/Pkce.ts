@@ -8,6 +8,8 @@ import * as Encoding from "effect/Encoding"
 import * as Redacted from "effect/Redacted"
 
 /**
+ * A PKCE verifier and its S256 challenge (RFC 7636).
+ *
  * @since 0.1.0
  * @category models
  */

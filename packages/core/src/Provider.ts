@@ -53,6 +53,8 @@ export interface RefreshTokenLifetime {
 }
 
 /**
+ * An authorization server as this library needs to know it.
+ *
  * @since 0.3.0
  * @category models
  */
@@ -92,6 +94,8 @@ export const make = (
 ): Provider => ({ ...provider, rotatesRefreshTokens: provider.rotatesRefreshTokens ?? false })
 
 /**
+ * The options of `discover`.
+ *
  * @since 0.3.0
  * @category models
  */
@@ -111,6 +115,19 @@ export interface DiscoverOptions {
  * name a token endpoint. The auth method is the first of `token_endpoint_auth_methods_supported` that this library
  * implements (`client_secret_basic` when the document does not say).
  *
+ * @example
+ * ```ts
+ * import { Provider, TokenRefresher } from "@token-refresher/core"
+ * import { NodeTokenClient } from "@token-refresher/node"
+ * import { Effect, Layer } from "effect"
+ *
+ * const Refresher = Layer.unwrapEffect(
+ *   Effect.map(Provider.discover("https://accounts.example.com"), (provider) =>
+ *     TokenRefresher.layer({ provider, clientId: "my-app" })
+ *   )
+ * ).pipe(Layer.provide(NodeTokenClient.layer()))
+ * ```
+ *
  * @since 0.3.0
  * @category constructors
  */
@@ -120,6 +137,8 @@ export const discover: (
 ) => Effect.Effect<Provider, DiscoveryError, HttpClient.HttpClient> = internal.discover
 
 /**
+ * What `authorizationUrl` puts in the login URL.
+ *
  * @since 0.3.0
  * @category models
  */

@@ -27,6 +27,8 @@ import * as TokenStoreModule from "./TokenStore.js"
 export type TokenError = RefreshError | TokenStoreError | NoToken
 
 /**
+ * The `TokenManager` service.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -52,12 +54,16 @@ export interface Service {
 }
 
 /**
+ * The tag of the `TokenManager` service.
+ *
  * @since 0.1.0
  * @category tags
  */
 export class TokenManager extends Context.Tag("@token-refresher/core/TokenManager")<TokenManager, Service>() {}
 
 /**
+ * The options of `TokenManager.layer` and `TokenManager.make`.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -88,6 +94,8 @@ export interface Options {
 }
 
 /**
+ * The options of a manager of app tokens (client credentials).
+ *
  * @since 0.3.0
  * @category models
  */
@@ -114,6 +122,25 @@ export const make: (options?: Options) => Effect.Effect<Service, never, TokenRef
   internal.make
 
 /**
+ * The `TokenManager` service as a layer: one session, read from and written to the `TokenStore`.
+ *
+ * @example
+ * ```ts
+ * import { TokenManager, TokenRefresher, TokenSet, TokenStore } from "@token-refresher/core"
+ * import { NodeTokenClient } from "@token-refresher/node"
+ * import { Effect, Layer } from "effect"
+ *
+ * const Manager = TokenManager.layer({ key: "alice", leeway: "2 minutes" }).pipe(
+ *   Layer.provide(TokenStore.layerMemory([["alice", TokenSet.fromRefreshToken("alice-refresh-token")]])),
+ *   Layer.provide(TokenRefresher.layer({ tokenUrl: "https://auth.example.com/token", clientId: "my-app" })),
+ *   Layer.provide(NodeTokenClient.layer())
+ * )
+ *
+ * const token = Effect.flatMap(TokenManager.TokenManager, (manager) => manager.accessToken).pipe(
+ *   Effect.provide(Manager)
+ * )
+ * ```
+ *
  * @since 0.1.0
  * @category layers
  */

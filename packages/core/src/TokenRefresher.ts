@@ -1,4 +1,7 @@
 /**
+ * The `TokenRefresher` service: sends a grant (a refresh, a code exchange, client credentials) to the token endpoint,
+ * with client authentication, retries and typed errors, and gives back a `TokenSet`; revokes tokens (RFC 7009).
+ *
  * @since 0.1.0
  */
 import type * as HttpClient from "@effect/platform/HttpClient"
@@ -24,6 +27,8 @@ import type { TokenSet } from "./TokenSet.js"
 export type AuthMethod = Provider.AuthMethod
 
 /**
+ * How transient failures are retried: exponential backoff, jittered and capped.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -39,6 +44,8 @@ export interface RetryOptions {
 }
 
 /**
+ * The options of `TokenRefresher.layer` and `TokenRefresher.make`.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -72,6 +79,8 @@ export interface Options {
 }
 
 /**
+ * The options of one refresh.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -86,6 +95,8 @@ export interface RefreshOptions {
 }
 
 /**
+ * The options of one client-credentials grant.
+ *
  * @since 0.3.0
  * @category models
  */
@@ -95,6 +106,8 @@ export interface ClientCredentialsOptions {
 }
 
 /**
+ * The options of one revocation.
+ *
  * @since 0.3.0
  * @category models
  */
@@ -119,6 +132,8 @@ export interface CodeExchange {
 }
 
 /**
+ * The `TokenRefresher` service.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -154,6 +169,8 @@ export interface Service {
 }
 
 /**
+ * The tag of the `TokenRefresher` service.
+ *
  * @since 0.1.0
  * @category tags
  */
@@ -169,6 +186,24 @@ export const make: (options: Options) => Effect.Effect<Service, ConfigError.Conf
   internal.make
 
 /**
+ * The `TokenRefresher` service as a layer. It needs an `HttpClient`: `NodeTokenClient.layer()` in production, the
+ * mock in tests.
+ *
+ * @example
+ * ```ts
+ * import { TokenRefresher } from "@token-refresher/core"
+ * import { NodeTokenClient } from "@token-refresher/node"
+ * import { Effect, Layer, Redacted } from "effect"
+ *
+ * const Refresher = TokenRefresher.layer({
+ *   tokenUrl: "https://auth.example.com/oauth/token",
+ *   clientId: "my-app",
+ *   clientSecret: Redacted.make("secret")
+ * }).pipe(Layer.provide(NodeTokenClient.layer()))
+ *
+ * const tokens = TokenRefresher.refresh(Redacted.make("saved-refresh-token")).pipe(Effect.provide(Refresher))
+ * ```
+ *
  * @since 0.1.0
  * @category layers
  */
@@ -209,6 +244,8 @@ export const layerConfig = (
   Layer.effect(TokenRefresher, Effect.flatMap(config(options), make))
 
 /**
+ * Exchanges a refresh token for a new `TokenSet`, with the `TokenRefresher` in context.
+ *
  * @since 0.1.0
  * @category accessors
  */
@@ -219,6 +256,8 @@ export const refresh = (
   Effect.flatMap(TokenRefresher, (service) => service.refresh(refreshToken, options))
 
 /**
+ * Gets an app token (client credentials), with the `TokenRefresher` in context.
+ *
  * @since 0.3.0
  * @category accessors
  */
@@ -228,6 +267,8 @@ export const clientCredentials = (
   Effect.flatMap(TokenRefresher, (service) => service.clientCredentials(options))
 
 /**
+ * Revokes a token (RFC 7009), with the `TokenRefresher` in context.
+ *
  * @since 0.3.0
  * @category accessors
  */

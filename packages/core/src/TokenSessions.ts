@@ -19,6 +19,8 @@ import type { TokenSet } from "./TokenSet.js"
 import { TokenStore, type TokenStoreError } from "./TokenStore.js"
 
 /**
+ * The `TokenSessions` service.
+ *
  * @since 0.2.0
  * @category models
  */
@@ -48,12 +50,16 @@ export interface Service {
 }
 
 /**
+ * The tag of the `TokenSessions` service.
+ *
  * @since 0.2.0
  * @category tags
  */
 export class TokenSessions extends Context.Tag("@token-refresher/core/TokenSessions")<TokenSessions, Service>() {}
 
 /**
+ * The options of `TokenSessions.layer` and `TokenSessions.make`.
+ *
  * @since 0.2.0
  * @category models
  */
@@ -200,6 +206,8 @@ export const make = (options?: Options): Effect.Effect<Service, never, TokenRefr
   })
 
 /**
+ * The `TokenSessions` service as a layer.
+ *
  * @since 0.2.0
  * @category layers
  */
@@ -207,6 +215,8 @@ export const layer = (options?: Options): Layer.Layer<TokenSessions, never, Toke
   Layer.scoped(TokenSessions, make(options))
 
 /**
+ * A valid access token for the session `key`, with `TokenSessions` in context.
+ *
  * @since 0.2.0
  * @category accessors
  */

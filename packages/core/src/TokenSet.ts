@@ -66,6 +66,8 @@ export class TokenSet extends Schema.Class<TokenSet>("@token-refresher/core/Toke
    * When the access token should be refreshed, in epoch milliseconds: `expiresAt - leeway`, where the leeway is at
    * most half the token's lifetime when `issuedAt` is known, so a server that grants tokens shorter-lived than the
    * leeway does not cause a refresh on every call. Without an access token it is `-Infinity`: refresh now.
+   *
+   * @since 0.2.0
    */
   refreshAtMillis(leeway: Duration.DurationInput): number {
     if (Option.isNone(this.accessToken)) return Number.NEGATIVE_INFINITY
@@ -78,6 +80,8 @@ export class TokenSet extends Schema.Class<TokenSet>("@token-refresher/core/Toke
 
   /**
    * Whether the access token should be refreshed at `now`: it expires within `leeway` (default 0), or there is none.
+   *
+   * @since 0.1.0
    */
   isExpired(now: DateTime.DateTime, leeway: Duration.DurationInput = Duration.zero): boolean {
     return (
@@ -88,6 +92,8 @@ export class TokenSet extends Schema.Class<TokenSet>("@token-refresher/core/Toke
 
   /**
    * How long the access token stays valid after `now` (zero once it has expired, or when there is none).
+   *
+   * @since 0.1.0
    */
   expiresIn(now: DateTime.DateTime): Duration.Duration {
     return Option.isNone(this.accessToken)
@@ -97,6 +103,8 @@ export class TokenSet extends Schema.Class<TokenSet>("@token-refresher/core/Toke
 
   /**
    * How long the refresh token keeps working after `now` (zero once it has ended); `None` when no end is known.
+   *
+   * @since 0.3.0
    */
   refreshTokenExpiresIn(now: DateTime.DateTime): Option.Option<Duration.Duration> {
     return Option.map(this.refreshTokenExpiresAt, (end) =>

@@ -68,6 +68,8 @@ export interface Service {
 }
 
 /**
+ * The tag of the `TokenStore` service.
+ *
  * @since 0.1.0
  * @category tags
  */
@@ -153,6 +155,8 @@ export const makeMemory = (
   })
 
 /**
+ * A store in memory, optionally filled with tokens: for scripts, tests and app tokens.
+ *
  * @since 0.1.0
  * @category layers
  */
@@ -162,6 +166,8 @@ export const layerMemory = (
 ): Layer.Layer<TokenStore> => Layer.scoped(TokenStore, makeMemory(initial, options))
 
 /**
+ * The tokens of the session `key` (default `defaultKey`), with the `TokenStore` in context.
+ *
  * @since 0.1.0
  * @category accessors
  */
@@ -169,6 +175,8 @@ export const get = (key: string = defaultKey): Effect.Effect<Option.Option<Token
   Effect.flatMap(TokenStore, (store) => store.get(key))
 
 /**
+ * Stores the tokens of the session `key` (default `defaultKey`), with the `TokenStore` in context.
+ *
  * @since 0.1.0
  * @category accessors
  */
@@ -176,6 +184,8 @@ export const set = (tokens: TokenSet, key: string = defaultKey): Effect.Effect<v
   Effect.flatMap(TokenStore, (store) => store.set(key, tokens))
 
 /**
+ * Forgets the session `key` (default `defaultKey`), with the `TokenStore` in context.
+ *
  * @since 0.2.0
  * @category accessors
  */

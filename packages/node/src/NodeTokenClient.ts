@@ -27,6 +27,8 @@ import type * as Stream from "effect/Stream"
 import * as Undici from "undici"
 
 /**
+ * The options of the client's undici `Agent`.
+ *
  * @since 0.3.0
  * @category models
  */

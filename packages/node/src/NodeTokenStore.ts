@@ -89,6 +89,8 @@ const parseSessions = (text: string): Either.Either<ReadonlyMap<string, TokenSet
 const modeBits = (mode: number): number => mode & 0o777
 
 /**
+ * The options of the file store.
+ *
  * @since 0.2.0
  * @category models
  */

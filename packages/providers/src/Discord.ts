@@ -14,12 +14,16 @@ import * as Config from "effect/Config"
 import { type CommonOptions, type PresetLayer, clientConfig, makeLayers } from "./internal/preset.js"
 
 /**
+ * The options of `Discord.layer` and `Discord.make`.
+ *
  * @since 0.1.0
  * @category models
  */
 export interface Options extends CommonOptions {}
 
 /**
+ * The Discord provider.
+ *
  * @since 0.1.0
  * @category constants
  */

@@ -15,12 +15,16 @@ import * as Config from "effect/Config"
 import { type CommonOptions, type PresetLayer, clientConfig, makeLayers } from "./internal/preset.js"
 
 /**
+ * The options of `Dropbox.layer` and `Dropbox.make`.
+ *
  * @since 0.1.0
  * @category models
  */
 export interface Options extends CommonOptions {}
 
 /**
+ * The Dropbox provider.
+ *
  * @since 0.1.0
  * @category constants
  */

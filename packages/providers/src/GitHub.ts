@@ -25,6 +25,8 @@ import {
 } from "./internal/preset.js"
 
 /**
+ * The options of `GitHub.layer` and `GitHub.make`.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -52,6 +54,8 @@ export const normalize = (raw: Provider.RawResponse): Provider.RawResponse => {
 }
 
 /**
+ * The GitHub provider.
+ *
  * @since 0.1.0
  * @category constants
  */

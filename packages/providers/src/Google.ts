@@ -17,12 +17,16 @@ import * as Config from "effect/Config"
 import { type CommonOptions, type PresetLayer, clientConfig, makeLayers } from "./internal/preset.js"
 
 /**
+ * The options of `Google.layer` and `Google.make`.
+ *
  * @since 0.1.0
  * @category models
  */
 export interface Options extends CommonOptions {}
 
 /**
+ * The Google provider.
+ *
  * @since 0.1.0
  * @category constants
  */

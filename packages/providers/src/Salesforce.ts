@@ -19,6 +19,8 @@ import * as Config from "effect/Config"
 import { type CommonOptions, type PresetLayer, clientConfig, makeLayers } from "./internal/preset.js"
 
 /**
+ * The options of `Salesforce.layer` and `Salesforce.make`.
+ *
  * @since 0.1.0
  * @category models
  */

@@ -25,6 +25,8 @@ import {
 } from "./internal/preset.js"
 
 /**
+ * The options of `Slack.layer` and `Slack.make`.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -60,6 +62,8 @@ export const normalize = (raw: Provider.RawResponse): Provider.RawResponse => {
 }
 
 /**
+ * The Slack provider.
+ *
  * @since 0.1.0
  * @category constants
  */

@@ -25,6 +25,8 @@ import {
 } from "./internal/preset.js"
 
 /**
+ * The options of `Strava.layer` and `Strava.make`.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -52,6 +54,8 @@ export const normalize = (raw: Provider.RawResponse): Provider.RawResponse => {
 }
 
 /**
+ * The Strava provider.
+ *
  * @since 0.1.0
  * @category constants
  */

@@ -25,6 +25,8 @@ import {
 } from "./internal/preset.js"
 
 /**
+ * The options of `Twitch.layer` and `Twitch.make`.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -54,6 +56,8 @@ export const normalize = (raw: Provider.RawResponse): Provider.RawResponse => {
 }
 
 /**
+ * The Twitch provider.
+ *
  * @since 0.1.0
  * @category constants
  */

@@ -28,6 +28,8 @@ export class RedisConnectionError extends Schema.TaggedError<RedisConnectionErro
 }
 
 /**
+ * The `Redis` service.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -38,6 +40,8 @@ export interface Service {
 }
 
 /**
+ * The tag of the `Redis` service.
+ *
  * @since 0.1.0
  * @category tags
  */

@@ -15,6 +15,8 @@ import type * as Scope from "effect/Scope"
 import { Redis } from "./Redis.js"
 
 /**
+ * The options of the Redis store.
+ *
  * @since 0.1.0
  * @category models
  */

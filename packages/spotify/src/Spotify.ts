@@ -70,6 +70,8 @@ export const provider: Provider.Provider = providerAt()
 export const appsPageUrl = "https://www.spotify.com/account/apps/"
 
 /**
+ * The options of `Spotify.layer` and `Spotify.make`.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -144,6 +146,8 @@ export const layerConfig = (
   )
 
 /**
+ * What `authorizeUrl` puts in the login URL.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -185,6 +189,8 @@ export const authorizeUrl = (options: AuthorizeUrlOptions): string => {
 }
 
 /**
+ * The options of `clientCredentials`.
+ *
  * @since 0.3.0
  * @category models
  */

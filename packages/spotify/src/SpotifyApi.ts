@@ -15,6 +15,8 @@ import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 
 /**
+ * Spotify's Web API.
+ *
  * @since 0.1.0
  * @category constants
  */
@@ -64,6 +66,8 @@ const ErrorBody = Schema.Struct({ error: Schema.Struct({ status: Schema.Number, 
 const decodeErrorBody = Schema.decodeUnknownOption(Schema.parseJson(ErrorBody))
 
 /**
+ * The `SpotifyApi` service.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -75,12 +79,16 @@ export interface Service {
 }
 
 /**
+ * The tag of the `SpotifyApi` service.
+ *
  * @since 0.1.0
  * @category tags
  */
 export class SpotifyApi extends Context.Tag("@token-refresher/spotify/SpotifyApi")<SpotifyApi, Service>() {}
 
 /**
+ * The options of `SpotifyApi.layer` and `SpotifyApi.make`.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -90,6 +98,8 @@ export interface Options {
 }
 
 /**
+ * Builds the client over the `HttpClient` and the `TokenManager` in context.
+ *
  * @since 0.1.0
  * @category constructors
  */
@@ -167,6 +177,8 @@ export const layer = (
   Layer.effect(SpotifyApi, make(options))
 
 /**
+ * `GET /me`, decoded, with `SpotifyApi` in context.
+ *
  * @since 0.1.0
  * @category accessors
  */

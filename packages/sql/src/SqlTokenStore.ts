@@ -21,6 +21,8 @@ import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 
 /**
+ * The options of the SQL store.
+ *
  * @since 0.1.0
  * @category models
  */

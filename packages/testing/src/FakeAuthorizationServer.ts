@@ -29,6 +29,8 @@ export interface Client {
 }
 
 /**
+ * How the fake server behaves.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -176,12 +178,16 @@ export const raw = (status: number, body: string | Uint8Array, headers?: Readonl
 })
 
 /**
+ * Answers with this HTTP status (and an OAuth `server_error` body).
+ *
  * @since 0.1.0
  * @category faults
  */
 export const status = (code: number): Fault => ({ _tag: "Status", status: code })
 
 /**
+ * HTTP 429 with `Retry-After` (seconds, or any text, e.g. an HTTP date).
+ *
  * @since 0.1.0
  * @category faults
  */
@@ -259,6 +265,8 @@ export interface RecordedRequest {
 }
 
 /**
+ * What the server has done so far.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -280,6 +288,8 @@ export interface Stats {
 }
 
 /**
+ * Tokens issued directly by `issueTokens`.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -289,6 +299,8 @@ export interface IssuedTokens {
 }
 
 /**
+ * The `FakeAuthorizationServer` service.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -328,6 +340,8 @@ export interface Service {
 }
 
 /**
+ * The tag of the `FakeAuthorizationServer` service.
+ *
  * @since 0.1.0
  * @category tags
  */

@@ -55,6 +55,8 @@ export type Reply =
   | { readonly _tag: "Delayed"; readonly delay: Duration.Duration; readonly reply: Reply }
 
 /**
+ * The status and headers of a scripted reply.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -128,6 +130,8 @@ export const delayed = (delay: Duration.DurationInput, reply: Reply): Reply => (
 })
 
 /**
+ * The fields of a scripted success (`ok`).
+ *
  * @since 0.1.0
  * @category models
  */
@@ -228,6 +232,8 @@ export interface Service {
 }
 
 /**
+ * The tag of the `MockTokenEndpoint` service.
+ *
  * @since 0.1.0
  * @category tags
  */

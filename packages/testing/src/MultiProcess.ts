@@ -20,6 +20,8 @@ import { spawn } from "node:child_process"
 import { confidentialClient, type Service as FakeServer } from "./FakeAuthorizationServer.js"
 
 /**
+ * How a child process ended, and what it printed.
+ *
  * @since 0.2.0
  * @category models
  */
@@ -31,6 +33,8 @@ export interface Result {
 }
 
 /**
+ * A running child process.
+ *
  * @since 0.2.0
  * @category models
  */

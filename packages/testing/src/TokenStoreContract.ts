@@ -55,6 +55,8 @@ export interface Backing {
 }
 
 /**
+ * What the contract suite runs on.
+ *
  * @since 0.2.0
  * @category models
  */
