@@ -324,73 +324,123 @@ describe("token-refresher CLI (built, as a child process, against the fake serve
     })
   )
 
-  it.scoped("each failure is one clear line on stderr with its own exit code", () =>
-    Effect.gen(function* () {
-      const { server, store, env, fs, home } = yield* seeded
+  describe("each failure is one clear line on stderr with its own exit code, and no secret", () => {
+    /** One line on stderr, no secret of the setup in it. */
+    const assertClean = (stderr: string, env: Record<string, string>) => {
+      assertOneLine(stderr)
+      assert.notInclude(stderr, "fake-client-secret")
+      if (env.SPOTIFY_REFRESH_TOKEN !== undefined) assert.notInclude(stderr, env.SPOTIFY_REFRESH_TOKEN)
+    }
 
-      const missing = yield* run(["token", "--store", store], { HOME: home })
-      assert.strictEqual(missing.code, 2)
-      assertOneLine(missing.stderr)
-      assert.include(missing.stderr, "SPOTIFY_CLIENT_ID is not set")
-
-      const nothingStored = yield* run(["token", "--store", store], { ...env, SPOTIFY_REFRESH_TOKEN: "" })
-      assert.strictEqual(nothingStored.code, 3)
-      assert.include(nothingStored.stderr, "run `token-refresher login`")
-
-      const wrongSecret = yield* run(["token", "--store", store], { ...env, SPOTIFY_CLIENT_SECRET: "wrong" })
-      assert.strictEqual(wrongSecret.code, 4)
-      assertOneLine(wrongSecret.stderr)
-      assert.include(wrongSecret.stderr, "check SPOTIFY_CLIENT_ID and SPOTIFY_CLIENT_SECRET")
-      assert.notInclude(wrongSecret.stderr, "wrong")
-
-      yield* fs.remove(store)
-      yield* server.revokeRefreshTokens
-      const revoked = yield* run(["token", "--store", store], env)
-      assert.strictEqual(revoked.code, 3)
-      assertOneLine(revoked.stderr)
-      assert.include(
-        revoked.stderr,
-        "the refresh token was revoked or has expired (Spotify says: Refresh token revoked)"
-      )
-      assert.include(revoked.stderr, "run `token-refresher login`")
-
-      yield* fs.writeFileString(store, "not json")
-      const corrupt = yield* run(["token", "--store", store], env)
-      assert.strictEqual(corrupt.code, 7)
-      assertOneLine(corrupt.stderr)
-      assert.include(corrupt.stderr, store)
-
-      const down = yield* run(["token", "--store", Path.join(home, "other.json")], {
-        ...env,
-        SPOTIFY_ACCOUNTS_URL: "http://127.0.0.1:9"
+    it.scoped("2: no client id", () =>
+      Effect.gen(function* () {
+        const { home, store } = yield* seeded
+        const result = yield* run(["token", "--store", store], { HOME: home })
+        assert.strictEqual(result.code, 2)
+        assertClean(result.stderr, {})
+        assert.include(result.stderr, "SPOTIFY_CLIENT_ID is not set")
       })
-      assert.strictEqual(down.code, 5)
-      assertOneLine(down.stderr)
-      assert.match(down.stderr, /could not be reached .* after 4 attempts\. Check the connection and try again\./)
+    )
 
-      const usage = yield* run(["token", "--no-such-flag"], env)
-      assert.strictEqual(usage.code, 2)
-
-      yield* server.inject(FakeAuthorizationServer.malformedJson)
-      const garbled = yield* run(["refresh", "--store", Path.join(home, "third.json")], {
-        ...env,
-        SPOTIFY_REFRESH_TOKEN: (yield* server.issueTokens()).refreshToken.pipe(Redacted.value)
+    it.scoped("2: an unknown flag", () =>
+      Effect.gen(function* () {
+        const { env } = yield* seeded
+        assert.strictEqual((yield* run(["token", "--no-such-flag"], env)).code, 2)
       })
-      assert.strictEqual(garbled.code, 6)
-      assertOneLine(garbled.stderr)
-      assert.include(garbled.stderr, "expected a JSON token response")
+    )
 
-      const taken = yield* run(["fake-server", "--port", new URL(server.url).port], {})
-      assert.strictEqual(taken.code, 9)
-      assertOneLine(taken.stderr)
-      assert.include(taken.stderr, "EADDRINUSE")
+    it.scoped("3: nothing stored", () =>
+      Effect.gen(function* () {
+        const { env, store } = yield* seeded
+        const result = yield* run(["token", "--store", store], { ...env, SPOTIFY_REFRESH_TOKEN: "" })
+        assert.strictEqual(result.code, 3)
+        assert.strictEqual(
+          result.stderr,
+          `token-refresher: no tokens are stored (${store}): run \`token-refresher login\`, or set SPOTIFY_REFRESH_TOKEN to seed the store\n`
+        )
+      })
+    )
 
-      for (const result of [missing, nothingStored, wrongSecret, revoked, corrupt, down]) {
-        assert.notInclude(result.stderr, "fake-client-secret")
-        assert.notInclude(result.stderr, env.SPOTIFY_REFRESH_TOKEN)
-      }
-    })
-  )
+    it.scoped("3: a revoked refresh token", () =>
+      Effect.gen(function* () {
+        const { env, server, store } = yield* seeded
+        yield* server.revokeRefreshTokens
+        const result = yield* run(["token", "--store", store], env)
+        assert.strictEqual(result.code, 3)
+        assertClean(result.stderr, env)
+        assert.strictEqual(
+          result.stderr,
+          "token-refresher: the refresh token was revoked or has expired (Spotify says: Refresh token revoked): run `token-refresher login` to log in again\n"
+        )
+      })
+    )
+
+    it.scoped("4: a wrong client secret", () =>
+      Effect.gen(function* () {
+        const { env, store } = yield* seeded
+        const result = yield* run(["token", "--store", store], { ...env, SPOTIFY_CLIENT_SECRET: "wrong" })
+        assert.strictEqual(result.code, 4)
+        assertClean(result.stderr, env)
+        assert.strictEqual(
+          result.stderr,
+          "token-refresher: the client credentials were rejected (Spotify says: Invalid client secret): check SPOTIFY_CLIENT_ID and SPOTIFY_CLIENT_SECRET\n"
+        )
+        assert.notInclude(result.stderr, "wrong")
+      })
+    )
+
+    it.scoped("5: the accounts service is down", () =>
+      Effect.gen(function* () {
+        const { env, home } = yield* seeded
+        const result = yield* run(["token", "--store", Path.join(home, "other.json")], {
+          ...env,
+          SPOTIFY_ACCOUNTS_URL: "http://127.0.0.1:9"
+        })
+        assert.strictEqual(result.code, 5)
+        assertClean(result.stderr, env)
+        assert.match(result.stderr, /could not be reached .* after 4 attempts\. Check the connection and try again\./)
+      })
+    )
+
+    it.scoped("6: an answer that is not JSON", () =>
+      Effect.gen(function* () {
+        const { env, home, server } = yield* seeded
+        yield* server.inject(FakeAuthorizationServer.malformedJson)
+        const result = yield* run(["refresh", "--store", Path.join(home, "third.json")], {
+          ...env,
+          SPOTIFY_REFRESH_TOKEN: (yield* server.issueTokens()).refreshToken.pipe(Redacted.value)
+        })
+        assert.strictEqual(result.code, 6)
+        assertOneLine(result.stderr)
+        assert.strictEqual(
+          result.stderr,
+          "token-refresher: The token endpoint's answer (HTTP 200) could not be used: expected a JSON token response, got 23 characters of application/json.\n"
+        )
+      })
+    )
+
+    it.scoped("7: a token file that is not one", () =>
+      Effect.gen(function* () {
+        const { env, fs, store } = yield* seeded
+        yield* fs.makeDirectory(Path.dirname(store), { recursive: true })
+        yield* fs.writeFileString(store, "not json")
+        const result = yield* run(["token", "--store", store], env)
+        assert.strictEqual(result.code, 7)
+        assertClean(result.stderr, env)
+        assert.include(result.stderr, store)
+      })
+    )
+
+    it.scoped("9: the fake server's port is taken", () =>
+      Effect.gen(function* () {
+        const { server } = yield* seeded
+        const result = yield* run(["fake-server", "--port", new URL(server.url).port], {})
+        assert.strictEqual(result.code, 9)
+        assertOneLine(result.stderr)
+        assert.include(result.stderr, "EADDRINUSE")
+      })
+    )
+  })
 
   it.scoped("token --client-credentials prints an app token, saved and reused until it expires", () =>
     Effect.gen(function* () {
