@@ -6,7 +6,7 @@ import { NodeContext, NodeHttpClient, NodeRuntime } from "@effect/platform-node"
 import { Pkce, TokenManager, TokenRefresher, TokenStore } from "@token-refresher/core"
 import { NodeTokenStore } from "@token-refresher/node"
 import { Spotify, SpotifyApi } from "@token-refresher/spotify"
-import { FakeAuthorizationServer } from "@token-refresher/testing"
+import { FakeAuthorizationServer } from "@token-refresher/testing/node"
 import { Console, DateTime, Effect, Layer, Redacted, Option } from "effect"
 
 const heading = (n: number, title: string) =>

@@ -1,7 +1,7 @@
 import { NodeHttpClient } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import { Errors, Provider, TokenRefresher } from "@token-refresher/core"
-import { FakeAuthorizationServer } from "@token-refresher/testing"
+import { FakeAuthorizationServer } from "@token-refresher/testing/node"
 import { Effect, Layer, Option, Redacted } from "effect"
 
 const client = { clientId: "app-id", clientSecret: "app-secret" }

@@ -1,7 +1,8 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Errors, TokenManager, TokenRefresher, TokenSet, TokenStore } from "@token-refresher/core"
 import { NodeTokenRefresher } from "@token-refresher/node"
-import { FakeAuthorizationServer, MockTokenEndpoint } from "@token-refresher/testing"
+import { MockTokenEndpoint } from "@token-refresher/testing"
+import { FakeAuthorizationServer } from "@token-refresher/testing/node"
 import { Cause, Context, Duration, Effect, Exit, Layer, Option, Random, Redacted } from "effect"
 import * as fc from "fast-check"
 

@@ -3,7 +3,7 @@ import { NodeFileSystem, NodeHttpClient } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import { BearerAuth, TokenSessions, TokenSet } from "@token-refresher/core"
 import { NodeTokenRefresher, NodeTokenStore } from "@token-refresher/node"
-import { FakeAuthorizationServer } from "@token-refresher/testing"
+import { FakeAuthorizationServer } from "@token-refresher/testing/node"
 import { ConfigProvider, Effect, Layer, Redacted } from "effect"
 
 describe("many users: the README's TokenSessions server setup over real HTTP", () => {

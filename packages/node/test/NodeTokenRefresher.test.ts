@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { TokenRefresher } from "@token-refresher/core"
 import { NodeTokenRefresher } from "@token-refresher/node"
-import { FakeAuthorizationServer } from "@token-refresher/testing"
+import { FakeAuthorizationServer } from "@token-refresher/testing/node"
 import { ConfigProvider, DateTime, Effect, Layer, Redacted, Option } from "effect"
 import { sendJson, testServer } from "./server.js"
 

@@ -14,7 +14,7 @@ import {
   Strava,
   Twitch
 } from "@token-refresher/providers"
-import { FakeAuthorizationServer } from "@token-refresher/testing"
+import { FakeAuthorizationServer } from "@token-refresher/testing/node"
 import { Config, ConfigProvider, Context, Effect, Layer, Option, Redacted } from "effect"
 
 const client = { clientId: "app-id", clientSecret: "app-secret" }

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { FakeAuthorizationServer } from "@token-refresher/testing"
+import { FakeAuthorizationServer } from "@token-refresher/testing/node"
 import { Effect, Redacted } from "effect"
 import * as Crypto from "node:crypto"
 

@@ -5,7 +5,7 @@ import { Errors, TokenManager, TokenRefresher, TokenSessions, TokenStore } from 
 import type { TokenSet } from "@token-refresher/core"
 import { NodeTokenStore } from "@token-refresher/node"
 import { Spotify } from "@token-refresher/spotify"
-import { FakeAuthorizationServer } from "@token-refresher/testing"
+import { FakeAuthorizationServer } from "@token-refresher/testing/node"
 import * as Config from "effect/Config"
 import * as ConfigError from "effect/ConfigError"
 import * as Console from "effect/Console"

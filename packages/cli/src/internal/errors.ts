@@ -1,6 +1,6 @@
 import * as ValidationError from "@effect/cli/ValidationError"
 import type { Errors, TokenStore } from "@token-refresher/core"
-import type { FakeAuthorizationServer } from "@token-refresher/testing"
+import type { FakeAuthorizationServer } from "@token-refresher/testing/node"
 import * as Cause from "effect/Cause"
 import * as ConfigError from "effect/ConfigError"
 import * as DateTime from "effect/DateTime"
