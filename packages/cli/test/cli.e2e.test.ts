@@ -166,6 +166,10 @@ describe("token-refresher CLI (built, as a child process, against the fake serve
           noClient.stderr,
           "token-refresher: SPOTIFY_CLIENT_ID is not set: export SPOTIFY_CLIENT_ID=… (your app's client id from the Spotify developer dashboard), or pass --client-id\n"
         )
+        const notNumber = yield* run(["login", "--store", store, "--port", "abc"], env)
+        assert.strictEqual(notNumber.code, 2)
+        assert.include(notNumber.stderr, "--port must be an integer, got 'abc'")
+        assert.notInclude(notNumber.stderr, "a integer")
         const negative = yield* run(["login", "--store", store, "--timeout", "-1"], env)
         assert.strictEqual(negative.code, 2)
         assert.strictEqual(negative.stderr, "token-refresher: --timeout must be a whole number of seconds above 0\n")

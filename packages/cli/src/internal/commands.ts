@@ -1,5 +1,7 @@
 import * as Command from "@effect/cli/Command"
+import * as HelpDoc from "@effect/cli/HelpDoc"
 import * as Options from "@effect/cli/Options"
+import * as ValidationError from "@effect/cli/ValidationError"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { Errors, TokenManager, TokenRefresher, TokenSessions, TokenStore } from "@token-refresher/core"
 import type { TokenSet } from "@token-refresher/core"
@@ -18,6 +20,20 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import { login } from "./login.js"
 import { clientFlags, type Location, locate, type Settings, settings } from "./settings.js"
+
+/**
+ * A whole-number flag whose error names the flag and reads well ("--port must be an integer, got 'abc'"), where
+ * `Options.integer` says "'abc' is not a integer".
+ */
+const integerOption = (name: string) =>
+  Options.text(name).pipe(
+    Options.withPseudoName("integer"),
+    Options.mapEffect((text) =>
+      /^-?\d+$/.test(text.trim())
+        ? Effect.succeed(Number(text.trim()))
+        : Effect.fail(ValidationError.invalidValue(HelpDoc.p(`--${name} must be an integer, got '${text}'`)))
+    )
+  )
 
 /** What a failure happened with, so the advice can name the file, the provider and its variables. */
 export interface FailureContext {
@@ -130,13 +146,13 @@ const login_ = Command.make(
       ),
       Options.optional
     ),
-    port: Options.integer("port").pipe(
+    port: integerOption("port").pipe(
       Options.withDescription(
         "The loopback port of the redirect http://127.0.0.1:<port>/callback (register it for your app); 0 picks a free one. Default: 8888"
       ),
       Options.withDefault(8888)
     ),
-    timeout: Options.integer("timeout").pipe(
+    timeout: integerOption("timeout").pipe(
       Options.withDescription("Seconds to wait for the redirect. Default: 300"),
       Options.withDefault(300)
     ),
@@ -318,14 +334,14 @@ const logout = Command.make("logout", clientFlags, (flags) =>
 const fakeServer = Command.make(
   "fake-server",
   {
-    port: Options.integer("port").pipe(
+    port: integerOption("port").pipe(
       Options.withDescription("Port on 127.0.0.1; 0 picks a free one. Default: 0"),
       Options.withDefault(0)
     ),
     rotate: Options.boolean("rotate").pipe(
       Options.withDescription("Return a new refresh token on every refresh and reject the old one")
     ),
-    lifetime: Options.integer("lifetime").pipe(
+    lifetime: integerOption("lifetime").pipe(
       Options.withDescription("Access-token lifetime in seconds. Default: 3600"),
       Options.withDefault(3600)
     )
