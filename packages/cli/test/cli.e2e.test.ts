@@ -553,11 +553,16 @@ describe("token-refresher CLI (built, as a child process, against the fake serve
       const server = yield* start(["fake-server", "--rotate", "--lifetime", "5"], {})
       const [, url] = yield* server.waitFor(/export SPOTIFY_ACCOUNTS_URL=(\S+)/)
       const [, refreshToken] = yield* server.waitFor(/export SPOTIFY_REFRESH_TOKEN=(\S+)/)
+      const [, clientId] = yield* server.waitFor(/export SPOTIFY_CLIENT_ID=(\S+)/)
+      const [, clientSecret] = yield* server.waitFor(/export SPOTIFY_CLIENT_SECRET=(\S+)/)
+      assert.deepStrictEqual([clientId, clientSecret], ["fake-client-id", "fake-client-secret"])
+      assert.match(url!, /^http:\/\/127\.0\.0\.1:\d+$/)
+      // the printed id, secret and refresh token work together: a refresh with exactly them succeeds
       const answer = yield* Effect.promise(() =>
         fetch(`${url}/api/token`, {
           method: "POST",
           headers: {
-            authorization: `Basic ${Buffer.from("fake-client-id:fake-client-secret").toString("base64")}`,
+            authorization: `Basic ${Buffer.from(`${clientId}:${clientSecret}`).toString("base64")}`,
             "content-type": "application/x-www-form-urlencoded"
           },
           body: `grant_type=refresh_token&refresh_token=${refreshToken}`
