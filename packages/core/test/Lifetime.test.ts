@@ -8,7 +8,7 @@ import {
   TokenSet,
   TokenStore
 } from "@token-refresher/core"
-import { MockTokenEndpoint } from "@token-refresher/testing"
+import { MockTokenEndpoint, TestStack } from "@token-refresher/testing"
 import { DateTime, Duration, Effect, Encoding, Layer, Logger, Option, Redacted, TestClock } from "effect"
 import { assertError, clientId, clientSecret, refresherWith, requestCount, requests, tokenUrl } from "./utils.js"
 
@@ -44,12 +44,10 @@ const managerWith = (
   refresher: Partial<TokenRefresher.Options> = {},
   options?: TokenManager.Options
 ) =>
-  TokenManager.layer(options).pipe(
-    Layer.provideMerge(TokenStore.layerMemory(tokens)),
-    Layer.provideMerge(TokenRefresher.layer({ tokenUrl, clientId, clientSecret, ...refresher })),
-    Layer.provideMerge(MockTokenEndpoint.layer(replies)),
-    Layer.orDie
-  )
+  TestStack.manager(replies, tokens, {
+    refresher: { tokenUrl, clientId, clientSecret, ...refresher },
+    manager: options
+  })
 
 const refreshNow = Effect.flatMap(TokenManager.TokenManager, (manager) => manager.refreshNow)
 const accessToken = Effect.flatMap(TokenManager.TokenManager, (manager) => manager.accessToken)

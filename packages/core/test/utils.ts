@@ -1,7 +1,7 @@
 import { assert } from "@effect/vitest"
 import { TokenRefresher } from "@token-refresher/core"
-import { MockTokenEndpoint } from "@token-refresher/testing"
-import { Effect, Layer, Redacted, Tracer } from "effect"
+import { MockTokenEndpoint, TestStack } from "@token-refresher/testing"
+import { Effect, Redacted, Tracer } from "effect"
 
 export const tokenUrl = "https://accounts.spotify.com/api/token"
 export const clientId = "client-id"
@@ -10,10 +10,7 @@ export const savedRefreshToken = Redacted.make("saved-refresh-token")
 
 /** The refresher over a mock endpoint scripted with `replies`; the mock's record stays in context. */
 export const refresherWith = (replies: Iterable<MockTokenEndpoint.Reply>, options?: Partial<TokenRefresher.Options>) =>
-  TokenRefresher.layer({ tokenUrl, clientId, clientSecret, ...options }).pipe(
-    Layer.provideMerge(MockTokenEndpoint.layer(replies)),
-    Layer.orDie
-  )
+  TestStack.refresher(replies, { tokenUrl, clientId, clientSecret, ...options })
 
 export const refreshFailure = (options?: TokenRefresher.RefreshOptions) =>
   Effect.flip(TokenRefresher.refresh(savedRefreshToken, options))

@@ -6,3 +6,10 @@
  * @since 0.1.0
  */
 export * as MockTokenEndpoint from "./MockTokenEndpoint.js"
+
+/**
+ * The usual test layers over `MockTokenEndpoint` (a refresher, a manager with its store) and a `TokenSet` builder.
+ *
+ * @since 0.3.0
+ */
+export * as TestStack from "./TestStack.js"
