@@ -1,9 +1,9 @@
 import { HttpClient, HttpClientError } from "@effect/platform"
 import { assert, describe, it } from "@effect/vitest"
-import { BearerAuth, TokenManager, TokenRefresher, TokenSet, TokenStore } from "@token-refresher/core"
+import { BearerAuth, Errors, TokenManager, TokenRefresher, TokenSet, TokenStore } from "@token-refresher/core"
 import { MockTokenEndpoint } from "@token-refresher/testing"
 import { DateTime, Effect, Layer, Option, Redacted } from "effect"
-import { clientId, clientSecret, tokenUrl } from "./utils.js"
+import { assertError, clientId, clientSecret, tokenUrl } from "./utils.js"
 
 const apiUrl = "https://api.example.com/v1/me"
 
@@ -110,7 +110,7 @@ describe("BearerAuth", () => {
     Effect.gen(function* () {
       const client = yield* authenticated
       const error = yield* Effect.flip(client.get(apiUrl))
-      assert.strictEqual(error._tag, "NoToken")
+      assertError(error as Errors.NoToken, new Errors.NoToken({}))
     }).pipe(
       Effect.provide(
         TokenManager.layer().pipe(

@@ -3,6 +3,7 @@ import { Errors, TokenManager, TokenRefresher, TokenSet, TokenStore } from "@tok
 import { MockTokenEndpoint } from "@token-refresher/testing"
 import { DateTime, Duration, Effect, Fiber, Layer, Option, Redacted, TestClock } from "effect"
 import {
+  assertError,
   clientId,
   clientSecret,
   refreshFailure,
@@ -127,9 +128,9 @@ describe("TokenManager: the double-checked refresh under the store's lock", () =
 
   it.effect("on InvalidGrant with the same refresh token still stored, the error stands and is remembered", () =>
     Effect.gen(function* () {
-      const error = yield* Effect.flip(accessToken)
-      assert.strictEqual(error._tag, "InvalidGrant")
-      assert.strictEqual((yield* Effect.flip(accessToken))._tag, "InvalidGrant")
+      const expected = new Errors.InvalidGrant({ status: 400, description: "Invalid refresh token" })
+      assertError(yield* Effect.flip(accessToken), expected)
+      assertError(yield* Effect.flip(accessToken), expected)
       assert.strictEqual(yield* requestCount, 1)
     }).pipe(Effect.provide(managerOn(TokenStore.layerMemory(tokens("revoked", 0)), [MockTokenEndpoint.invalidGrant()])))
   )
@@ -141,7 +142,7 @@ describe("TokenManager: the double-checked refresh under the store's lock", () =
       yield* TokenStore.remove()
       const manager = yield* TokenManager.TokenManager
       yield* manager.invalidate
-      assert.strictEqual((yield* Effect.flip(accessToken))._tag, "NoToken")
+      assertError(yield* Effect.flip(accessToken), new Errors.NoToken({}))
       assert.strictEqual(yield* requestCount, 0)
     }).pipe(Effect.provide(managerOn(TokenStore.layerMemory(tokens("live", 5000, 1000)), [])))
   )
@@ -173,8 +174,10 @@ describe("InvalidGrant.possiblyConsumed", () => {
       const fiber = yield* Effect.fork(refreshFailure())
       yield* TestClock.adjust("5 seconds")
       const error = yield* Fiber.join(fiber)
-      assert.strictEqual(error._tag, "InvalidGrant")
-      assert.isTrue((error as Errors.InvalidGrant).possiblyConsumed)
+      assertError(
+        error,
+        new Errors.InvalidGrant({ status: 400, description: "Invalid refresh token", possiblyConsumed: true })
+      )
       assert.include(error.message, "An earlier attempt got no answer: the server may have used the token then")
       assert.strictEqual(yield* requestCount, 2)
     }).pipe(
@@ -191,7 +194,10 @@ describe("InvalidGrant.possiblyConsumed", () => {
       const fiber = yield* Effect.fork(refreshFailure())
       yield* TestClock.adjust("20 seconds")
       const error = yield* Fiber.join(fiber)
-      assert.deepStrictEqual([error._tag, (error as Errors.InvalidGrant).possiblyConsumed], ["InvalidGrant", true])
+      assertError(
+        error,
+        new Errors.InvalidGrant({ status: 400, description: "Invalid refresh token", possiblyConsumed: true })
+      )
     }).pipe(Effect.provide(refresherWith([MockTokenEndpoint.hang, MockTokenEndpoint.invalidGrant()])))
   )
 
@@ -200,9 +206,10 @@ describe("InvalidGrant.possiblyConsumed", () => {
       const fiber = yield* Effect.fork(refreshFailure())
       yield* TestClock.adjust("5 seconds")
       const refused = yield* Fiber.join(fiber)
-      assert.deepStrictEqual([refused._tag, (refused as Errors.InvalidGrant).possiblyConsumed], ["InvalidGrant", false])
+      const notConsumed = new Errors.InvalidGrant({ status: 400, description: "Invalid refresh token" })
+      assertError(refused, notConsumed)
       const plain = yield* refreshFailure()
-      assert.isFalse((plain as Errors.InvalidGrant).possiblyConsumed)
+      assertError(plain, notConsumed)
       assert.notInclude(plain.message, "earlier attempt")
     }).pipe(
       Effect.provide(

@@ -151,7 +151,7 @@ describe("TokenRefresher: retries with backoff", () => {
       const fiber = yield* Effect.fork(refreshFailure())
       yield* TestClock.adjust("1 minute")
       const error = yield* Fiber.join(fiber)
-      assert.strictEqual(error._tag, "NetworkError")
+      assertError(error, new Errors.NetworkError({ reason: "Status", status: 500, attempts: 4 }))
       assert.strictEqual(yield* requestCount, 4)
     }).pipe(Effect.provide(refresherWith(Array.from({ length: 5 }, () => MockTokenEndpoint.serverError(500)))))
   )
