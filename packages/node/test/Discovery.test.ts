@@ -35,7 +35,13 @@ describe("Provider.discover (real HTTP against the fake server)", () => {
         const tokens = yield* TokenRefresher.refresh(issued.refreshToken)
         yield* TokenRefresher.revoke(Option.getOrThrow(tokens.refreshToken), { hint: "refresh_token" })
         const error = yield* Effect.flip(TokenRefresher.refresh(Option.getOrThrow(tokens.refreshToken)))
-        assert.strictEqual(error._tag, "InvalidGrant")
+        assert.deepStrictEqual(
+          { ...error, message: error.message },
+          {
+            ...new Errors.InvalidGrant({ status: 400, description: "Refresh token revoked" }),
+            message: new Errors.InvalidGrant({ status: 400, description: "Refresh token revoked" }).message
+          }
+        )
       }).pipe(
         Effect.provide(
           TokenRefresher.layer({

@@ -1,7 +1,7 @@
 import { FileSystem, HttpClient } from "@effect/platform"
 import { NodeFileSystem, NodeHttpClient } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
-import { BearerAuth, TokenSessions, TokenSet } from "@token-refresher/core"
+import { BearerAuth, Errors, TokenSessions, TokenSet } from "@token-refresher/core"
 import { NodeTokenRefresher, NodeTokenStore } from "@token-refresher/node"
 import { FakeAuthorizationServer } from "@token-refresher/testing/node"
 import { ConfigProvider, Effect, Layer, Redacted } from "effect"
@@ -53,7 +53,14 @@ describe("many users: the README's TokenSessions server setup over real HTTP", (
         assert.notStrictEqual(alice, bob)
         // logout
         yield* sessions.remove("alice")
-        assert.strictEqual((yield* Effect.flip(sessions.accessToken("alice")))._tag, "NoToken")
+        const loggedOut = yield* Effect.flip(sessions.accessToken("alice"))
+        assert.deepStrictEqual(
+          { ...loggedOut, message: loggedOut.message },
+          {
+            ...new Errors.NoToken({}),
+            message: new Errors.NoToken({}).message
+          }
+        )
         assert.deepStrictEqual(Object.keys(JSON.parse(yield* fs.readFileString(file))), ["bob"])
       }).pipe(Effect.provide(Layer.merge(Sessions, NodeHttpClient.layerUndici)), Effect.withConfigProvider(env))
     }).pipe(Effect.provide(NodeFileSystem.layer))
