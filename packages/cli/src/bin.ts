@@ -15,13 +15,18 @@ import { version } from "./internal/version.js"
 
 const cli = Command.run(command, { name: "token-refresher", version })
 
-// help and messages are styled for a terminal: a pipe or a file gets them without colour codes
+// help and messages are styled for a terminal: a pipe or a file gets them without colour codes. @effect/cli prints a
+// subcommand's usage without the program's name ("$ login"): the usage line names it ("$ token-refresher login").
 const ansi = /\u001b\[[0-9;]*m/g
+const usage = /^((?:\u001b\[[0-9;]*m)*\$ )(login|token|refresh|status|logout|fake-server)(?= |$)/gm
 for (const stream of [process.stdout, process.stderr]) {
-  if (stream.isTTY) continue
+  const plain = !stream.isTTY
   const write = stream.write.bind(stream) as (chunk: unknown, ...rest: Array<unknown>) => boolean
-  stream.write = ((chunk: unknown, ...rest: Array<unknown>) =>
-    write(typeof chunk === "string" ? chunk.replace(ansi, "") : chunk, ...rest)) as typeof stream.write
+  stream.write = ((chunk: unknown, ...rest: Array<unknown>) => {
+    if (typeof chunk !== "string") return write(chunk, ...rest)
+    const named = chunk.replace(usage, "$1token-refresher $2")
+    return write(plain ? named.replace(ansi, "") : named, ...rest)
+  }) as typeof stream.write
 }
 
 /** The signal that stopped the program, for its exit code (128 + the signal's number, as shells report it). */

@@ -62,6 +62,8 @@ describe("token-refresher CLI (built, as a child process, against the fake serve
       const login = yield* run(["login", "--help"], {})
       assert.notInclude(login.stdout, "\u001b[")
       assert.include(login.stdout, "Default: 8888")
+      // usage lines name the program
+      assert.include(login.stdout, "$ token-refresher login [--scope text]")
       assert.include(login.stdout, "Default: 300")
       const top = yield* run(["--help"], {})
       assert.include(top.stdout, "Exit codes: 0 done, 2 bad command line")
