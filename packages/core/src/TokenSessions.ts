@@ -208,6 +208,25 @@ export const make = (options?: Options): Effect.Effect<Service, never, TokenRefr
 /**
  * The `TokenSessions` service as a layer.
  *
+ * @example
+ * ```ts
+ * import { HttpClient } from "@effect/platform"
+ * import { BearerAuth, TokenSessions } from "@token-refresher/core"
+ * import { NodeTokenClient, NodeTokenRefresher, NodeTokenStore } from "@token-refresher/node"
+ * import { Effect, Layer } from "effect"
+ *
+ * const Sessions = TokenSessions.layer({ idleTimeToLive: "10 minutes" }).pipe(
+ *   Layer.provide(NodeTokenRefresher.layerSpotify()),
+ *   Layer.provide(NodeTokenStore.layerFile("/var/lib/my-app/tokens.json"))
+ * )
+ *
+ * // on behalf of one user: that user's token on the request, and that user's 401 recovery
+ * const me = (userId: string) =>
+ *   Effect.flatMap(HttpClient.HttpClient, (client) =>
+ *     client.pipe(BearerAuth.forSession(userId)).get("https://api.spotify.com/v1/me")
+ *   ).pipe(Effect.provide(Layer.merge(Sessions, NodeTokenClient.layer())))
+ * ```
+ *
  * @since 0.2.0
  * @category layers
  */

@@ -252,6 +252,20 @@ export const make = (options?: Options): Effect.Effect<HttpClient.HttpClient, ne
 /**
  * The `HttpClient`, and `Deadline.Enforced` so that the `TokenRefresher` leaves the per-attempt deadline to it.
  *
+ * @example
+ * ```ts
+ * import { TokenRefresher } from "@token-refresher/core"
+ * import { NodeTokenClient } from "@token-refresher/node"
+ * import { Layer, Redacted } from "effect"
+ *
+ * // at most 4 connections to the token endpoint, idle ones kept for 2 seconds
+ * const Refresher = TokenRefresher.layer({
+ *   tokenUrl: "https://auth.example.com/token",
+ *   clientId: "my-app",
+ *   clientSecret: Redacted.make("secret")
+ * }).pipe(Layer.provide(NodeTokenClient.layer({ connections: 4, keepAliveTimeout: "2 seconds" })))
+ * ```
+ *
  * @since 0.3.0
  * @category layers
  */

@@ -52,6 +52,27 @@ const layers = makeLayers<Options>(() => provider, config)
 /**
  * `TokenRefresher` for Google. Needs an `HttpClient`.
  *
+ * @example
+ * ```ts
+ * import { Provider } from "@token-refresher/core"
+ * import { NodeTokenClient } from "@token-refresher/node"
+ * import { Google } from "@token-refresher/providers"
+ * import { Layer, Redacted } from "effect"
+ *
+ * const Refresher = Google.layer({ clientId: "…apps.googleusercontent.com", clientSecret: Redacted.make("…") }).pipe(
+ *   Layer.provide(NodeTokenClient.layer())
+ * )
+ *
+ * // Google grants a refresh token only when the login asks for offline access
+ * const loginUrl = Provider.authorizationUrl(Google.provider, {
+ *   clientId: "…apps.googleusercontent.com",
+ *   redirectUri: "http://127.0.0.1:8888/callback",
+ *   state: "random-state",
+ *   scope: ["openid", "email"],
+ *   params: { access_type: "offline", prompt: "consent" }
+ * })
+ * ```
+ *
  * @since 0.1.0
  * @category layers
  */
