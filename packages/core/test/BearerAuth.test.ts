@@ -130,7 +130,7 @@ describe("BearerAuth", () => {
       assert.strictEqual(error._tag, "RequestError")
       assert.match(error.message, /no access token: No tokens are stored yet/)
       const cause = BearerAuth.tokenError(error)
-      assert.strictEqual(Option.getOrThrow(cause)._tag, "NoToken")
+      assertError(Option.getOrThrow(cause), new Errors.NoToken({}))
     }).pipe(
       Effect.provide(
         BearerAuth.layer.pipe(

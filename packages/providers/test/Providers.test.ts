@@ -241,7 +241,10 @@ describe("provider presets against the fake server's profile of each provider (r
           if (c.revokes) {
             yield* refresher.revoke(current, { hint: "refresh_token" })
             const revoked = yield* Effect.flip(refresher.refresh(current))
-            assert.strictEqual(revoked._tag, "InvalidGrant")
+            assert.deepStrictEqual(
+              { tag: revoked._tag, status: (revoked as Errors.InvalidGrant).status },
+              { tag: "InvalidGrant", status: 400 }
+            )
             assert.strictEqual((yield* server.stats).tokensRevoked, 1)
           } else {
             const unsupported = yield* Effect.flip(refresher.revoke(current))
