@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Errors, TokenManager, TokenRefresher, TokenSet, TokenStore } from "@token-refresher/core"
-import { MockTokenEndpoint } from "@token-refresher/testing"
+import { MockTokenEndpoint, TestStack } from "@token-refresher/testing"
 import { DateTime, Duration, Effect, Fiber, Layer, Option, Redacted, TestClock } from "effect"
 import {
   assertError,
@@ -36,13 +36,7 @@ const managerOn = (
   store: Layer.Layer<TokenStore.TokenStore>,
   replies: Iterable<MockTokenEndpoint.Reply> | MockTokenEndpoint.Handler,
   options?: TokenManager.Options
-) =>
-  TokenManager.layer(options).pipe(
-    Layer.provideMerge(store),
-    Layer.provideMerge(TokenRefresher.layer({ tokenUrl, clientId, clientSecret })),
-    Layer.provideMerge(MockTokenEndpoint.layer(replies)),
-    Layer.orDie
-  )
+) => TestStack.managerOn(store, replies, { manager: options, refresher: { tokenUrl, clientId, clientSecret } })
 
 const accessToken = Effect.flatMap(TokenManager.TokenManager, (manager) => manager.accessToken)
 

@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Errors, TokenManager, TokenRefresher, TokenSet, TokenStore } from "@token-refresher/core"
-import { MockTokenEndpoint } from "@token-refresher/testing"
+import { MockTokenEndpoint, TestStack } from "@token-refresher/testing"
 import { Context, DateTime, Duration, Effect, Fiber, Layer, Option, Redacted, TestClock } from "effect"
 import { assertError, clientId, clientSecret, requestCount, tokenUrl } from "./utils.js"
 
@@ -17,13 +17,7 @@ const managerWith = (
   replies: Iterable<MockTokenEndpoint.Reply>,
   store: Layer.Layer<TokenStore.TokenStore>,
   options?: TokenManager.Options
-) =>
-  TokenManager.layer(options).pipe(
-    Layer.provideMerge(store),
-    Layer.provideMerge(TokenRefresher.layer({ tokenUrl, clientId, clientSecret })),
-    Layer.provideMerge(MockTokenEndpoint.layer(replies)),
-    Layer.orDie
-  )
+) => TestStack.managerOn(store, replies, { manager: options, refresher: { tokenUrl, clientId, clientSecret } })
 
 const seeded = (replies: Iterable<MockTokenEndpoint.Reply>, options?: TokenManager.Options) =>
   managerWith(replies, TokenStore.layerMemory(TokenSet.fromRefreshToken("seed-refresh")), options)

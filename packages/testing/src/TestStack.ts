@@ -76,6 +76,32 @@ export const manager = (
   )
 
 /**
+ * A `TokenManager` over the store that `store` builds (a file, a database, a store with faults), and a refresher over
+ * a mock endpoint scripted with `replies`; everything stays in context.
+ *
+ * @since 0.3.0
+ * @category layers
+ */
+export const managerOn = <E>(
+  store: Layer.Layer<TokenStore.TokenStore, E>,
+  replies: Iterable<MockTokenEndpoint.Reply> | MockTokenEndpoint.Handler,
+  options?: {
+    readonly manager?: TokenManager.Options | undefined
+    readonly refresher?: Partial<TokenRefresher.Options> | undefined
+  }
+): Layer.Layer<
+  | TokenManager.TokenManager
+  | TokenStore.TokenStore
+  | TokenRefresher.TokenRefresher
+  | MockTokenEndpoint.MockTokenEndpoint
+  | HttpClient.HttpClient
+> =>
+  TokenManager.layer(options?.manager).pipe(
+    Layer.provideMerge(Layer.orDie(store)),
+    Layer.provideMerge(refresher(replies, options?.refresher))
+  )
+
+/**
  * A `TokenSet` from plain values, with test defaults: access token `access`, refresh token `refresh`, `Bearer`,
  * expiring an hour after the epoch (`TestClock` time 0) and issued at 0.
  *
