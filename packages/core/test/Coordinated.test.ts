@@ -224,7 +224,16 @@ describe("Retry-After holds back the whole client", () => {
       assert.deepStrictEqual([first._tag, (first as Errors.NetworkError).attempts], ["NetworkError", 1])
       yield* TestClock.adjust("1000 seconds")
       const held = (yield* Effect.flip(TokenRefresher.refresh(Redacted.make("another-session")))) as Errors.NetworkError
-      assert.strictEqual(held._tag, "NetworkError")
+      assertError(
+        held,
+        new Errors.NetworkError({
+          reason: "Status",
+          status: 429,
+          attempts: 0,
+          retryAfter: Duration.millis(2600_000),
+          detail: "not sent: the token endpoint asked this client to wait (Retry-After)"
+        })
+      )
       assert.strictEqual(held.attempts, 0)
       assert.strictEqual(held.status, 429)
       assert.strictEqual(held.retryAfter === undefined ? undefined : Duration.toMillis(held.retryAfter), 2600_000)

@@ -89,7 +89,13 @@ describe("SpotifyApi", () => {
   it.effect("a Spotify error answer is SpotifyApiError with its message", () =>
     Effect.gen(function* () {
       const error = yield* Effect.flip(SpotifyApi.me)
-      assert.strictEqual(error._tag, "SpotifyApiError")
+      const expected = new SpotifyApi.SpotifyApiError({
+        reason: "Status",
+        request: "GET /me",
+        status: 403,
+        detail: "Insufficient client scope"
+      })
+      assert.deepStrictEqual({ ...error, message: error.message }, { ...expected, message: expected.message })
       assert.strictEqual(error.message, "Spotify Web API GET /me failed (HTTP 403): Insufficient client scope")
     }).pipe(
       Effect.provide(
