@@ -142,9 +142,14 @@ describe("NodeTokenRefresher against a real HTTP server on 127.0.0.1", () => {
         Effect.provide(NodeTokenRefresher.layer({ tokenUrl: `${url}/token`, clientId: "c", retry: { maxRetries: 0 } })),
         Effect.flip
       )
-      assert.strictEqual(error._tag, "NetworkError")
-      assert.strictEqual(error._tag === "NetworkError" && error.reason, "Transport")
-      assert.match(error.message, /ECONNREFUSED/)
+      assertFullError(
+        error,
+        new Errors.NetworkError({
+          reason: "Transport",
+          attempts: 1,
+          detail: `connect ECONNREFUSED ${new URL(url).host}`
+        })
+      )
     })
   )
 

@@ -169,7 +169,8 @@ describe.skipIf(!hasRedisServer)("Redis of the test's own (from PATH)", () => {
         yield* Effect.sleep("1 second")
         yield* Effect.promise(() => client.call("SHUTDOWN", "SAVE").catch(() => undefined))
         const down = yield* Effect.flip(store.get(TokenStore.defaultKey))
-        assert.strictEqual(down._tag, "TokenStoreError")
+        assert.deepStrictEqual([down._tag, down.reason], ["TokenStoreError", "Read"])
+        assert.isTrue(down.location.startsWith("redis ") && down.location.endsWith(`(${prefix}*)`), down.location)
         yield* Effect.sleep("2 seconds")
         yield* startRedis(dir, first.port)
         const outcome = yield* during.result

@@ -298,8 +298,11 @@ describe("FakeAuthorizationServer", () => {
       Effect.gen(function* () {
         const port = Number(new URL(server.url).port)
         const error = yield* Effect.flip(Effect.scoped(FakeAuthorizationServer.make({ port })))
-        assert.strictEqual(error._tag, "ListenError")
-        assert.match(error.message, /EADDRINUSE/)
+        const expected = new FakeAuthorizationServer.ListenError({
+          address: `127.0.0.1:${port}`,
+          detail: `listen EADDRINUSE: address already in use 127.0.0.1:${port}`
+        })
+        assert.deepStrictEqual({ ...error, message: error.message }, { ...expected, message: expected.message })
       })
     )
   )
