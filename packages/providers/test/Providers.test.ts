@@ -303,8 +303,8 @@ describe("provider presets against the fake server's profile of each provider (r
           )
         )
       )
-      assert.strictEqual(error._tag, "InvalidGrant")
-      assert.strictEqual((error as Errors.InvalidGrant).description, "Invalid authorization code")
+      const expected = new Errors.InvalidGrant({ status: 400, description: "Invalid authorization code" })
+      assert.deepStrictEqual({ ...error, message: error.message }, { ...expected, message: expected.message })
     }).pipe(Effect.scoped)
   )
 
