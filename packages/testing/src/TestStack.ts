@@ -50,6 +50,30 @@ export const refresher = (
   )
 
 /**
+ * The options of `manager` and `managerOn`.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export interface StackOptions {
+  readonly manager?: TokenManager.Options | undefined
+  readonly refresher?: Partial<TokenRefresher.Options> | undefined
+}
+
+/**
+ * What `manager` and `managerOn` put in context.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export type StackServices =
+  | TokenManager.TokenManager
+  | TokenStore.TokenStore
+  | TokenRefresher.TokenRefresher
+  | MockTokenEndpoint.MockTokenEndpoint
+  | HttpClient.HttpClient
+
+/**
  * A `TokenManager` over a memory store that starts with `initial` (a `TokenSet` under the default key, or
  * `[key, TokenSet]` pairs) and a refresher over a mock endpoint scripted with `replies`; everything stays in context.
  *
@@ -59,21 +83,8 @@ export const refresher = (
 export const manager = (
   replies: Iterable<MockTokenEndpoint.Reply> | MockTokenEndpoint.Handler,
   initial?: TokenSet.TokenSet | Iterable<readonly [string, TokenSet.TokenSet]>,
-  options?: {
-    readonly manager?: TokenManager.Options | undefined
-    readonly refresher?: Partial<TokenRefresher.Options> | undefined
-  }
-): Layer.Layer<
-  | TokenManager.TokenManager
-  | TokenStore.TokenStore
-  | TokenRefresher.TokenRefresher
-  | MockTokenEndpoint.MockTokenEndpoint
-  | HttpClient.HttpClient
-> =>
-  TokenManager.layer(options?.manager).pipe(
-    Layer.provideMerge(TokenStore.layerMemory(initial)),
-    Layer.provideMerge(refresher(replies, options?.refresher))
-  )
+  options?: StackOptions
+): Layer.Layer<StackServices> => managerOn(TokenStore.layerMemory(initial), replies, options)
 
 /**
  * A `TokenManager` over the store that `store` builds (a file, a database, a store with faults), and a refresher over
@@ -85,17 +96,8 @@ export const manager = (
 export const managerOn = <E>(
   store: Layer.Layer<TokenStore.TokenStore, E>,
   replies: Iterable<MockTokenEndpoint.Reply> | MockTokenEndpoint.Handler,
-  options?: {
-    readonly manager?: TokenManager.Options | undefined
-    readonly refresher?: Partial<TokenRefresher.Options> | undefined
-  }
-): Layer.Layer<
-  | TokenManager.TokenManager
-  | TokenStore.TokenStore
-  | TokenRefresher.TokenRefresher
-  | MockTokenEndpoint.MockTokenEndpoint
-  | HttpClient.HttpClient
-> =>
+  options?: StackOptions
+): Layer.Layer<StackServices> =>
   TokenManager.layer(options?.manager).pipe(
     Layer.provideMerge(Layer.orDie(store)),
     Layer.provideMerge(refresher(replies, options?.refresher))
