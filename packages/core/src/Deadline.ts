@@ -11,6 +11,7 @@ import * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
 import * as FiberRef from "effect/FiberRef"
 import * as Option from "effect/Option"
+import { someCause } from "./internal/causes.js"
 
 /**
  * Whether the `HttpClient` in context enforces `Deadline.current` itself. Default: `false`.
@@ -58,15 +59,11 @@ export class DeadlineExceeded extends Error {
  * @since 0.3.0
  * @category guards
  */
-export const isTimeout = (cause: unknown): boolean => {
-  let current: unknown = cause
-  for (let depth = 0; depth < 4 && typeof current === "object" && current !== null; depth++) {
-    const { code, name } = current as { readonly name?: unknown; readonly code?: unknown }
-    if (name === "TimeoutError" || code === "UND_ERR_HEADERS_TIMEOUT" || code === "UND_ERR_BODY_TIMEOUT") return true
-    current = (current as { readonly cause?: unknown }).cause
-  }
-  return false
-}
+export const isTimeout = (cause: unknown): boolean =>
+  someCause(cause, (link) => {
+    const { code, name } = link as { readonly name?: unknown; readonly code?: unknown }
+    return name === "TimeoutError" || code === "UND_ERR_HEADERS_TIMEOUT" || code === "UND_ERR_BODY_TIMEOUT"
+  })
 
 /**
  * A response may offer to read its own body as text, stopping at a byte limit, in one pass: the `TokenRefresher`

@@ -22,6 +22,7 @@ import type * as Provider from "../Provider.js"
 import type * as TokenRefresher from "../TokenRefresher.js"
 import { TokenSet } from "../TokenSet.js"
 import { boundedText, sanitize } from "./body.js"
+import { someCause } from "./causes.js"
 import * as Options from "./options.js"
 import { parseErrorResponse, parseTokenResponse, splitScope, type TokenResponse } from "./tokenResponse.js"
 
@@ -78,16 +79,14 @@ const notSentCodes: ReadonlySet<string> = new Set([
 /** The same codes, as they appear in a message when the error carries no `code`. */
 const notSentMessage = new RegExp(`\\b(${[...notSentCodes].join("|")})\\b`)
 
-const neverSent = (error: unknown): boolean => {
-  let current: unknown = error
-  for (let depth = 0; depth < 4 && typeof current === "object" && current !== null; depth++) {
-    const { code, message } = current as { readonly code?: unknown; readonly message?: unknown }
-    if (typeof code === "string" && notSentCodes.has(code)) return true
-    if (typeof message === "string" && notSentMessage.test(message)) return true
-    current = (current as { readonly cause?: unknown }).cause
-  }
-  return false
-}
+const neverSent = (error: unknown): boolean =>
+  someCause(error, (cause) => {
+    const { code, message } = cause as { readonly code?: unknown; readonly message?: unknown }
+    return (
+      (typeof code === "string" && notSentCodes.has(code)) ||
+      (typeof message === "string" && notSentMessage.test(message))
+    )
+  })
 
 const transportDetail = (error: HttpClientError.HttpClientError): string =>
   error._tag === "RequestError"
@@ -330,6 +329,12 @@ export const make = (
         detail: `no answer within ${Duration.format(options.timeout)}`
       })
 
+    /** A request or response that failed: the deadline passing, or the transport. */
+    const transportFailure = (error: HttpClientError.HttpClientError, maybeDelivered: boolean): Unanswered =>
+      Deadline.isTimeout(error.cause)
+        ? timedOut()
+        : unanswered({ reason: "Transport", retryable: true, maybeDelivered, detail: transportDetail(error) })
+
     /** The request's own fields, then the client's (RFC 6749 §2.3.1 for `client_secret_post`, §3.2.1 for public clients). */
     const formRequest = (url: string, fields: ReadonlyArray<readonly [string, string]>) => {
       const params: Array<readonly [string, string]> = [...fields]
@@ -378,29 +383,9 @@ export const make = (
                   detail: `the body is longer than ${tooLarge.limit} bytes (maxResponseBytes); reading stopped there`
                 })
               ),
-            RequestError: (error) =>
-              Effect.fail(
-                Deadline.isTimeout(error.cause)
-                  ? timedOut()
-                  : unanswered({
-                      reason: "Transport",
-                      retryable: true,
-                      maybeDelivered: !neverSent(error.cause),
-                      detail: transportDetail(error)
-                    })
-              ),
+            RequestError: (error) => Effect.fail(transportFailure(error, !neverSent(error.cause))),
             // the server answered: it has acted on the request, whatever the body would have said
-            ResponseError: (error) =>
-              Effect.fail(
-                Deadline.isTimeout(error.cause)
-                  ? timedOut()
-                  : unanswered({
-                      reason: "Transport",
-                      retryable: true,
-                      maybeDelivered: true,
-                      detail: transportDetail(error)
-                    })
-              )
+            ResponseError: (error) => Effect.fail(transportFailure(error, true))
           }),
           Effect.flatMap(({ body, response }): Effect.Effect<A, E | FailureError | Unanswered> => {
             const raw = rawResponse(response.status, response.headers, body, normalize)
