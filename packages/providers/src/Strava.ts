@@ -19,6 +19,7 @@ import {
   type CommonOptions,
   type PresetLayer,
   clientConfig,
+  isTransient,
   makeLayers,
   oauthError,
   record
@@ -41,7 +42,7 @@ export interface Options extends CommonOptions {}
 export const normalize = (raw: Provider.RawResponse): Provider.RawResponse => {
   const body = record(raw.body)
   if (body === undefined || (raw.status >= 200 && raw.status < 300) || !Array.isArray(body.errors)) return raw
-  if (raw.status >= 500 || raw.status === 429 || raw.status === 408) return raw
+  if (isTransient(raw)) return raw
   const faults = body.errors.map(record).filter((fault) => fault !== undefined)
   const description = faults.map((f) => `${String(f.resource)} ${String(f.field)} ${String(f.code)}`).join(", ")
   if (faults.some((f) => f.resource === "RefreshToken" || f.resource === "AuthorizationCode" || f.field === "code")) {

@@ -19,6 +19,7 @@ import {
   type CommonOptions,
   type PresetLayer,
   clientConfig,
+  isTransient,
   makeLayers,
   oauthError,
   record
@@ -46,7 +47,7 @@ export const normalize = (raw: Provider.RawResponse): Provider.RawResponse => {
       ? { ...raw, body: { ...body, scope: body.scope.filter((s) => typeof s === "string").join(" ") } }
       : raw
   }
-  if (typeof body.message !== "string" || raw.status >= 500 || raw.status === 429 || raw.status === 408) return raw
+  if (typeof body.message !== "string" || isTransient(raw)) return raw
   const message = body.message
   if (/invalid refresh token/i.test(message)) return oauthError(raw, 400, "invalid_grant", message)
   if (raw.status === 401 || raw.status === 403 || /client/i.test(message)) {

@@ -74,3 +74,10 @@ export const oauthError = (
   headers: raw.headers,
   body: typeof description === "string" ? { error, error_description: description } : { error }
 })
+
+/**
+ * A transient answer (408, 429, 5xx): the core retries it as it is, so an error `normalize` leaves it alone even when
+ * its body has the provider's error shape.
+ */
+export const isTransient = (raw: Provider.RawResponse): boolean =>
+  raw.status >= 500 || raw.status === 429 || raw.status === 408
