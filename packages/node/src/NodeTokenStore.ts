@@ -164,20 +164,33 @@ export const makeFile = (
 
     /**
      * Only a regular file of at most `maxFileBytes` is read: a FIFO would block forever, and `/dev/zero` or a huge file
-     * would fill the memory. A symlink is followed (reads and writes go to its target).
+     * would fill the memory. A symlink is followed (reads and writes go to its target). The file's mode comes with its
+     * text, from the same `stat`.
      */
-    const readText: Effect.Effect<Option.Option<string>, TokenStore.TokenStoreError> = fs.stat(location).pipe(
-      Effect.flatMap((info): Effect.Effect<Option.Option<string>, TokenStore.TokenStoreError | PlatformError> => {
-        if (info.type !== "File") {
-          return Effect.fail(failure("Read", `it is not a regular file (a ${info.type}): refusing to read it`))
+    const readFile: Effect.Effect<
+      Option.Option<{ readonly text: string; readonly mode: number }>,
+      TokenStore.TokenStoreError
+    > = fs.stat(location).pipe(
+      Effect.flatMap(
+        (
+          info
+        ): Effect.Effect<
+          Option.Option<{ readonly text: string; readonly mode: number }>,
+          TokenStore.TokenStoreError | PlatformError
+        > => {
+          if (info.type !== "File") {
+            return Effect.fail(failure("Read", `it is not a regular file (a ${info.type}): refusing to read it`))
+          }
+          if (Number(info.size) > maxFileBytes) {
+            return Effect.fail(
+              failure("Read", `it is larger than ${maxFileBytes} bytes (maxFileBytes): refusing to read it`)
+            )
+          }
+          return fs
+            .readFileString(location)
+            .pipe(Effect.map((text) => Option.some({ text, mode: modeBits(info.mode) })))
         }
-        if (Number(info.size) > maxFileBytes) {
-          return Effect.fail(
-            failure("Read", `it is larger than ${maxFileBytes} bytes (maxFileBytes): refusing to read it`)
-          )
-        }
-        return fs.readFileString(location).pipe(Effect.map(Option.some))
-      }),
+      ),
       Effect.catchAll((error) =>
         error._tag === "TokenStoreError"
           ? Effect.fail(error)
@@ -199,22 +212,18 @@ export const makeFile = (
         onRight: Effect.succeed
       })
 
-    const reportMode = fs.stat(location).pipe(
-      Effect.flatMap((info) => {
-        const mode = modeBits(info.mode)
-        if ((mode & 0o077) === 0 || warnedMode === mode) return Effect.void
-        warnedMode = mode
-        return Effect.logWarning(
-          `token file ${location} may be read by other users (mode 0${mode.toString(8)}): run chmod 600 ${location}`
-        )
-      }),
-      Effect.ignore
-    )
+    const reportMode = (mode: number) => {
+      if ((mode & 0o077) === 0 || warnedMode === mode) return Effect.void
+      warnedMode = mode
+      return Effect.logWarning(
+        `token file ${location} may be read by other users (mode 0${mode.toString(8)}): run chmod 600 ${location}`
+      )
+    }
 
-    const sessions = Effect.flatMap(readText, (text) =>
-      Option.match(text, {
+    const sessions = Effect.flatMap(readFile, (file) =>
+      Option.match(file, {
         onNone: () => Effect.succeed(new Map<string, TokenSet.TokenSet>() as ReadonlyMap<string, TokenSet.TokenSet>),
-        onSome: (text) => decode(text, "cannot read the tokens").pipe(Effect.zipLeft(reportMode))
+        onSome: ({ mode, text }) => decode(text, "cannot read the tokens").pipe(Effect.zipLeft(reportMode(mode)))
       })
     )
 
@@ -300,9 +309,9 @@ export const makeFile = (
     const update = (change: (sessions: Map<string, TokenSet.TokenSet>) => void) =>
       Effect.gen(function* () {
         if (lockLost !== undefined) return yield* failure("Lock", lockLost)
-        const existing = yield* readText
+        const existing = yield* readFile
         const current = new Map(
-          Option.isSome(existing) ? yield* decode(existing.value, "refusing to overwrite it") : undefined
+          Option.isSome(existing) ? yield* decode(existing.value.text, "refusing to overwrite it") : undefined
         )
         change(current)
         const text = yield* Effect.orDie(encodeSessions(Object.fromEntries(current)))
