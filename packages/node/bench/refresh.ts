@@ -78,6 +78,18 @@ interface Figures {
 const percentile = (sorted: ReadonlyArray<number>, p: number) =>
   sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]!
 
+/** The figures of one case: its latencies (µs, one per operation) and its wall time (ms). */
+const figuresOf = (name: string, latencies: Array<number>, wallMillis: number): Figures => {
+  latencies.sort((a, b) => a - b)
+  return {
+    name,
+    n: latencies.length,
+    medianMicros: percentile(latencies, 0.5),
+    p99Micros: percentile(latencies, 0.99),
+    perSecond: (latencies.length / wallMillis) * 1000
+  }
+}
+
 /** Runs `op` `n` times with `inFlight` at once (after `warmup` runs), timing each. */
 const measure = async (
   name: string,
@@ -98,15 +110,7 @@ const measure = async (
       }
     })
   )
-  const wall = performance.now() - started
-  latencies.sort((a, b) => a - b)
-  return {
-    name,
-    n: options.n,
-    medianMicros: percentile(latencies, 0.5),
-    p99Micros: percentile(latencies, 0.99),
-    perSecond: (options.n / wall) * 1000
-  }
+  return figuresOf(name, latencies, performance.now() - started)
 }
 
 const form = "grant_type=refresh_token&refresh_token=bench-refresh-token"
@@ -160,15 +164,7 @@ const measureEffect = <E, R>(
       Array.from({ length: options.inFlight }, () => worker),
       { concurrency: "unbounded", discard: true }
     )
-    const wall = performance.now() - started
-    latencies.sort((a, b) => a - b)
-    return {
-      name,
-      n: options.n,
-      medianMicros: percentile(latencies, 0.5),
-      p99Micros: percentile(latencies, 0.99),
-      perSecond: (options.n / wall) * 1000
-    }
+    return figuresOf(name, latencies, performance.now() - started)
   })
 
 const runtimes: Array<ManagedRuntime.ManagedRuntime<never, unknown>> = []
