@@ -9,9 +9,9 @@ import * as Match from "effect/Match"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 
-/** A login that did not complete: no redirect in time, a foreign `state`, or the user said no. */
+/** A login that did not complete: no redirect in time, the user said no, or the server refused the code. */
 export class LoginError extends Schema.TaggedError<LoginError>("@token-refresher/node/LoginError")("LoginError", {
-  reason: Schema.Literal("Timeout", "StateMismatch", "Denied", "Listen", "MissingCode", "Unsupported", "CodeRejected"),
+  reason: Schema.Literal("Timeout", "Denied", "Listen", "MissingCode", "Unsupported", "CodeRejected"),
   detail: Schema.String
 }) {
   override get message(): string {
