@@ -36,7 +36,7 @@ export class InvalidGrant extends Schema.TaggedError<InvalidGrant>("@token-refre
      * The refresh token's known end of life (`TokenSet.refreshTokenExpiresAt`), when the rejection came after it: the
      * token expired by the provider's policy, whatever the refreshes.
      */
-    refreshTokenExpiredAt: Schema.optional(Schema.DateTimeUtcFromSelf)
+    refreshTokenExpiredAt: Schema.optional(Schema.DateTimeUtc)
   }
 ) {
   /** The OAuth error code. */

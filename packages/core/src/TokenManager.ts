@@ -13,6 +13,7 @@ import type * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import type { NoToken, RefreshError } from "./Errors.js"
 import * as internal from "./internal/tokenManager.js"
+import type * as Session from "./Session.js"
 import type { TokenRefresher } from "./TokenRefresher.js"
 import type { TokenSet } from "./TokenSet.js"
 import type { TokenStore, TokenStoreError } from "./TokenStore.js"
@@ -40,8 +41,8 @@ export interface Service {
    * callers share one refresh.
    */
   readonly accessToken: Effect.Effect<Redacted.Redacted<string>, TokenError>
-  /** The newest tokens known (in memory, else in the store), without refreshing. */
-  readonly current: Effect.Effect<Option.Option<TokenSet>, TokenStoreError>
+  /** The session as it stands: the tokens in memory when the store write of the last refresh failed, else the stored session. Never refreshes. */
+  readonly current: Effect.Effect<Option.Option<Session.Session>, TokenStoreError>
   /** Marks the current access token as unusable (the API answered 401): the next `accessToken` refreshes. */
   readonly invalidate: Effect.Effect<void>
   /**
@@ -126,12 +127,12 @@ export const make: (options?: Options) => Effect.Effect<Service, never, TokenRef
  *
  * @example
  * ```ts
- * import { TokenManager, TokenRefresher, TokenSet, TokenStore } from "@token-refresher/core"
+ * import { Session, TokenManager, TokenRefresher, TokenStore } from "@token-refresher/core"
  * import { NodeTokenClient } from "@token-refresher/node"
  * import { Effect, Layer } from "effect"
  *
  * const Manager = TokenManager.layer({ key: "alice", leeway: "2 minutes" }).pipe(
- *   Layer.provide(TokenStore.layerMemory([["alice", TokenSet.fromRefreshToken("alice-refresh-token")]])),
+ *   Layer.provide(TokenStore.layerMemory([["alice", Session.seeded("alice-refresh-token")]])),
  *   Layer.provide(TokenRefresher.layer({ tokenUrl: "https://auth.example.com/token", clientId: "my-app" })),
  *   Layer.provide(NodeTokenClient.layer())
  * )

@@ -13,7 +13,9 @@ import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
 import * as Scope from "effect/Scope"
 import * as TokenManager from "./TokenManager.js"
-import type { RevocationUnsupported, RevokeError } from "./Errors.js"
+import type * as DateTime from "effect/DateTime"
+import type { InvalidGrant, RevocationUnsupported, RevokeError } from "./Errors.js"
+import * as Session from "./Session.js"
 import { TokenRefresher } from "./TokenRefresher.js"
 import type { TokenSet } from "./TokenSet.js"
 import { TokenStore, type TokenStoreError } from "./TokenStore.js"
@@ -29,8 +31,12 @@ export interface Service {
   readonly accessToken: (key: string) => Effect.Effect<Redacted.Redacted<string>, TokenManager.TokenError>
   /** The one shared manager for `key`, held while the scope lives. */
   readonly manager: (key: string) => Effect.Effect<TokenManager.Service, never, Scope.Scope>
-  /** Stores the tokens of a login under `key`; the live manager of `key`, if any, stops serving what it cached. */
-  readonly save: (key: string, tokens: TokenSet) => Effect.Effect<void, TokenStoreError>
+  /**
+   * Stores the tokens of a login under `key` (a `TokenSet` is stored as `Session.active`; a `Session` as it is, for an
+   * import or a seed). It replaces whatever was there, a rejected session included; the live manager of `key`, if
+   * any, stops serving what it cached.
+   */
+  readonly save: (key: string, session: TokenSet | Session.Session) => Effect.Effect<void, TokenStoreError>
   /**
    * Forgets the session `key` (a logout), in the store and in memory. With `revoke: true` its refresh token is first
    * revoked at the provider (RFC 7009) when the provider has a revocation endpoint; if that revocation fails, the
@@ -47,6 +53,60 @@ export interface Service {
   readonly clientCredentials: (options?: {
     readonly scope?: ReadonlyArray<string> | undefined
   }) => Effect.Effect<Redacted.Redacted<string>, TokenManager.TokenError>
+  /** What is known of the session `key`, without any token; `None` when nothing is stored under it. */
+  readonly status: (key: string) => Effect.Effect<Option.Option<SessionStatus>, TokenStoreError>
+}
+
+/**
+ * What the application may know of a session without seeing a token: its state, and the times that matter.
+ *
+ * @since 0.4.0
+ * @category models
+ */
+export interface SessionStatus {
+  readonly key: string
+  /** `Seeded`: never used yet; `Active`: working; `Rejected`: the user must log in again. */
+  readonly state: Session.Session["_tag"]
+  /** `Active`: when the access token expires. */
+  readonly expiresAt?: DateTime.Utc
+  /** `Active`: when it was issued. */
+  readonly issuedAt?: DateTime.Utc
+  /** `Active`: when the user authorised the app, when known. */
+  readonly authorizedAt?: DateTime.Utc
+  /** `Active`: when the refresh token stops working whatever the refreshes, when known. */
+  readonly refreshTokenExpiresAt?: DateTime.Utc
+  /** `Seeded`: when the refresh token was put in the store. */
+  readonly seededAt?: DateTime.Utc
+  /** `Rejected`: when the provider refused the refresh token. */
+  readonly rejectedAt?: DateTime.Utc
+  /** `Rejected`: the provider's answer. */
+  readonly error?: InvalidGrant
+}
+
+/**
+ * The status of a stored session (see {@link SessionStatus}).
+ *
+ * @since 0.4.0
+ * @category constructors
+ */
+export const statusOf = (key: string, session: Session.Session): SessionStatus => {
+  switch (session._tag) {
+    case "Seeded":
+      return { key, state: "Seeded", seededAt: session.seededAt }
+    case "Active": {
+      const { authorizedAt, expiresAt, issuedAt, refreshTokenExpiresAt } = session.tokens
+      return {
+        key,
+        state: "Active",
+        expiresAt,
+        issuedAt,
+        ...Option.match(authorizedAt, { onNone: () => ({}), onSome: (at) => ({ authorizedAt: at }) }),
+        ...Option.match(refreshTokenExpiresAt, { onNone: () => ({}), onSome: (at) => ({ refreshTokenExpiresAt: at }) })
+      }
+    }
+    case "Rejected":
+      return { key, state: "Rejected", rejectedAt: session.rejectedAt, error: session.error }
+  }
 }
 
 /**
@@ -183,12 +243,13 @@ export const make = (options?: Options): Effect.Effect<Service, never, TokenRefr
     return TokenSessions.of({
       accessToken: (key) => Effect.scoped(Effect.flatMap(manager(key), (m) => m.accessToken)),
       manager,
-      save: (key, tokens) => Effect.zipRight(store.set(key, tokens), forget(key)),
+      save: (key, session) =>
+        Effect.zipRight(store.set(key, Session.isSession(session) ? session : Session.active(session)), forget(key)),
       remove: (key, removeOptions) =>
         Effect.gen(function* () {
           if (removeOptions?.revoke === true && refresher.provider.revocationUrl !== undefined) {
             const stored = yield* store.get(key)
-            const refreshToken = Option.flatMap(stored, (tokens) => tokens.refreshToken)
+            const refreshToken = Option.flatMap(stored, Session.refreshToken)
             if (Option.isSome(refreshToken)) {
               yield* refresher
                 .revoke(refreshToken.value, { hint: "refresh_token" })
@@ -201,7 +262,8 @@ export const make = (options?: Options): Effect.Effect<Service, never, TokenRefr
       clientCredentials: (ccOptions) => {
         const key = TokenManager.clientCredentialsKey(ccOptions?.scope)
         return Effect.scoped(Effect.flatMap(managerOf(key, ccOptions?.scope ?? []), (m) => m.accessToken))
-      }
+      },
+      status: (key) => Effect.map(store.get(key), Option.map((session) => statusOf(key, session)))
     })
   })
 
@@ -243,3 +305,58 @@ export const accessToken = (
   key: string
 ): Effect.Effect<Redacted.Redacted<string>, TokenManager.TokenError, TokenSessions> =>
   Effect.flatMap(TokenSessions, (sessions) => sessions.accessToken(key))
+
+/**
+ * The one shared manager of the session `key`, held while the scope lives, with `TokenSessions` in context.
+ *
+ * @since 0.4.0
+ * @category accessors
+ */
+export const manager = (key: string): Effect.Effect<TokenManager.Service, never, TokenSessions | Scope.Scope> =>
+  Effect.flatMap(TokenSessions, (sessions) => sessions.manager(key))
+
+/**
+ * Stores the tokens of a login under `key`, with `TokenSessions` in context.
+ *
+ * @since 0.4.0
+ * @category accessors
+ */
+export const save = (
+  key: string,
+  session: TokenSet | Session.Session
+): Effect.Effect<void, TokenStoreError, TokenSessions> =>
+  Effect.flatMap(TokenSessions, (sessions) => sessions.save(key, session))
+
+/**
+ * Forgets the session `key` (a logout), with `TokenSessions` in context.
+ *
+ * @since 0.4.0
+ * @category accessors
+ */
+export const remove = (
+  key: string,
+  options?: { readonly revoke?: boolean | undefined }
+): Effect.Effect<void, TokenStoreError | Exclude<RevokeError, RevocationUnsupported>, TokenSessions> =>
+  Effect.flatMap(TokenSessions, (sessions) => sessions.remove(key, options))
+
+/**
+ * A valid app token (client credentials) for `scope`, with `TokenSessions` in context.
+ *
+ * @since 0.4.0
+ * @category accessors
+ */
+export const clientCredentials = (options?: {
+  readonly scope?: ReadonlyArray<string> | undefined
+}): Effect.Effect<Redacted.Redacted<string>, TokenManager.TokenError, TokenSessions> =>
+  Effect.flatMap(TokenSessions, (sessions) => sessions.clientCredentials(options))
+
+/**
+ * What is known of the session `key`, without any token, with `TokenSessions` in context.
+ *
+ * @since 0.4.0
+ * @category accessors
+ */
+export const status = (
+  key: string
+): Effect.Effect<Option.Option<SessionStatus>, TokenStoreError, TokenSessions> =>
+  Effect.flatMap(TokenSessions, (sessions) => sessions.status(key))

@@ -18,19 +18,18 @@ const optionalField = <S extends Schema.Schema.Any>(schema: S) =>
   )
 
 /**
- * The tokens held after a grant. The tokens are `Redacted`: they never print, log or serialise by accident. The
- * encoded form (`Schema.encode(TokenSet)`) is plain JSON, so a store can persist it; fields that are `None` are left
- * out of it.
+ * The tokens a token endpoint granted: always an access token, with its type, expiry and scopes, and the refresh
+ * token when the grant gave one. The tokens are `Redacted`: they never print, log or serialise by accident. The
+ * encoded form (`Schema.encode(TokenSet)`) is plain JSON; fields that are `None` are left out of it.
  *
- * A set seeded from a bare refresh token (`fromRefreshToken`) has no access token yet (`accessToken` is `None`) and is
- * already expired, so its first use refreshes.
+ * What a store keeps under a key is a `Session` (module `Session`): a `TokenSet` is its `Active` case.
  *
  * @since 0.1.0
  * @category models
  */
 export class TokenSet extends Schema.Class<TokenSet>("@token-refresher/core/TokenSet")({
-  /** The access token to send as `Authorization: Bearer …`; `None` only for a set seeded from a refresh token. */
-  accessToken: optionalField(RedactedToken),
+  /** The access token to send as `Authorization: Bearer …`. */
+  accessToken: RedactedToken,
   /**
    * The refresh token: the rotated one, or the one that was sent when the server returned none. `None` when the
    * grant gave none (client credentials, or a code exchange without offline access).
@@ -48,9 +47,8 @@ export class TokenSet extends Schema.Class<TokenSet>("@token-refresher/core/Toke
   /**
    * When the tokens were asked for (by the Effect `Clock`): the start of their lifetime as the client can bound it.
    * Every process that reads them from a shared store computes the same refresh time from it (see `refreshAtMillis`).
-   * Absent for a seeded refresh token and for files written before 0.2.
    */
-  issuedAt: Schema.optional(Schema.DateTimeUtc),
+  issuedAt: Schema.DateTimeUtc,
   /**
    * When the user authorised the app (the code exchange, or the client-credentials grant), carried through every
    * refresh and rotation. `None` when unknown (a seeded refresh token, or tokens stored before 0.3).
@@ -64,41 +62,32 @@ export class TokenSet extends Schema.Class<TokenSet>("@token-refresher/core/Toke
 }) {
   /**
    * When the access token should be refreshed, in epoch milliseconds: `expiresAt - leeway`, where the leeway is at
-   * most half the token's lifetime when `issuedAt` is known, so a server that grants tokens shorter-lived than the
-   * leeway does not cause a refresh on every call. Without an access token it is `-Infinity`: refresh now.
+   * most half the token's lifetime, so a server that grants tokens shorter-lived than the leeway does not cause a
+   * refresh on every call.
    *
    * @since 0.2.0
    */
   refreshAtMillis(leeway: Duration.DurationInput): number {
-    if (Option.isNone(this.accessToken)) return Number.NEGATIVE_INFINITY
     const expiresAt = this.expiresAt.epochMillis
-    const leewayMillis = Duration.toMillis(leeway)
-    return this.issuedAt === undefined
-      ? expiresAt - leewayMillis
-      : expiresAt - Math.min(leewayMillis, Math.max(0, expiresAt - this.issuedAt.epochMillis) / 2)
+    return expiresAt - Math.min(Duration.toMillis(leeway), Math.max(0, expiresAt - this.issuedAt.epochMillis) / 2)
   }
 
   /**
-   * Whether the access token should be refreshed at `now`: it expires within `leeway` (default 0), or there is none.
+   * Whether the access token should be refreshed at `now`: it expires within `leeway` (default 0).
    *
    * @since 0.1.0
    */
   isExpired(now: DateTime.DateTime, leeway: Duration.DurationInput = Duration.zero): boolean {
-    return (
-      Option.isNone(this.accessToken) ||
-      DateTime.toEpochMillis(now) >= DateTime.toEpochMillis(this.expiresAt) - Duration.toMillis(leeway)
-    )
+    return DateTime.toEpochMillis(now) >= this.expiresAt.epochMillis - Duration.toMillis(leeway)
   }
 
   /**
-   * How long the access token stays valid after `now` (zero once it has expired, or when there is none).
+   * How long the access token stays valid after `now` (zero once it has expired).
    *
    * @since 0.1.0
    */
   expiresIn(now: DateTime.DateTime): Duration.Duration {
-    return Option.isNone(this.accessToken)
-      ? Duration.zero
-      : Duration.millis(Math.max(0, DateTime.toEpochMillis(this.expiresAt) - DateTime.toEpochMillis(now)))
+    return Duration.millis(Math.max(0, this.expiresAt.epochMillis - DateTime.toEpochMillis(now)))
   }
 
   /**
@@ -108,33 +97,18 @@ export class TokenSet extends Schema.Class<TokenSet>("@token-refresher/core/Toke
    */
   refreshTokenExpiresIn(now: DateTime.DateTime): Option.Option<Duration.Duration> {
     return Option.map(this.refreshTokenExpiresAt, (end) =>
-      Duration.millis(Math.max(0, DateTime.toEpochMillis(end) - DateTime.toEpochMillis(now)))
+      Duration.millis(Math.max(0, end.epochMillis - DateTime.toEpochMillis(now)))
     )
   }
 }
 
 /**
- * A `TokenSet` as JSON text, for stores that keep a file or a string.
+ * A `TokenSet` as JSON text.
  *
  * @since 0.1.0
  * @category schemas
  */
 export const TokenSetFromJson: Schema.Schema<TokenSet, string> = Schema.parseJson(TokenSet)
-
-/**
- * Builds a `TokenSet` from a bare refresh token (e.g. `SPOTIFY_REFRESH_TOKEN`) to seed a store. It has no access token
- * (`accessToken` is `None`) and is already expired, so its first use refreshes.
- *
- * @since 0.1.0
- * @category constructors
- */
-export const fromRefreshToken = (refreshToken: Redacted.Redacted<string> | string): TokenSet =>
-  new TokenSet({
-    refreshToken: Option.some(typeof refreshToken === "string" ? Redacted.make(refreshToken) : refreshToken),
-    tokenType: "Bearer",
-    expiresAt: DateTime.unsafeMake(0),
-    scope: []
-  })
 
 /**
  * The fields of {@link make}: tokens as strings or `Redacted`, the optional ones left out when there are none.
@@ -150,6 +124,7 @@ export interface MakeOptions {
   readonly expiresAt: DateTime.DateTime.Input
   /** Default: none. */
   readonly scope?: ReadonlyArray<string> | undefined
+  /** Default: `expiresAt` minus one hour. */
   readonly issuedAt?: DateTime.DateTime.Input | undefined
   readonly authorizedAt?: DateTime.DateTime.Input | undefined
   readonly refreshTokenExpiresAt?: DateTime.DateTime.Input | undefined
@@ -168,14 +143,19 @@ const optionalDate = (input: DateTime.DateTime.Input | undefined): Option.Option
  * @since 0.3.0
  * @category constructors
  */
-export const make = (options: MakeOptions): TokenSet =>
-  new TokenSet({
-    accessToken: Option.some(redact(options.accessToken)),
+export const make = (options: MakeOptions): TokenSet => {
+  const expiresAt = DateTime.toUtc(DateTime.unsafeMake(options.expiresAt))
+  return new TokenSet({
+    accessToken: redact(options.accessToken),
     refreshToken: options.refreshToken === undefined ? Option.none() : Option.some(redact(options.refreshToken)),
     tokenType: options.tokenType ?? "Bearer",
-    expiresAt: DateTime.toUtc(DateTime.unsafeMake(options.expiresAt)),
+    expiresAt,
     scope: options.scope ?? [],
-    ...(options.issuedAt === undefined ? {} : { issuedAt: DateTime.toUtc(DateTime.unsafeMake(options.issuedAt)) }),
+    issuedAt:
+      options.issuedAt === undefined
+        ? DateTime.subtract(expiresAt, { hours: 1 })
+        : DateTime.toUtc(DateTime.unsafeMake(options.issuedAt)),
     authorizedAt: optionalDate(options.authorizedAt),
     refreshTokenExpiresAt: optionalDate(options.refreshTokenExpiresAt)
   })
+}

@@ -6,7 +6,9 @@
  */
 import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
+import * as Chunk from "effect/Chunk"
 import * as Context from "effect/Context"
+import * as DateTime from "effect/DateTime"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -14,13 +16,15 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
 import * as encryption from "./internal/encryption.js"
 import * as internal from "./internal/tokenStore.js"
-import { fromRefreshToken, TokenSet } from "./TokenSet.js"
+import * as Session from "./Session.js"
+import { TokenSet } from "./TokenSet.js"
 
 /**
- * A store could not read or write the tokens, or could not take the refresh lock. Its message names the store (a
- * file's path, say) and never holds a token.
+ * A store could not read or write a session, or could not take the refresh lock. Its message names the store (a
+ * file's path, say) and the session, and never holds a token.
  *
  * @since 0.1.0
  * @category errors
@@ -29,10 +33,12 @@ export class TokenStoreError extends Schema.TaggedError<TokenStoreError>("@token
   "TokenStoreError",
   {
     /**
-     * `Read`/`Write`: the storage failed; `Corrupt`: it holds something that is not a `TokenSet`; `Lock`: the refresh
-     * lock could not be had within the store's `lockTimeout`, or the lock's backend failed.
+     * `Read`/`Write`: the storage failed; `Corrupt`: it holds something that is not a session, or a sealed session
+     * that does not open with this key; `Encrypted`: the session is sealed and this store has no key
+     * (`TokenStore.encrypted`), so it neither reads nor replaces it; `Lock`: the refresh lock could not be had within
+     * the store's `lockTimeout`, or the lock's backend failed.
      */
-    reason: Schema.Literal("Read", "Write", "Corrupt", "Lock"),
+    reason: Schema.Literal("Read", "Write", "Corrupt", "Encrypted", "Lock"),
     /** Which store: a file's path, say. */
     location: Schema.String,
     /** What went wrong, without any stored value. */
@@ -45,18 +51,41 @@ export class TokenStoreError extends Schema.TaggedError<TokenStoreError>("@token
 }
 
 /**
- * A keyed, lockable store. A key names one session: one user's tokens with one provider.
+ * Which keys {@link Service.keys} lists: those that start with `prefix`, after the key `after` (the last key of the
+ * previous page), at most `limit` of them.
+ *
+ * @since 0.4.0
+ * @category models
+ */
+export interface KeysOptions {
+  /** Default: every key. */
+  readonly prefix?: string | undefined
+  /** Default: from the first key. */
+  readonly after?: string | undefined
+  /** Default: no limit. */
+  readonly limit?: number | undefined
+}
+
+/**
+ * A keyed, lockable store of sessions. A key names one session: one user's connection to one provider.
  *
  * @since 0.1.0
  * @category models
  */
 export interface Service {
-  /** The tokens stored under `key`, `None` when there are none. */
-  readonly get: (key: string) => Effect.Effect<Option.Option<TokenSet>, TokenStoreError>
-  /** Replaces the tokens under `key`. Outside `withLock(key)` it takes the lock briefly. */
-  readonly set: (key: string, tokens: TokenSet) => Effect.Effect<void, TokenStoreError>
+  /** Names the store in errors: a file's path, a table, a URL without its password. */
+  readonly location: string
+  /** The session stored under `key`, `None` when there is none. */
+  readonly get: (key: string) => Effect.Effect<Option.Option<Session.Session>, TokenStoreError>
+  /** Replaces the session under `key`. Outside `withLock(key)` it takes the lock briefly. */
+  readonly set: (key: string, session: Session.Session) => Effect.Effect<void, TokenStoreError>
   /** Forgets `key` (a logout). Outside `withLock(key)` it takes the lock briefly. */
   readonly remove: (key: string) => Effect.Effect<void, TokenStoreError>
+  /**
+   * The stored keys in a stable order (by code unit), a page at a time; no value is read or decoded. The next page
+   * starts `after` the last key of this one.
+   */
+  readonly keys: (options?: KeysOptions) => Effect.Effect<ReadonlyArray<string>, TokenStoreError>
   /**
    * Runs `self` while holding `key`'s refresh lock, exclusive among every process that shares this store. Re-entrant
    * for the fiber that holds it (and the fibers it forks): `get`, `set`, `remove` and `withLock` inside do not wait for
@@ -84,8 +113,8 @@ export class TokenStore extends Context.Tag("@token-refresher/core/TokenStore")<
 export const defaultKey = "default"
 
 /**
- * What a store provides to {@link make}: plain reads and writes, and (for stores shared between processes) a lock
- * that works across them.
+ * What a store provides to {@link make} or {@link makeAround}: strings under keys. The codec (`Session` to JSON), the
+ * encryption and the in-process lock queue sit above it, in one place.
  *
  * @since 0.2.0
  * @category models
@@ -93,24 +122,13 @@ export const defaultKey = "default"
 export interface Backend {
   /** Names the store in errors: a file's path, a table, a URL without its password. */
   readonly location: string
-  readonly get: (key: string) => Effect.Effect<Option.Option<TokenSet>, TokenStoreError>
+  readonly get: (key: string) => Effect.Effect<Option.Option<string>, TokenStoreError>
   /** Called with the lock of `key` held. */
-  readonly set: (key: string, tokens: TokenSet) => Effect.Effect<void, TokenStoreError>
+  readonly set: (key: string, value: string) => Effect.Effect<void, TokenStoreError>
   /** Called with the lock of `key` held. */
   readonly remove: (key: string) => Effect.Effect<void, TokenStoreError>
-  /**
-   * Takes the lock named `name` among processes, waiting as long as it must (interruptibly: {@link make} bounds the
-   * wait with `lockTimeout`), and holds it until the scope closes, renewing its lease while it is held. Omit it for a
-   * store that only one process uses: the lock is then in-process.
-   */
-  readonly acquire?: ((name: string) => Effect.Effect<void, TokenStoreError, Scope.Scope>) | undefined
-  /**
-   * Instead of `acquire`, for a lock that must wrap the work itself (a database transaction whose connection the
-   * work's reads and writes use): runs `self` holding the lock named `name` among processes. It bounds its own wait
-   * (with the store's `lockTimeout`); {@link make} still adds the in-process queue and re-entrancy.
-   */
-  readonly around?:
-    ((name: string) => <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E | TokenStoreError, R>) | undefined
+  /** As {@link Service.keys}. */
+  readonly keys: (options?: KeysOptions) => Effect.Effect<ReadonlyArray<string>, TokenStoreError>
   /**
    * Which lock guards `key`. Default: one lock per key. A store that cannot lock more finely returns one name for
    * every key (the file store locks the whole file).
@@ -121,67 +139,112 @@ export interface Backend {
 }
 
 /**
- * Builds a store from a {@link Backend}: one in-process queue per lock (so fibers of one process never poll the
- * shared lock against each other), the cross-process lock, the `lockTimeout`, re-entrancy, and `set`/`remove` that
- * take the lock briefly when called outside it.
+ * Builds a store from a {@link Backend}: the codec, the encryption when the layer is wrapped in {@link encrypted},
+ * one in-process queue per lock (so fibers of one process never poll the shared lock against each other), the
+ * cross-process lock, the `lockTimeout`, re-entrancy, and `set`/`remove` that take the lock briefly when called
+ * outside it.
+ *
+ * `acquire` takes the lock named `name` among processes, waiting as long as it must (interruptibly: the wait is
+ * bounded with `lockTimeout`), and holds it until the scope closes, renewing its lease while it is held. Omit it for a
+ * store that only one process uses: the lock is then in-process.
  *
  * @since 0.2.0
  * @category constructors
  */
-export const make: (backend: Backend) => Effect.Effect<Service, never, Scope.Scope> = internal.make
+export const make: (
+  backend: Backend & {
+    readonly acquire?: ((name: string) => Effect.Effect<void, TokenStoreError, Scope.Scope>) | undefined
+  }
+) => Effect.Effect<Service, never, Scope.Scope> = internal.make
 
 /**
- * A store in memory, lost with the process; its lock is in-process. `initial` is a `TokenSet`, kept under
- * {@link defaultKey}, or an iterable of `[key, TokenSet]`.
+ * {@link make} for a lock that must wrap the work itself (a database transaction whose connection the work's reads
+ * and writes use): `around(name)(self)` runs `self` holding the lock named `name` among processes, and bounds its own
+ * wait (with the store's `lockTimeout`); the in-process queue and re-entrancy are added here.
+ *
+ * @since 0.4.0
+ * @category constructors
+ */
+export const makeAround: (
+  backend: Backend & {
+    readonly around: (
+      name: string
+    ) => <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E | TokenStoreError, R>
+  }
+) => Effect.Effect<Service, never, Scope.Scope> = internal.makeAround
+
+/**
+ * What {@link layerMemory} takes: a session (kept under {@link defaultKey}) or `[key, session]` pairs. A `TokenSet`
+ * is taken as `Session.active`.
+ *
+ * @since 0.4.0
+ * @category models
+ */
+export type Initial = Session.Session | TokenSet | Iterable<readonly [string, Session.Session | TokenSet]>
+
+const toSession = (value: Session.Session | TokenSet): Session.Session =>
+  value instanceof TokenSet ? Session.active(value) : value
+
+/**
+ * A store in memory, lost with the process; its lock is in-process. It keeps the encoded sessions, as every store
+ * does, so {@link encrypted} works on it too.
  *
  * @since 0.1.0
  * @category constructors
  */
 export const makeMemory = (
-  initial?: TokenSet | Iterable<readonly [string, TokenSet]>,
+  initial?: Initial,
   options?: { readonly lockTimeout?: Duration.DurationInput | undefined }
 ): Effect.Effect<Service, never, Scope.Scope> =>
-  Effect.suspend(() => {
-    const entries = new Map<string, TokenSet>(
-      initial === undefined ? [] : initial instanceof TokenSet ? [[defaultKey, initial]] : initial
-    )
-    return make({
+  Effect.gen(function* () {
+    const entries = new Map<string, string>()
+    const service = yield* make({
       location: "memory",
       get: (key) => Effect.sync(() => Option.fromNullable(entries.get(key))),
-      set: (key, tokens) => Effect.sync(() => void entries.set(key, tokens)),
+      set: (key, value) => Effect.sync(() => void entries.set(key, value)),
       remove: (key) => Effect.sync(() => void entries.delete(key)),
+      keys: (keysOptions) => Effect.sync(() => internal.pageOf([...entries.keys()].sort(), keysOptions)),
       lockTimeout: options?.lockTimeout
     })
+    const pairs: Iterable<readonly [string, Session.Session | TokenSet]> =
+      initial === undefined ? [] : initial instanceof TokenSet || Session.isSession(initial) ? [[defaultKey, initial]] : initial
+    for (const [key, value] of pairs) yield* Effect.orDie(service.set(key, toSession(value)))
+    return service
   })
 
 /**
- * A store in memory, optionally filled with tokens: for scripts, tests and app tokens.
+ * A store in memory, optionally filled with sessions: for scripts, tests and app tokens.
  *
  * @since 0.1.0
  * @category layers
  */
 export const layerMemory = (
-  initial?: TokenSet | Iterable<readonly [string, TokenSet]>,
+  initial?: Initial,
   options?: { readonly lockTimeout?: Duration.DurationInput | undefined }
 ): Layer.Layer<TokenStore> => Layer.scoped(TokenStore, makeMemory(initial, options))
 
 /**
- * The tokens of the session `key` (default `defaultKey`), with the `TokenStore` in context.
+ * The session `key` (default `defaultKey`), with the `TokenStore` in context.
  *
  * @since 0.1.0
  * @category accessors
  */
-export const get = (key: string = defaultKey): Effect.Effect<Option.Option<TokenSet>, TokenStoreError, TokenStore> =>
+export const get = (
+  key: string = defaultKey
+): Effect.Effect<Option.Option<Session.Session>, TokenStoreError, TokenStore> =>
   Effect.flatMap(TokenStore, (store) => store.get(key))
 
 /**
- * Stores the tokens of the session `key` (default `defaultKey`), with the `TokenStore` in context.
+ * Stores the session `key`, with the `TokenStore` in context (a `TokenSet` is stored as `Session.active`).
  *
  * @since 0.1.0
  * @category accessors
  */
-export const set = (tokens: TokenSet, key: string = defaultKey): Effect.Effect<void, TokenStoreError, TokenStore> =>
-  Effect.flatMap(TokenStore, (store) => store.set(key, tokens))
+export const set = (
+  key: string,
+  session: Session.Session | TokenSet
+): Effect.Effect<void, TokenStoreError, TokenStore> =>
+  Effect.flatMap(TokenStore, (store) => store.set(key, toSession(session)))
 
 /**
  * Forgets the session `key` (default `defaultKey`), with the `TokenStore` in context.
@@ -193,10 +256,38 @@ export const remove = (key: string = defaultKey): Effect.Effect<void, TokenStore
   Effect.flatMap(TokenStore, (store) => store.remove(key))
 
 /**
+ * A page of the stored keys, with the `TokenStore` in context.
+ *
+ * @since 0.4.0
+ * @category accessors
+ */
+export const keys = (options?: KeysOptions): Effect.Effect<ReadonlyArray<string>, TokenStoreError, TokenStore> =>
+  Effect.flatMap(TokenStore, (store) => store.keys(options))
+
+/**
+ * Every stored key, as a stream read a page at a time (`pageSize`, default 1,000).
+ *
+ * @since 0.4.0
+ * @category accessors
+ */
+export const allKeys = (options?: {
+  readonly prefix?: string | undefined
+  readonly pageSize?: number | undefined
+}): Stream.Stream<string, TokenStoreError, TokenStore> => {
+  const limit = Math.max(1, options?.pageSize ?? 1000)
+  return Stream.paginateChunkEffect(undefined as string | undefined, (after) =>
+    Effect.map(keys({ prefix: options?.prefix, after, limit }), (page) => [
+      Chunk.unsafeFromArray(page),
+      page.length < limit ? Option.none() : Option.some(page[page.length - 1])
+    ])
+  )
+}
+
+/**
  * Seeds an empty session with a bare refresh token read from `Config` (e.g.
- * `Config.redacted("SPOTIFY_REFRESH_TOKEN")`), marked expired so its first use refreshes. The check and the write
+ * `Config.redacted("SPOTIFY_REFRESH_TOKEN")`), as `Session.Seeded`, so its first use refreshes. The check and the write
  * happen under the session's lock, so a process that starts late never writes the seed over a rotated token. A
- * session that already holds tokens, or a missing or empty variable, is left as it is.
+ * session that already exists (in any state), or a missing or empty variable, is left as it is.
  *
  * @since 0.1.0
  * @category combinators
@@ -213,9 +304,10 @@ export const seeded =
         const key = options?.key ?? defaultKey
         const seed = Option.filter(yield* Config.option(refreshToken), (token) => Redacted.value(token).length > 0)
         if (Option.isSome(seed) && Option.isNone(yield* store.get(key))) {
+          const now = yield* DateTime.now
           yield* store.withLock(key)(
             Effect.flatMap(store.get(key), (stored) =>
-              Option.isNone(stored) ? store.set(key, fromRefreshToken(seed.value)) : Effect.void
+              Option.isNone(stored) ? store.set(key, Session.seeded(seed.value, now)) : Effect.void
             )
           )
         }
@@ -253,35 +345,37 @@ export const moved =
     ).pipe(Layer.provide(self))
 
 /**
- * Encrypts every store at rest: each `TokenSet` is encoded, then encrypted with AES-256-GCM (Web Crypto, so it also
- * works in a browser) with a random IV per write and the session key as additional data, so a row copied to another
- * key fails to decrypt (`TokenStoreError`, reason `Corrupt`). The store then holds, per session, only a sealed
- * payload: no token, no expiry, no scope. `key` is 32 random bytes in base64 (`openssl rand -base64 32`), best from
- * `Config.redacted("TOKEN_ENCRYPTION_KEY")`; another length fails the layer with a `ConfigError`. Sessions written
- * before encryption was turned on are read as they are and sealed at their next write.
+ * Encrypts a store at rest: under the codec, each session's JSON is sealed with AES-256-GCM (Web Crypto, so it also
+ * works in a browser) with a random IV per write and the session key as additional data, into a versioned envelope
+ * (`token-refresher:aes-256-gcm:v1:…`). The store then holds, per session, only the envelope: no token, no expiry, no
+ * scope. `key` is 32 random bytes in base64 (`openssl rand -base64 32`), best from
+ * `Config.redacted("TOKEN_ENCRYPTION_KEY")`; another length fails the layer with a `ConfigError`.
+ *
+ * - A value that does not open (a wrong key, a tampered value, a value moved to another key) is `TokenStoreError`
+ *   `Corrupt` for that key, and nothing is sent to the token endpoint.
+ * - A store **without** this combinator that finds a sealed session fails with `TokenStoreError` `Encrypted`, for
+ *   reads and for writes: it never sends a sealed value as a token, nor overwrites a sealed session in clear.
+ * - Sessions written in clear before encryption was turned on are read (with one warning per session) and sealed at
+ *   their next write; rows sealed by 0.3 are read too.
+ *
+ * `self` is built afresh under this combinator (`Layer.fresh`), so the same store layer used elsewhere without it is
+ * never shared with it.
  *
  * @since 0.2.0
  * @category combinators
  */
 export const encrypted =
   (key: Redacted.Redacted<string> | Config.Config<Redacted.Redacted<string>>) =>
-  <E, R>(self: Layer.Layer<TokenStore, E, R>): Layer.Layer<TokenStore, E | ConfigError.ConfigError, R> =>
-    Layer.effect(
-      TokenStore,
-      Effect.flatMap(TokenStore, (store) => makeEncrypted(store, key))
-    ).pipe(Layer.provide(self))
-
-/**
- * {@link encrypted} for a store service rather than a layer.
- *
- * @since 0.2.0
- * @category constructors
- */
-export const makeEncrypted = (
-  store: Service,
-  key: Redacted.Redacted<string> | Config.Config<Redacted.Redacted<string>>
-): Effect.Effect<Service, ConfigError.ConfigError> =>
-  Effect.gen(function* () {
-    const cryptoKey = yield* encryption.importKey(Config.isConfig(key) ? yield* key : key)
-    return encryption.wrap(cryptoKey, store, "encrypted store")
-  })
+  <E, R>(
+    self: Layer.Layer<TokenStore, E, R>
+  ): Layer.Layer<TokenStore, E | ConfigError.ConfigError, Exclude<R, encryption.StoreCipher>> =>
+    Layer.provide(
+      Layer.fresh(self),
+      Layer.effect(
+        encryption.StoreCipher,
+        Effect.map(
+          Effect.flatMap(Config.isConfig(key) ? key : Effect.succeed(key), encryption.importKey),
+          encryption.makeCipher
+        )
+      )
+    )

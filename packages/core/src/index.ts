@@ -43,6 +43,13 @@ export * as Pkce from "./Pkce.js"
 export * as Provider from "./Provider.js"
 
 /**
+ * What a store keeps under a key: a seeded refresh token, a working session or a rejected one.
+ *
+ * @since 0.4.0
+ */
+export * as Session from "./Session.js"
+
+/**
  * The `TokenManager` service: always a valid access token, one refresh at a time, rotation persisted first.
  *
  * @since 0.1.0

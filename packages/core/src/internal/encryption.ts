@@ -1,20 +1,37 @@
 import * as ConfigError from "effect/ConfigError"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Encoding from "effect/Encoding"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
-import * as Schema from "effect/Schema"
-import * as DateTime from "effect/DateTime"
-import { TokenSet, TokenSetFromJson } from "../TokenSet.js"
-import type * as TokenStore from "../TokenStore.js"
-import { TokenStoreError } from "../TokenStore.js"
 
-/** The `tokenType` of a sealed `TokenSet`: its `refreshToken` holds base64(iv ‖ AES-256-GCM ciphertext and tag). */
-export const sealedType = "token-refresher/aes-256-gcm.v1"
+/** What the stores of 0.3 wrote in `tokenType` of a sealed row: its `refreshToken` held the payload. */
+export const legacySealedType = "token-refresher/aes-256-gcm.v1"
 
-const encodeJson = Schema.encodeSync(TokenSetFromJson)
-const decodeJson = Schema.decodeEither(TokenSetFromJson)
+/** The version prefix of a sealed value: what follows is base64(iv ‖ AES-256-GCM ciphertext and tag). */
+export const envelopePrefix = "token-refresher:aes-256-gcm:v1:"
+
+/** Any envelope this library writes, of this version or a later one. */
+const anyEnvelope = "token-refresher:"
+
+export const isEnvelope = (text: string): boolean => text.startsWith(anyEnvelope)
+
+/**
+ * Seals and opens the strings a store keeps, with the session key as additional data (a value moved to another key
+ * does not open).
+ */
+export interface Cipher {
+  readonly seal: (key: string, plaintext: string) => Effect.Effect<string>
+  /** `None`: the value does not open with this key (a wrong key, a tampered or moved value, an unknown version). */
+  readonly open: (key: string, envelope: string) => Effect.Effect<Option.Option<string>>
+  /** Opens the payload of a row sealed by 0.3 (base64 of iv ‖ ciphertext, the same algorithm). */
+  readonly openPayload: (key: string, payload: string) => Effect.Effect<Option.Option<string>>
+}
+
+/** The encryption of the store being built: `TokenStore.make` seals and opens with it when it is in context. */
+export class StoreCipher extends Context.Tag("@token-refresher/core/TokenStore/Cipher")<StoreCipher, Cipher>() {}
+
 const encoder = new TextEncoder()
 const decoder = new TextDecoder()
 
@@ -33,69 +50,44 @@ export const importKey = (key: Redacted.Redacted<string>): Effect.Effect<CryptoK
   )
 }
 
-export const seal = (cryptoKey: CryptoKey, key: string, tokens: TokenSet): Effect.Effect<TokenSet> =>
-  Effect.promise(async () => {
-    const iv = globalThis.crypto.getRandomValues(new Uint8Array(12))
-    const sealed = new Uint8Array(
-      await globalThis.crypto.subtle.encrypt(
-        { name: "AES-GCM", iv, additionalData: encoder.encode(key) },
-        cryptoKey,
-        encoder.encode(encodeJson(tokens))
-      )
+export const makeCipher = (cryptoKey: CryptoKey): Cipher => {
+  const openPayload = (key: string, payload: string): Effect.Effect<Option.Option<string>> => {
+    const decoded = Either.getOrUndefined(Encoding.decodeBase64(payload))
+    if (decoded === undefined || decoded.length < 12 + 16) return Effect.succeedNone
+    const bytes = new Uint8Array(decoded)
+    return Effect.promise(() =>
+      globalThis.crypto.subtle
+        .decrypt(
+          { name: "AES-GCM", iv: bytes.subarray(0, 12), additionalData: encoder.encode(key) },
+          cryptoKey,
+          bytes.subarray(12)
+        )
+        .then(
+          (plain) => Option.some(decoder.decode(plain)),
+          () => Option.none()
+        )
     )
-    const payload = new Uint8Array(iv.length + sealed.length)
-    payload.set(iv)
-    payload.set(sealed, iv.length)
-    return new TokenSet({
-      refreshToken: Option.some(Redacted.make(Encoding.encodeBase64(payload))),
-      tokenType: sealedType,
-      expiresAt: DateTime.unsafeMake(0),
-      scope: []
-    })
-  })
-
-export const open = (
-  cryptoKey: CryptoKey,
-  location: string,
-  key: string,
-  stored: TokenSet
-): Effect.Effect<TokenSet, TokenStoreError> => {
-  // written before encryption was turned on: read as it is, sealed at its next write
-  if (stored.tokenType !== sealedType) return Effect.succeed(stored)
-  const corrupt = new TokenStoreError({
-    reason: "Corrupt",
-    location,
-    detail: `the tokens of session "${key}" cannot be decrypted: a wrong key, or a row copied from another session`
-  })
-  const decoded = Option.isNone(stored.refreshToken)
-    ? undefined
-    : Either.getOrUndefined(Encoding.decodeBase64(Redacted.value(stored.refreshToken.value)))
-  const payload = decoded === undefined ? undefined : new Uint8Array(decoded)
-  if (payload === undefined || payload.length < 12 + 16) return Effect.fail(corrupt)
-  return Effect.tryPromise({
-    try: () =>
-      globalThis.crypto.subtle.decrypt(
-        { name: "AES-GCM", iv: payload.subarray(0, 12), additionalData: encoder.encode(key) },
-        cryptoKey,
-        payload.subarray(12)
-      ),
-    catch: () => corrupt
-  }).pipe(
-    Effect.flatMap((plain) =>
-      Either.match(decodeJson(decoder.decode(plain)), {
-        onLeft: () => Effect.fail(corrupt),
-        onRight: Effect.succeed
-      })
-    )
-  )
+  }
+  return {
+    seal: (key, plaintext) =>
+      Effect.promise(async () => {
+        const iv = globalThis.crypto.getRandomValues(new Uint8Array(12))
+        const sealed = new Uint8Array(
+          await globalThis.crypto.subtle.encrypt(
+            { name: "AES-GCM", iv, additionalData: encoder.encode(key) },
+            cryptoKey,
+            encoder.encode(plaintext)
+          )
+        )
+        const payload = new Uint8Array(iv.length + sealed.length)
+        payload.set(iv)
+        payload.set(sealed, iv.length)
+        return envelopePrefix + Encoding.encodeBase64(payload)
+      }),
+    open: (key, envelope) =>
+      envelope.startsWith(envelopePrefix)
+        ? openPayload(key, envelope.slice(envelopePrefix.length))
+        : Effect.succeedNone,
+    openPayload
+  }
 }
-
-export const wrap = (cryptoKey: CryptoKey, store: TokenStore.Service, location: string): TokenStore.Service => ({
-  get: (key) =>
-    Effect.flatMap(store.get(key), (stored) =>
-      Option.isNone(stored) ? Effect.succeedNone : Effect.map(open(cryptoKey, location, key, stored.value), Option.some)
-    ),
-  set: (key, tokens) => Effect.flatMap(seal(cryptoKey, key, tokens), (sealed) => store.set(key, sealed)),
-  remove: store.remove,
-  withLock: store.withLock
-})

@@ -250,7 +250,7 @@ const tokenSetOf = (
   return Either.right(
     new TokenSet(
       {
-        accessToken: Option.some(Redacted.make(response.access_token)),
+        accessToken: Redacted.make(response.access_token),
         refreshToken,
         tokenType: response.token_type,
         expiresAt: DateTime.toUtc(expiresAt),
