@@ -368,7 +368,7 @@ export const encrypted =
   (key: Redacted.Redacted<string> | Config.Config<Redacted.Redacted<string>>) =>
   <E, R>(
     self: Layer.Layer<TokenStore, E, R>
-  ): Layer.Layer<TokenStore, E | ConfigError.ConfigError, Exclude<R, encryption.StoreCipher>> =>
+  ): Layer.Layer<TokenStore, E | ConfigError.ConfigError, R> =>
     Layer.provide(
       Layer.fresh(self),
       Layer.effect(
@@ -378,4 +378,26 @@ export const encrypted =
           encryption.makeCipher
         )
       )
+    )
+
+/**
+ * {@link encrypted} for a store constructor rather than a layer: the store that `make` builds (with
+ * `TokenStore.make` or `makeAround`) seals and opens its sessions with `key`.
+ *
+ * @example
+ * ```ts
+ * import { TokenStore } from "@token-refresher/core"
+ * import { Redacted } from "effect"
+ *
+ * const store = TokenStore.makeMemory().pipe(TokenStore.withEncryption(Redacted.make(process.env.TOKEN_ENCRYPTION_KEY!)))
+ * ```
+ *
+ * @since 0.4.0
+ * @category combinators
+ */
+export const withEncryption =
+  (key: Redacted.Redacted<string> | Config.Config<Redacted.Redacted<string>>) =>
+  <A, E, R>(make: Effect.Effect<A, E, R>): Effect.Effect<A, E | ConfigError.ConfigError, R> =>
+    Effect.flatMap(Effect.flatMap(Config.isConfig(key) ? key : Effect.succeed(key), encryption.importKey), (cryptoKey) =>
+      Effect.provideService(make, encryption.StoreCipher, encryption.makeCipher(cryptoKey))
     )

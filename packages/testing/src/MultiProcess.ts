@@ -7,10 +7,11 @@
  */
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
-import { TokenManager, TokenRefresher, type TokenStore } from "@token-refresher/core"
+import { Session, TokenManager, TokenRefresher, type TokenStore } from "@token-refresher/core"
 import * as Clock from "effect/Clock"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
+import * as Equal from "effect/Equal"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
@@ -198,9 +199,9 @@ export const callers = (options: {
       Effect.flatMap((token) =>
         Effect.gen(function* () {
           const handedOut = Date.now()
-          const current = yield* manager.current
+          const current = Option.flatMap(yield* manager.current, Session.tokens)
           const left =
-            Option.isSome(current) && Option.contains(current.value.accessToken, token)
+            Option.isSome(current) && Equal.equals(current.value.accessToken, token)
               ? current.value.expiresAt.epochMillis - handedOut
               : undefined
           if (left !== undefined) summary.minLeft = Math.min(summary.minLeft, left)

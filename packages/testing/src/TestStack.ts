@@ -74,15 +74,15 @@ export type StackServices =
   | HttpClient.HttpClient
 
 /**
- * A `TokenManager` over a memory store that starts with `initial` (a `TokenSet` under the default key, or
- * `[key, TokenSet]` pairs) and a refresher over a mock endpoint scripted with `replies`; everything stays in context.
+ * A `TokenManager` over a memory store that starts with `initial` (a `Session` or `TokenSet` under the default key,
+ * or `[key, session]` pairs) and a refresher over a mock endpoint scripted with `replies`; everything stays in context.
  *
  * @since 0.3.0
  * @category layers
  */
 export const manager = (
   replies: Iterable<MockTokenEndpoint.Reply> | MockTokenEndpoint.Handler,
-  initial?: TokenSet.TokenSet | Iterable<readonly [string, TokenSet.TokenSet]>,
+  initial?: TokenStore.Initial,
   options?: StackOptions
 ): Layer.Layer<StackServices> => managerOn(TokenStore.layerMemory(initial), replies, options)
 

@@ -6,7 +6,7 @@
  * @since 0.2.0
  */
 import { assert, describe, it } from "@effect/vitest"
-import { TokenSet, TokenStore } from "@token-refresher/core"
+import { Errors, Session, TokenManager, TokenRefresher, TokenSet, TokenStore } from "@token-refresher/core"
 import * as Clock from "effect/Clock"
 import * as DateTime from "effect/DateTime"
 import * as Duration from "effect/Duration"
@@ -15,7 +15,9 @@ import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
+import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
+import * as MockTokenEndpoint from "./MockTokenEndpoint.js"
 
 /**
  * The store's lock, held by another process.
@@ -48,6 +50,11 @@ export interface Backing {
   readonly holdInOtherProcess?:
     ((key: string, hold: Duration.DurationInput) => Effect.Effect<Holder, never, Scope.Scope>) | undefined
   /**
+   * Writes `value` under `key` as it is, below the codec and the encryption: what a foreign tool, a bug or an attacker
+   * could leave in the store.
+   */
+  readonly writeRaw: (key: string, value: string) => Effect.Effect<void>
+  /**
    * How soon after its holder died the lock is free again: the lease, or zero where the database or the OS ends the
    * lock with its holder.
    */
@@ -69,19 +76,24 @@ export interface Options {
 
 const tokens = (name: string) =>
   new TokenSet.TokenSet({
-    accessToken: Option.some(Redacted.make(`access-${name}`)),
+    accessToken: Redacted.make(`access-${name}`),
     refreshToken: Option.some(Redacted.make(`refresh-${name}`)),
     tokenType: "Bearer",
     expiresAt: DateTime.unsafeMake("2030-01-01T00:00:00.000Z"),
     scope: ["a", "b"],
-    issuedAt: DateTime.unsafeMake("2029-12-31T23:00:00.000Z")
+    issuedAt: DateTime.unsafeMake("2029-12-31T23:00:00.000Z"),
+    authorizedAt: Option.some(DateTime.unsafeMake("2029-06-01T00:00:00.000Z")),
+    refreshTokenExpiresAt: Option.some(DateTime.unsafeMake("2030-06-01T00:00:00.000Z"))
   })
 
-const accessOf = (stored: Option.Option<TokenSet.TokenSet>) =>
-  Option.map(
-    Option.flatMap(stored, (t) => t.accessToken),
-    Redacted.value
-  )
+const active = (name: string) => Session.active(tokens(name))
+
+const accessOf = (stored: Option.Option<Session.Session>) =>
+  Option.map(Option.flatMap(stored, Session.tokens), (t) => Redacted.value(t.accessToken))
+
+/** A fixed key for the encryption cases, and another one. */
+const encryptionKey = Redacted.make("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=")
+const otherKey = Redacted.make("HxwdHBsaGRgXFhUUExIREA8ODQwLCgkIBwYFBAMCAQA=")
 
 /**
  * A memory backing whose instances share their entries and their (in-process) lock, as processes share a file: the
@@ -91,15 +103,22 @@ const accessOf = (stored: Option.Option<TokenSet.TokenSet>) =>
  * @category constructors
  */
 export const memory: Effect.Effect<Backing> = Effect.gen(function* () {
-  const entries = new Map<string, TokenSet.TokenSet>()
+  const entries = new Map<string, string>()
   const lock = yield* Effect.makeSemaphore(1)
   return {
     store: ({ lockTimeout }) =>
       TokenStore.make({
         location: "memory",
         get: (key) => Effect.sync(() => Option.fromNullable(entries.get(key))),
-        set: (key, tokens) => Effect.sync(() => void entries.set(key, tokens)),
+        set: (key, value) => Effect.sync(() => void entries.set(key, value)),
         remove: (key) => Effect.sync(() => void entries.delete(key)),
+        keys: (options) =>
+          Effect.sync(() =>
+            [...entries.keys()]
+              .sort()
+              .filter((key) => key.startsWith(options?.prefix ?? "") && (options?.after === undefined || key > options.after))
+              .slice(0, options?.limit ?? Number.POSITIVE_INFINITY)
+          ),
         acquire: () =>
           Effect.uninterruptibleMask((restore) =>
             Effect.zipRight(
@@ -108,12 +127,13 @@ export const memory: Effect.Effect<Backing> = Effect.gen(function* () {
             )
           ),
         lockTimeout
-      })
+      }),
+    writeRaw: (key, value) => Effect.sync(() => void entries.set(key, value))
   }
 })
 
 /**
- * The same backing, every instance wrapped with `TokenStore.makeEncrypted(store, key)`.
+ * The same backing, every instance built with `TokenStore.withEncryption(key)`.
  *
  * @since 0.2.0
  * @category combinators
@@ -124,8 +144,7 @@ export const encrypted = (
 ): Effect.Effect<Backing, never, Scope.Scope> =>
   Effect.map(setup, (backing) => ({
     ...backing,
-    store: (options) =>
-      Effect.flatMap(backing.store(options), (store) => Effect.orDie(TokenStore.makeEncrypted(store, key)))
+    store: (options) => Effect.orDie(TokenStore.withEncryption(key)(backing.store(options)))
   }))
 
 /**
@@ -148,15 +167,20 @@ export const suite = (name: string, options: Options): void => {
         Effect.gen(function* () {
           const { store } = yield* open()
           assert.isTrue(Option.isNone(yield* store.get("alice")))
-          yield* store.set("alice", tokens("1"))
-          const stored = Option.getOrThrow(yield* store.get("alice"))
-          assert.deepStrictEqual(Option.getOrUndefined(Option.map(stored.accessToken, Redacted.value)), "access-1")
+          yield* store.set("alice", active("1"))
+          const stored = Option.getOrThrow(Option.flatMap(yield* store.get("alice"), Session.tokens))
+          assert.strictEqual(Redacted.value(stored.accessToken), "access-1")
           assert.deepStrictEqual(Option.getOrUndefined(Option.map(stored.refreshToken, Redacted.value)), "refresh-1")
           assert.strictEqual(stored.tokenType, "Bearer")
           assert.strictEqual(DateTime.formatIso(stored.expiresAt), "2030-01-01T00:00:00.000Z")
           assert.deepStrictEqual(stored.scope, ["a", "b"])
-          assert.strictEqual(DateTime.formatIso(stored.issuedAt!), "2029-12-31T23:00:00.000Z")
-          yield* store.set("alice", tokens("2"))
+          assert.strictEqual(DateTime.formatIso(stored.issuedAt), "2029-12-31T23:00:00.000Z")
+          assert.deepStrictEqual(Option.map(stored.authorizedAt, DateTime.formatIso), Option.some("2029-06-01T00:00:00.000Z"))
+          assert.deepStrictEqual(
+            Option.map(stored.refreshTokenExpiresAt, DateTime.formatIso),
+            Option.some("2030-06-01T00:00:00.000Z")
+          )
+          yield* store.set("alice", active("2"))
           assert.deepStrictEqual(Option.getOrUndefined(accessOf(yield* store.get("alice"))), "access-2")
           yield* store.remove("alice")
           assert.isTrue(Option.isNone(yield* store.get("alice")))
@@ -167,12 +191,178 @@ export const suite = (name: string, options: Options): void => {
     )
 
     it.scopedLive(
+      "every case of Session round-trips: Seeded, Active, Rejected",
+      () =>
+        Effect.gen(function* () {
+          const { backing, store } = yield* open()
+          const seeded = Session.seeded("seed-token", "2029-01-01T00:00:00.000Z")
+          const rejected = new Session.Rejected({
+            refreshToken: Option.some(Redacted.make("dead-token")),
+            rejectedAt: DateTime.unsafeMake("2029-02-01T00:00:00.000Z"),
+            error: new Errors.InvalidGrant({
+              status: 400,
+              description: "Refresh token revoked",
+              refreshTokenExpiredAt: DateTime.unsafeMake("2029-01-15T00:00:00.000Z")
+            })
+          })
+          yield* store.set("seeded", seeded)
+          yield* store.set("active", active("1"))
+          yield* store.set("rejected", rejected)
+          const other = yield* backing.store({ lockTimeout: "30 seconds" })
+          for (const s of [store, other]) {
+            const s1 = Option.getOrThrow(yield* s.get("seeded"))
+            assert.strictEqual(s1._tag, "Seeded")
+            assert.deepStrictEqual(s1, seeded)
+            assert.deepStrictEqual(Option.getOrThrow(yield* s.get("active")), active("1"))
+            const s3 = Option.getOrThrow(yield* s.get("rejected"))
+            assert.strictEqual(s3._tag, "Rejected")
+            if (s3._tag !== "Rejected") return
+            assert.deepStrictEqual(Option.map(s3.refreshToken, Redacted.value), Option.some("dead-token"))
+            assert.strictEqual(DateTime.formatIso(s3.rejectedAt), "2029-02-01T00:00:00.000Z")
+            assert.strictEqual(s3.error._tag, "InvalidGrant")
+            assert.strictEqual(s3.error.status, 400)
+            assert.strictEqual(s3.error.description, "Refresh token revoked")
+            assert.strictEqual(s3.error.message, rejected.error.message)
+          }
+        }),
+      timeout
+    )
+
+    it.scopedLive(
+      "keys: a stable order, a page at a time, under a prefix, without reading any value",
+      () =>
+        Effect.gen(function* () {
+          const { backing, store } = yield* open()
+          assert.deepStrictEqual(yield* store.keys(), [])
+          for (const key of ["user:c", "user:a", "app", "user:e", "user:b"]) yield* store.set(key, active(key))
+          // a value that does not decode does not stop the listing
+          yield* backing.writeRaw("user:d", "not a session")
+          const pages: Array<ReadonlyArray<string>> = []
+          let after: string | undefined = undefined
+          for (let i = 0; i < 10; i++) {
+            const page: ReadonlyArray<string> = yield* store.keys({ prefix: "user:", limit: 2, after })
+            if (page.length === 0) break
+            pages.push(page)
+            after = page[page.length - 1]
+          }
+          assert.deepStrictEqual(pages, [["user:a", "user:b"], ["user:c", "user:d"], ["user:e"]])
+          assert.deepStrictEqual(yield* store.keys({ limit: 2 }), ["app", "user:a"])
+          assert.deepStrictEqual(yield* store.keys({ after: "user:c" }), ["user:d", "user:e"])
+          assert.deepStrictEqual(yield* store.keys({ prefix: "nobody" }), [])
+        }),
+      timeout
+    )
+
+    it.scopedLive(
+      "a value that is not a session is TokenStoreError Corrupt for that key only, and never quoted",
+      () =>
+        Effect.gen(function* () {
+          const { backing, store } = yield* open()
+          yield* store.set("alice", active("alice"))
+          yield* store.set("carol", active("carol"))
+          yield* backing.writeRaw("bob", `{"secret-looking":"tok_123"`)
+          const error = yield* Effect.flip(store.get("bob"))
+          assert.strictEqual(error._tag, "TokenStoreError")
+          assert.strictEqual(error.reason, "Corrupt")
+          assert.strictEqual(error.location, store.location)
+          assert.strictEqual(error.detail, `session "bob" is not a stored session (not JSON)`)
+          assert.notInclude(error.message, "tok_123")
+          yield* backing.writeRaw("dave", `{"_tag":"Active","tokens":{"accessToken":"tok_456"}}`)
+          const fields = yield* Effect.flip(store.get("dave"))
+          assert.strictEqual(fields.detail, `session "dave" is not a stored session (its fields do not match)`)
+          assert.notInclude(fields.message, "tok_456")
+          assert.deepStrictEqual(accessOf(yield* store.get("alice")), Option.some("access-alice"))
+          assert.deepStrictEqual(accessOf(yield* store.get("carol")), Option.some("access-carol"))
+          // a login replaces the corrupt value
+          yield* store.set("bob", active("bob"))
+          assert.deepStrictEqual(accessOf(yield* store.get("bob")), Option.some("access-bob"))
+        }),
+      timeout
+    )
+
+    describe("encryption", () => {
+      const storesOn = (backing: Backing) =>
+        Effect.all({
+          sealed: Effect.orDie(TokenStore.withEncryption(encryptionKey)(backing.store({ lockTimeout: "30 seconds" }))),
+          wrongKey: Effect.orDie(TokenStore.withEncryption(otherKey)(backing.store({ lockTimeout: "30 seconds" }))),
+          plain: backing.store({ lockTimeout: "30 seconds" })
+        })
+      /** A manager of `key` on `store` asks for a token: what it fails with, and how many requests it sent. */
+      const countRequests = (store: TokenStore.Service, key: string) =>
+        Effect.gen(function* () {
+          const error = yield* Effect.flip(Effect.flatMap(TokenManager.TokenManager, (manager) => manager.accessToken))
+          const requests = yield* Effect.flatMap(MockTokenEndpoint.MockTokenEndpoint, (mock) => mock.count)
+          return { error, requests }
+        }).pipe(
+          Effect.provide(
+            TokenManager.layer({ key }).pipe(
+              Layer.provide(Layer.succeed(TokenStore.TokenStore, store)),
+              Layer.provideMerge(
+                TokenRefresher.layer({ tokenUrl: "https://auth.example.com/token", clientId: "contract" }).pipe(
+                  Layer.provideMerge(MockTokenEndpoint.layer([]))
+                )
+              )
+            )
+          )
+        )
+
+      it.scopedLive(
+        "sealed at rest; a store without the key fails with Encrypted and a wrong key with Corrupt, sending nothing",
+        () =>
+          Effect.gen(function* () {
+            const { backing } = yield* open()
+            const { plain, sealed, wrongKey } = yield* storesOn(backing)
+            // expired, so that a store that could read it would refresh
+            const expired = Session.active(TokenSet.make({ accessToken: "a", refreshToken: "r", expiresAt: 0, issuedAt: 0 }))
+            yield* sealed.set("alice", expired)
+            assert.deepStrictEqual(Option.getOrThrow(yield* sealed.get("alice")), expired)
+
+            const withoutKey = yield* countRequests(plain, "alice")
+            assert.strictEqual(withoutKey.requests, 0, "nothing was sent to the token endpoint")
+            assert.strictEqual(withoutKey.error._tag, "TokenStoreError")
+            if (withoutKey.error._tag !== "TokenStoreError") return
+            assert.strictEqual(withoutKey.error.reason, "Encrypted")
+            assert.strictEqual(
+              withoutKey.error.detail,
+              `session "alice" is encrypted: provide TokenStore.encrypted with its key`
+            )
+
+            const wrong = yield* countRequests(wrongKey, "alice")
+            assert.strictEqual(wrong.requests, 0, "nothing was sent to the token endpoint")
+            assert.strictEqual(wrong.error._tag, "TokenStoreError")
+            if (wrong.error._tag !== "TokenStoreError") return
+            assert.strictEqual(wrong.error.reason, "Corrupt")
+          }),
+        timeout
+      )
+
+      it.scopedLive(
+        "a store without the key never overwrites a sealed session in clear; a moved value does not open",
+        () =>
+          Effect.gen(function* () {
+            const { backing } = yield* open()
+            const { plain, sealed } = yield* storesOn(backing)
+            yield* sealed.set("alice", active("alice"))
+            const refused = yield* Effect.flip(plain.set("alice", active("downgrade")))
+            assert.strictEqual(refused.reason, "Encrypted")
+            assert.deepStrictEqual(accessOf(yield* sealed.get("alice")), Option.some("access-alice"))
+            // a session in clear (written before encryption was turned on) is read, and sealed at its next write
+            yield* plain.set("bob", active("bob"))
+            assert.deepStrictEqual(accessOf(yield* sealed.get("bob")), Option.some("access-bob"))
+            yield* sealed.set("bob", active("bob-2"))
+            assert.strictEqual((yield* Effect.flip(plain.get("bob"))).reason, "Encrypted")
+          }),
+        timeout
+      )
+    })
+
+    it.scopedLive(
       "keys are isolated, and another instance on the same backing sees the same sessions",
       () =>
         Effect.gen(function* () {
           const { backing, store } = yield* open()
           const keys = ["alice", "bob", "user:42/spotify", "ünïcödé key", TokenStore.defaultKey]
-          for (const key of keys) yield* store.set(key, tokens(key))
+          for (const key of keys) yield* store.set(key, active(key))
           yield* store.remove("bob")
           const other = yield* backing.store({ lockTimeout: "30 seconds" })
           for (const key of keys) {
@@ -195,11 +385,11 @@ export const suite = (name: string, options: Options): void => {
             s.withLock("alice")(
               Effect.gen(function* () {
                 log.push(`${who} in`)
-                yield* s.set("alice", tokens(who))
+                yield* s.set("alice", active(who))
                 yield* Effect.sleep("30 millis")
                 assert.deepStrictEqual(Option.getOrUndefined(accessOf(yield* s.get("alice"))), `access-${who}`)
                 yield* s.withLock("alice")(s.remove("alice"))
-                yield* s.set("alice", tokens(who))
+                yield* s.set("alice", active(who))
                 log.push(`${who} out`)
               })
             )
@@ -230,7 +420,7 @@ export const suite = (name: string, options: Options): void => {
           assert.isAtLeast(waited, 250)
           assert.isBelow(waited, 1400)
           // the holder's set does not wait for itself; the other instance's set waits for the holder
-          const set = yield* Effect.fork(store.set("alice", tokens("after")))
+          const set = yield* Effect.fork(store.set("alice", active("after")))
           yield* Fiber.join(holding)
           yield* Fiber.join(set)
           assert.deepStrictEqual(Option.getOrUndefined(accessOf(yield* impatient.get("alice"))), "access-after")
