@@ -32,8 +32,8 @@ const decodeLegacy = Schema.decodeUnknownEither(LegacyTokenSet)
 export const unknownIssuedAt: DateTime.Utc = DateTime.unsafeMake(0)
 
 const fromLegacy = (legacy: typeof LegacyTokenSet.Type): Option.Option<Session.Session> => {
-  if (legacy.accessToken === undefined) {
-    // a seeded refresh token of 0.1 to 0.3: not used yet
+  if (legacy.accessToken === undefined || legacy.accessToken === "") {
+    // a seeded refresh token of 0.1 to 0.3 (0.1 and 0.2 wrote an empty access token): not used yet
     return legacy.refreshToken === undefined
       ? Option.none()
       : Option.some(
