@@ -2,10 +2,10 @@ import { FileSystem } from "@effect/platform"
 import { NodeFileSystem } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import { NodeContext } from "@effect/platform-node"
-import { TokenSet } from "@token-refresher/core"
+import { Session } from "@token-refresher/core"
 import { NodeTokenStore } from "@token-refresher/node"
 import { FakeAuthorizationServer } from "@token-refresher/testing/node"
-import { Effect, Option, Redacted } from "effect"
+import { DateTime, Effect, Option, Redacted } from "effect"
 import { readFileSync } from "node:fs"
 import * as Path from "node:path"
 import { bin, run, start } from "./cli.js"
@@ -38,6 +38,36 @@ const seededWith = (options: FakeAuthorizationServer.Options) =>
   })
 
 const seeded = seededWith({ rotate: true })
+
+/** The session stored in the file `store` under `key`, read through the file store. */
+const savedSession = (store: string, key = "spotify") =>
+  Effect.flatMap(NodeTokenStore.makeFile(store), (s) => s.get(key)).pipe(
+    Effect.map(Option.getOrThrow),
+    Effect.scoped,
+    Effect.provide(NodeContext.layer)
+  )
+
+/** The tokens of the `Active` session stored in the file `store` under `key`, as plain strings. */
+const savedTokens = (store: string, key = "spotify") =>
+  Effect.map(savedSession(store, key), (session) => {
+    const tokens = Option.getOrThrow(Session.tokens(session))
+    return {
+      accessToken: Redacted.value(tokens.accessToken),
+      refreshToken: Redacted.value(Option.getOrThrow(tokens.refreshToken)),
+      authorizedAt: tokens.authorizedAt
+    }
+  })
+
+/** Writes `session` under `key` in the file `store`, as an earlier command would have. */
+const saveSession = (store: string, key: string, session: Session.Session) =>
+  Effect.flatMap(NodeTokenStore.makeFile(store), (s) => s.set(key, session)).pipe(
+    Effect.scoped,
+    Effect.provide(NodeContext.layer)
+  )
+
+/** What `logout` prints on stderr while the seed variable is still exported. */
+const stillSetNotice =
+  "token-refresher: SPOTIFY_REFRESH_TOKEN is still set, and the next command will seed the store from it again: run `unset SPOTIFY_REFRESH_TOKEN`\n"
 
 /** One line on stderr, no stack trace. */
 const assertOneLine = (stderr: string) => {
@@ -74,7 +104,7 @@ describe("token-refresher CLI (built, as a child process, against the fake serve
 
   it.scoped("login: PKCE through the loopback redirect, then the tokens are saved", () =>
     Effect.gen(function* () {
-      const { server, store, env, fs } = yield* setup()
+      const { fs, server, store, env } = yield* setup()
       const login = yield* start(
         ["login", "--port", "0", "--store", store, "--scope", "user-read-private,streaming"],
         env
@@ -97,7 +127,7 @@ describe("token-refresher CLI (built, as a child process, against the fake serve
       assert.strictEqual(result.code, 0, result.stderr)
       assert.include(result.stdout, `Logged in. Tokens saved to ${store}`)
       assert.include(result.stdout, "scopes: user-read-private streaming")
-      const saved = JSON.parse(yield* fs.readFileString(store)).spotify
+      const saved = yield* savedTokens(store)
       assert.match(saved.refreshToken, /^fake-refresh-/)
       assert.notInclude(result.stdout, saved.refreshToken)
       assert.notInclude(result.stdout, saved.accessToken)
@@ -226,9 +256,7 @@ describe("token-refresher CLI (built, as a child process, against the fake serve
     Effect.gen(function* () {
       const { server, store, env } = yield* setup({ rotate: true, revokeFamilyOnReuse: true, tokenDelay: "400 millis" })
       const issued = yield* server.issueTokens()
-      yield* Effect.flatMap(NodeTokenStore.makeFile(store), (s) =>
-        s.set("spotify", TokenSet.fromRefreshToken(issued.refreshToken))
-      ).pipe(Effect.provide(NodeContext.layer))
+      yield* saveSession(store, "spotify", Session.seeded(issued.refreshToken))
       const results = yield* Effect.all(
         Array.from({ length: 8 }, () => run(["token", "--store", store], env)),
         { concurrency: "unbounded" }
@@ -268,10 +296,8 @@ describe("token-refresher CLI (built, as a child process, against the fake serve
       const late = yield* run(["token", "--store", store], env)
       assert.strictEqual(late.code, 0, late.stderr)
       assert.strictEqual(late.stdout, results[0]!.stdout)
-      const saved = yield* Effect.flatMap(NodeTokenStore.makeFile(store), (s) => s.get("spotify")).pipe(
-        Effect.provide(NodeContext.layer)
-      )
-      assert.notStrictEqual(Redacted.value(Option.getOrThrow(Option.getOrThrow(saved).refreshToken)), seed)
+      const saved = yield* savedTokens(store)
+      assert.notStrictEqual(saved.refreshToken, seed)
     })
   )
 
@@ -293,17 +319,17 @@ describe("token-refresher CLI (built, as a child process, against the fake serve
 
   it.scoped("refresh prints a summary without tokens, unless --show-tokens; status shows no secrets", () =>
     Effect.gen(function* () {
-      const { server, store, env, fs } = yield* seeded
+      const { server, store, env } = yield* seeded
       const refreshed = yield* run(["refresh", "--store", store], env)
       assert.strictEqual(refreshed.code, 0, refreshed.stderr)
       assert.match(refreshed.stdout, /access token expires in 60 min/)
       assert.include(refreshed.stdout, "refresh token: rotated (the new one is saved)")
-      const saved = JSON.parse(yield* fs.readFileString(store)).spotify
+      const saved = yield* savedTokens(store)
       assert.notInclude(refreshed.stdout, saved.accessToken)
       assert.notInclude(refreshed.stdout, saved.refreshToken)
 
       const shown = yield* run(["refresh", "--store", store, "--show-tokens"], env)
-      const again = JSON.parse(yield* fs.readFileString(store)).spotify
+      const again = yield* savedTokens(store)
       assert.include(shown.stdout, `access_token: ${again.accessToken}`)
       assert.include(shown.stdout, `refresh_token: ${again.refreshToken}`)
       assert.strictEqual((yield* server.stats).refreshesServed, 2)
@@ -475,17 +501,92 @@ describe("token-refresher CLI (built, as a child process, against the fake serve
     Effect.gen(function* () {
       const { env, fs, server, store } = yield* seeded
       assert.strictEqual((yield* run(["token", "--store", store], env)).code, 0)
-      const out = yield* run(["logout", "--store", store], env)
+      const out = yield* run(["logout", "--store", store], { ...env, SPOTIFY_REFRESH_TOKEN: "" })
       assert.strictEqual(out.code, 0, out.stderr)
       assert.strictEqual(
         out.stdout,
         `Logged out: the tokens were removed from ${store}.\n` +
           "  Spotify has no way for an app to revoke a token: to end the app's access too, remove it at https://www.spotify.com/account/apps/\n"
       )
+      assert.strictEqual(out.stderr, "")
       assert.deepStrictEqual(JSON.parse(yield* fs.readFileString(store)), {})
       assert.strictEqual((yield* server.stats).tokensRevoked, 0)
       const after = yield* run(["token", "--store", store], { ...env, SPOTIFY_REFRESH_TOKEN: "" })
       assert.strictEqual(after.code, 3)
+    })
+  )
+
+  it.scoped("logout with SPOTIFY_REFRESH_TOKEN still exported says to unset it, since `token` would seed from it", () =>
+    Effect.gen(function* () {
+      const { env, fs, home, server, store } = yield* seeded
+      assert.strictEqual((yield* run(["token", "--store", store], env)).code, 0)
+      const logoutLines =
+        `Logged out: the tokens were removed from ${store}.\n` +
+        "  Spotify has no way for an app to revoke a token: to end the app's access too, remove it at https://www.spotify.com/account/apps/\n"
+      const out = yield* run(["logout", "--store", store], env)
+      assert.strictEqual(out.code, 0, out.stderr)
+      assert.strictEqual(out.stdout, logoutLines)
+      assert.strictEqual(out.stderr, stillSetNotice)
+      assert.notInclude(out.stderr, env.SPOTIFY_REFRESH_TOKEN)
+      assert.deepStrictEqual(JSON.parse(yield* fs.readFileString(store)), {})
+
+      // what the notice warns of: the seed was used (and rotated) by the first `token`, so it is dead now
+      const reseeded = yield* run(["token", "--store", store], env)
+      assert.strictEqual(reseeded.code, 3)
+      assert.strictEqual(
+        reseeded.stderr,
+        "token-refresher: the refresh token was revoked or has expired (Spotify says: Invalid refresh token): run `token-refresher login` to log in again\n"
+      )
+      const rejected = yield* savedSession(store)
+      assert(rejected instanceof Session.Rejected, `stored: ${rejected._tag}`)
+      assert.deepStrictEqual([rejected.error.status, rejected.error.description], [400, "Invalid refresh token"])
+
+      // the dead session is not sent again: status shows it, and `token` fails without a request
+      const status = yield* run(["status", "--store", store], { HOME: home })
+      assert.strictEqual(status.code, 3)
+      assert.strictEqual(
+        status.stdout,
+        `Token store: ${store} (mode 0600)\n` +
+          "  provider: spotify\n" +
+          `  session: rejected by the provider on ${DateTime.formatIso(rejected.rejectedAt)}: log in again\n` +
+          "  provider's answer: invalid_grant (HTTP 400): Invalid refresh token\n"
+      )
+      assert.strictEqual(
+        status.stderr,
+        "token-refresher: the refresh token was revoked or has expired (Spotify says: Invalid refresh token): run `token-refresher login` to log in again\n"
+      )
+      assert.notInclude(status.stdout, env.SPOTIFY_REFRESH_TOKEN)
+      const rejectedBefore = (yield* server.stats).refreshesRejected
+      assert.strictEqual((yield* run(["token", "--store", store], env)).code, 3)
+      assert.strictEqual((yield* server.stats).refreshesRejected, rejectedBefore)
+
+      // without the variable (unset, or empty), logout says nothing more
+      const { SPOTIFY_REFRESH_TOKEN: _, ...unset } = env
+      for (const without of [unset, { ...env, SPOTIFY_REFRESH_TOKEN: "" }]) {
+        const clean = yield* run(["logout", "--store", store], without)
+        assert.strictEqual(clean.code, 0, clean.stderr)
+        assert.strictEqual(clean.stdout, logoutLines)
+        assert.strictEqual(clean.stderr, "")
+      }
+      assert.deepStrictEqual(JSON.parse(yield* fs.readFileString(store)), {})
+    })
+  )
+
+  it.scoped("status of a seeded session: no access token yet, when it was seeded, and no request", () =>
+    Effect.gen(function* () {
+      const { home, server, store } = yield* setup()
+      yield* saveSession(store, "spotify", Session.seeded("seed-refresh-token", "2030-01-02T03:04:05Z"))
+      const status = yield* run(["status", "--store", store], { HOME: home })
+      assert.strictEqual(status.code, 0, status.stderr)
+      assert.strictEqual(
+        status.stdout,
+        `Token store: ${store} (mode 0600)\n` +
+          "  provider: spotify\n" +
+          "  access token: none yet (seeded; the first use refreshes)\n" +
+          "  seeded: 2030-01-02T03:04:05.000Z\n"
+      )
+      assert.strictEqual(status.stderr, "")
+      assert.strictEqual((yield* server.requests).length, 0)
     })
   )
 
@@ -501,15 +602,14 @@ describe("token-refresher CLI (built, as a child process, against the fake serve
       const result = yield* login.result
       assert.strictEqual(result.code, 0, result.stderr)
       const key = new URL(server.issuer).host
-      const saved = JSON.parse(yield* fs.readFileString(store))
-      assert.deepStrictEqual(Object.keys(saved), [key])
-      assert.isString(saved[key].authorizedAt)
+      assert.deepStrictEqual(Object.keys(JSON.parse(yield* fs.readFileString(store))), [key])
+      const saved = yield* savedTokens(store, key)
 
       const status = yield* run(["status", "--issuer", server.issuer, "--store", store], { HOME: home })
       assert.strictEqual(status.code, 0, status.stderr)
       assert.include(status.stdout, `provider: ${key}`)
       assert.include(status.stdout, "refresh token: present, no known end")
-      assert.include(status.stdout, `logged in: ${saved[key].authorizedAt}`)
+      assert.include(status.stdout, `logged in: ${DateTime.formatIso(Option.getOrThrow(saved.authorizedAt))}`)
 
       const out = yield* run(["logout", "--issuer", server.issuer, "--store", store], env)
       assert.strictEqual(out.code, 0, out.stderr)
@@ -541,9 +641,7 @@ describe("token-refresher CLI (built, as a child process, against the fake serve
     Effect.gen(function* () {
       const { env, fs, server, store } = yield* setup({ rotate: false })
       const issued = yield* server.issueTokens()
-      yield* Effect.flatMap(NodeTokenStore.makeFile(store), (s) =>
-        s.set("default", TokenSet.fromRefreshToken(issued.refreshToken))
-      ).pipe(Effect.scoped, Effect.provide(NodeContext.layer))
+      yield* saveSession(store, "default", Session.seeded(issued.refreshToken))
       const token = yield* run(["token", "--store", store], env)
       assert.strictEqual(token.code, 0, token.stderr)
       assert.deepStrictEqual(Object.keys(JSON.parse(yield* fs.readFileString(store))), ["spotify"])

@@ -3,17 +3,18 @@ import { assert, describe, it } from "@effect/vitest"
 import { BearerAuth, Errors, TokenManager, TokenRefresher, TokenSet, TokenStore } from "@token-refresher/core"
 import { MockTokenEndpoint } from "@token-refresher/testing"
 import { DateTime, Effect, Layer, Option, Redacted } from "effect"
-import { assertError, clientId, clientSecret, tokenUrl } from "./utils.js"
+import { assertError, clientId, clientSecret, storedTokens, tokenUrl } from "./utils.js"
 
 const apiUrl = "https://api.example.com/v1/me"
 
 const valid = (accessToken: string) =>
   new TokenSet.TokenSet({
-    accessToken: Option.some(Redacted.make(accessToken)),
+    accessToken: Redacted.make(accessToken),
     refreshToken: Option.some(Redacted.make("stored-refresh")),
     tokenType: "Bearer",
     expiresAt: DateTime.unsafeMake(3600_000),
-    scope: []
+    scope: [],
+    issuedAt: DateTime.unsafeMake(0)
   })
 
 /**
@@ -74,7 +75,7 @@ describe("BearerAuth", () => {
         ["Bearer old-access", "Bearer refreshed-1"]
       )
       assert.strictEqual(
-        Redacted.value(Option.getOrThrow(yield* TokenStore.get()).refreshToken.pipe(Option.getOrThrow)),
+        Redacted.value(Option.getOrThrow((yield* storedTokens()).refreshToken)),
         "mock-refresh-token-2" // the mock numbers tokens by request: the API call was request 1
       )
     }).pipe(Effect.provide(stack({ accepted: ["refreshed-1"] })))

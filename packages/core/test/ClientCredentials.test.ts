@@ -2,7 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Errors, TokenManager, TokenRefresher, TokenSessions, TokenStore } from "@token-refresher/core"
 import { MockTokenEndpoint } from "@token-refresher/testing"
 import { DateTime, Effect, Encoding, Fiber, Layer, Option, Redacted, TestClock } from "effect"
-import { assertError, clientId, clientSecret, refresherWith, requestCount, requests, tokenUrl } from "./utils.js"
+import { assertError, clientId, clientSecret, refresherWith, requestCount, requests, storedTokens, tokenUrl } from "./utils.js"
 
 const basic = `Basic ${Encoding.encodeBase64("client-id:client-secret")}`
 
@@ -25,7 +25,7 @@ describe("TokenRefresher.clientCredentials", () => {
       assert.deepStrictEqual(request!.form, { grant_type: "client_credentials", scope: "catalog:read search" })
       assert.strictEqual(request!.headers["authorization"], basic)
       assert.deepStrictEqual(
-        Option.getOrUndefined(Option.map(tokens.accessToken, Redacted.value)),
+        Redacted.value(tokens.accessToken),
         "mock-access-token-1"
       )
       assert.isTrue(Option.isNone(tokens.refreshToken))
@@ -95,8 +95,8 @@ describe("TokenManager.layerClientCredentials", () => {
       yield* accessToken
       const manager = yield* TokenManager.TokenManager
       assert.strictEqual(manager.key, "client_credentials:a b")
-      const stored = yield* TokenStore.get("client_credentials:a b")
-      assert.isTrue(Option.isSome(stored) && Option.isNone(stored.value.refreshToken))
+      const stored = yield* storedTokens("client_credentials:a b")
+      assert.isTrue(Option.isNone(stored.refreshToken))
       assert.strictEqual(TokenManager.clientCredentialsKey(["b", "a", "b"]), "client_credentials:a b")
     }).pipe(
       Effect.provide(

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Errors, TokenManager, TokenRefresher, TokenSet, TokenStore } from "@token-refresher/core"
+import { Errors, Session, TokenManager, TokenRefresher, TokenSet, TokenStore } from "@token-refresher/core"
 import { MockTokenEndpoint, TestStack } from "@token-refresher/testing"
 import { DateTime, Duration, Effect, Fiber, Layer, Option, Redacted, TestClock } from "effect"
 import {
@@ -10,17 +10,20 @@ import {
   refresherWith,
   requestCount,
   savedRefreshToken,
+  storedTokens,
+  encoded,
+  stringBackend,
   tokenUrl
 } from "./utils.js"
 
 const tokens = (name: string, expiresAtSeconds: number, issuedAtSeconds?: number) =>
   new TokenSet.TokenSet({
-    accessToken: Option.some(Redacted.make(`access-${name}`)),
+    accessToken: Redacted.make(`access-${name}`),
     refreshToken: Option.some(Redacted.make(`refresh-${name}`)),
     tokenType: "Bearer",
     expiresAt: DateTime.unsafeMake(expiresAtSeconds * 1000),
     scope: [],
-    ...(issuedAtSeconds === undefined ? {} : { issuedAt: DateTime.unsafeMake(issuedAtSeconds * 1000) })
+    issuedAt: DateTime.unsafeMake((issuedAtSeconds ?? expiresAtSeconds - 3600) * 1000)
   })
 
 /** Answers `access-for-<refresh token>` (and rotates to `<refresh token>+`), for 3600 s. */
@@ -52,7 +55,7 @@ describe("TokenManager: the double-checked refresh under the store's lock", () =
           Effect.gen(function* () {
             yield* locked.open
             yield* Effect.sleep("2 seconds")
-            yield* store.set(TokenStore.defaultKey, tokens("other", 5000, 1000))
+            yield* store.set(TokenStore.defaultKey, Session.active(tokens("other", 5000, 1000)))
           })
         )
       )
@@ -81,8 +84,8 @@ describe("TokenManager: the double-checked refresh under the store's lock", () =
     Effect.gen(function* () {
       yield* TestClock.setTime(7_000)
       yield* accessToken
-      const stored = Option.getOrThrow(yield* TokenStore.get())
-      assert.strictEqual(stored.issuedAt?.epochMillis, 7_000)
+      const stored = yield* storedTokens()
+      assert.strictEqual(stored.issuedAt.epochMillis, 7_000)
       assert.strictEqual(stored.expiresAt.epochMillis, 7_000 + 3600_000)
     }).pipe(Effect.provide(managerOn(TokenStore.layerMemory(tokens("expired", 0)), echo)))
   )
@@ -90,21 +93,13 @@ describe("TokenManager: the double-checked refresh under the store's lock", () =
   it.effect(
     "on InvalidGrant the store is re-read: a different refresh token found there is adopted and tried once",
     () => {
-      const entries = new Map([[TokenStore.defaultKey, tokens("stale", 0)]])
-      const store = Layer.scoped(
-        TokenStore.TokenStore,
-        TokenStore.make({
-          location: "test",
-          get: (key) => Effect.sync(() => Option.fromNullable(entries.get(key))),
-          set: (key, t) => Effect.sync(() => void entries.set(key, t)),
-          remove: (key) => Effect.sync(() => void entries.delete(key))
-        })
-      )
+      const entries = new Map([[TokenStore.defaultKey, encoded(tokens("stale", 0))]])
+      const store = Layer.scoped(TokenStore.TokenStore, TokenStore.make(stringBackend(entries)))
       return Effect.gen(function* () {
         assert.strictEqual(Redacted.value(yield* accessToken), "access-for-refresh-login")
         assert.strictEqual(yield* requestCount, 2)
         assert.strictEqual(
-          Redacted.value(Option.getOrThrow(yield* TokenStore.get()).refreshToken.pipe(Option.getOrThrow)),
+          Redacted.value(Option.getOrThrow((yield* storedTokens()).refreshToken)),
           "refresh-login+"
         )
       }).pipe(
@@ -112,7 +107,7 @@ describe("TokenManager: the double-checked refresh under the store's lock", () =
           managerOn(store, (request) => {
             if (request.form.refresh_token !== "refresh-stale") return echoReply
             // a login (that did not take the lock) saved new tokens while the stale ones were being sent
-            entries.set(TokenStore.defaultKey, tokens("login", 0))
+            entries.set(TokenStore.defaultKey, encoded(tokens("login", 0)))
             return MockTokenEndpoint.invalidGrant()
           })
         )
@@ -244,7 +239,7 @@ describe("Retry-After holds back the whole client", () => {
       assert.strictEqual(yield* requestCount, 1)
       yield* TestClock.adjust("2600 seconds")
       const tokens = yield* TokenRefresher.refresh(savedRefreshToken)
-      assert.strictEqual(Redacted.value(Option.getOrThrow(tokens.accessToken)), "mock-access-token-2")
+      assert.strictEqual(Redacted.value(tokens.accessToken), "mock-access-token-2")
       assert.strictEqual(yield* requestCount, 2)
     }).pipe(Effect.provide(refresherWith([MockTokenEndpoint.rateLimited(3600), MockTokenEndpoint.ok()])))
   )

@@ -43,7 +43,7 @@ describe("TokenRefresher.exchangeCode", () => {
     Effect.gen(function* () {
       const tokens = yield* exchange()
       assert.deepStrictEqual(
-        Option.getOrUndefined(Option.map(tokens.accessToken, Redacted.value)),
+        Redacted.value(tokens.accessToken),
         "mock-access-token-1"
       )
       assert.isTrue(Option.isNone(tokens.refreshToken))

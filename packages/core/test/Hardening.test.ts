@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Errors, TokenManager, TokenRefresher, TokenSet, TokenStore } from "@token-refresher/core"
+import { Errors, TokenManager, TokenRefresher, Session, TokenStore } from "@token-refresher/core"
 import { MockTokenEndpoint } from "@token-refresher/testing"
 import { Duration, Effect, Fiber, Layer, Redacted, TestClock } from "effect"
 import { parseRetryAfter } from "../src/internal/tokenRefresher.js"
@@ -176,7 +176,7 @@ describe("expires_in: 0", () => {
     }).pipe(
       Effect.provide(
         TokenManager.layer().pipe(
-          Layer.provideMerge(TokenStore.layerMemory(TokenSet.fromRefreshToken("seed"))),
+          Layer.provideMerge(TokenStore.layerMemory(Session.seeded("seed"))),
           Layer.provideMerge(TokenRefresher.layer({ tokenUrl, clientId, clientSecret })),
           Layer.provideMerge(MockTokenEndpoint.layer(() => answer({ expires_in: 0 }))),
           Layer.orDie

@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Errors, TokenRefresher } from "@token-refresher/core"
 import { MockTokenEndpoint } from "@token-refresher/testing"
-import { Duration, Effect, Fiber, Option, Random, Redacted, TestClock } from "effect"
+import { Duration, Effect, Fiber, Random, Redacted, TestClock } from "effect"
 import { assertError, refresherWith, refreshFailure, requestCount, requests, savedRefreshToken } from "./utils.js"
 
 const gaps = Effect.map(requests, (all) => all.slice(1).map((request, i) => request.at - all[i]!.at))
@@ -39,7 +39,7 @@ describe("TokenRefresher: retries with backoff", () => {
       const fiber = yield* Effect.fork(TokenRefresher.refresh(savedRefreshToken))
       yield* TestClock.adjust("1 minute")
       const tokens = yield* Fiber.join(fiber)
-      assert.strictEqual(Redacted.value(Option.getOrThrow(tokens.accessToken)), "mock-access-token-3")
+      assert.strictEqual(Redacted.value(tokens.accessToken), "mock-access-token-3")
       assert.strictEqual(yield* requestCount, 3)
       const [first, second] = yield* gaps
       // 250 ms, then 500 ms, each with ±20% jitter
@@ -206,7 +206,7 @@ describe("TokenRefresher: retries with backoff", () => {
       const fiber = yield* Effect.fork(TokenRefresher.refresh(savedRefreshToken))
       yield* TestClock.adjust("3 seconds")
       const tokens = yield* Fiber.join(fiber)
-      assert.strictEqual(Redacted.value(Option.getOrThrow(tokens.accessToken)), "mock-access-token-2")
+      assert.strictEqual(Redacted.value(tokens.accessToken), "mock-access-token-2")
     }).pipe(Effect.provide(refresherWith([MockTokenEndpoint.hang, MockTokenEndpoint.ok()], { timeout: "2 seconds" })))
   )
 

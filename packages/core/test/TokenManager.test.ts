@@ -1,16 +1,27 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Errors, TokenManager, TokenRefresher, TokenSet, TokenStore } from "@token-refresher/core"
+import { Errors, Session, TokenManager, TokenRefresher, TokenSet, TokenStore } from "@token-refresher/core"
 import { MockTokenEndpoint, TestStack } from "@token-refresher/testing"
 import { Context, DateTime, Duration, Effect, Fiber, Layer, Option, Redacted, TestClock } from "effect"
-import { assertError, clientId, clientSecret, requestCount, tokenUrl } from "./utils.js"
+import {
+  assertError,
+  clientId,
+  clientSecret,
+  decoded,
+  encoded,
+  requestCount,
+  storedTokens,
+  stringBackend,
+  tokenUrl
+} from "./utils.js"
 
 const freshTokens = (accessToken: string, refreshToken: string, expiresInSeconds = 3600) =>
   new TokenSet.TokenSet({
-    accessToken: Option.some(Redacted.make(accessToken)),
+    accessToken: Redacted.make(accessToken),
     refreshToken: Option.some(Redacted.make(refreshToken)),
     tokenType: "Bearer",
     expiresAt: DateTime.unsafeMake(expiresInSeconds * 1000),
-    scope: ["user-read-private"]
+    scope: ["user-read-private"],
+    issuedAt: DateTime.unsafeMake(0)
   })
 
 const managerWith = (
@@ -20,7 +31,7 @@ const managerWith = (
 ) => TestStack.managerOn(store, replies, { manager: options, refresher: { tokenUrl, clientId, clientSecret } })
 
 const seeded = (replies: Iterable<MockTokenEndpoint.Reply>, options?: TokenManager.Options) =>
-  managerWith(replies, TokenStore.layerMemory(TokenSet.fromRefreshToken("seed-refresh")), options)
+  managerWith(replies, TokenStore.layerMemory(Session.seeded("seed-refresh")), options)
 
 /**
  * Background fibers live in the layer's scope, not under the test fiber, so `TestClock.adjust` does not wait for
@@ -34,7 +45,7 @@ const settledCount = (n: number) =>
   )
 
 const accessToken = Effect.flatMap(TokenManager.TokenManager, (manager) => manager.accessToken)
-const stored = Effect.flatMap(TokenStore.get(), (option) => Effect.orDie(option))
+const stored = storedTokens()
 const storedRefreshToken = Effect.map(stored, (tokens) => Redacted.value(Option.getOrThrow(tokens.refreshToken)))
 
 describe("TokenManager", () => {
@@ -88,7 +99,7 @@ describe("TokenManager", () => {
       yield* accessToken
       assert.strictEqual(yield* storedRefreshToken, "mock-refresh-token-1")
       const tokens = yield* stored
-      assert.strictEqual(Redacted.value(Option.getOrThrow(tokens.accessToken)), "mock-access-token-1")
+      assert.strictEqual(Redacted.value(tokens.accessToken), "mock-access-token-1")
     }).pipe(Effect.provide(seeded([MockTokenEndpoint.ok({ rotate: true })])))
   )
 
@@ -116,14 +127,19 @@ describe("TokenManager", () => {
   )
 
   it.effect("a failed store write surfaces as TokenStoreError, and the next call persists the rotated tokens", () => {
-    const backing = { writes: 0, value: Option.some(TokenSet.fromRefreshToken("seed-refresh")) }
+    const entries = new Map([[TokenStore.defaultKey, encoded(Session.seeded("seed-refresh", 0))]])
+    const backend = stringBackend(entries)
+    const backing = {
+      writes: 0,
+      get value() {
+        return Option.map(Option.fromNullable(entries.get(TokenStore.defaultKey)), decoded)
+      }
+    }
     const flakyStore = Layer.scoped(
       TokenStore.TokenStore,
       TokenStore.make({
-        location: "test",
-        get: () => Effect.sync(() => backing.value),
-        remove: () => Effect.sync(() => void (backing.value = Option.none())),
-        set: (_key, tokens) =>
+        ...backend,
+        set: (key, value) =>
           Effect.suspend(() => {
             backing.writes++
             if (backing.writes === 1) {
@@ -131,8 +147,7 @@ describe("TokenManager", () => {
                 new TokenStore.TokenStoreError({ reason: "Write", location: "test", detail: "disk full" })
               )
             }
-            backing.value = Option.some(tokens)
-            return Effect.void
+            return backend.set(key, value)
           })
       })
     )
@@ -140,14 +155,14 @@ describe("TokenManager", () => {
       const error = yield* Effect.flip(accessToken)
       assertError(error, new TokenStore.TokenStoreError({ reason: "Write", location: "test", detail: "disk full" }))
       assert.strictEqual(
-        Redacted.value(Option.getOrThrow(backing.value.pipe(Option.getOrThrow).refreshToken)),
+        Redacted.value(Option.getOrThrow(Session.refreshToken(Option.getOrThrow(backing.value)))),
         "seed-refresh"
       )
       assert.strictEqual(Redacted.value(yield* accessToken), "mock-access-token-1")
       assert.strictEqual(yield* requestCount, 1)
       assert.strictEqual(backing.writes, 2)
       assert.strictEqual(
-        Redacted.value(Option.getOrThrow(backing.value.pipe(Option.getOrThrow).refreshToken)),
+        Redacted.value(Option.getOrThrow(Session.refreshToken(Option.getOrThrow(backing.value)))),
         "mock-refresh-token-1"
       )
     }).pipe(Effect.provide(managerWith([MockTokenEndpoint.ok({ rotate: true })], flakyStore)))
@@ -160,8 +175,15 @@ describe("TokenManager", () => {
       const again = yield* Effect.all(Array.from({ length: 10 }, () => Effect.flip(accessToken)))
       assert.isTrue(again.every((error) => error._tag === "InvalidGrant"))
       assert.strictEqual(yield* requestCount, 1)
+      // recorded in the store, for every other process
+      const rejected = Option.getOrThrow(yield* TokenStore.get())
+      assert.strictEqual(rejected._tag, "Rejected")
+      if (rejected._tag === "Rejected") {
+        assertError(rejected.error, first as Errors.InvalidGrant)
+        assert.deepStrictEqual(Option.map(rejected.refreshToken, Redacted.value), Option.some("seed-refresh"))
+      }
 
-      yield* TokenStore.set(TokenSet.fromRefreshToken("new-login"))
+      yield* TokenStore.set(TokenStore.defaultKey, Session.seeded("new-login"))
       const mock = yield* MockTokenEndpoint.MockTokenEndpoint
       yield* mock.enqueue(MockTokenEndpoint.ok())
       assert.strictEqual(Redacted.value(yield* accessToken), "mock-access-token-2")
@@ -222,7 +244,10 @@ describe("TokenManager", () => {
     Effect.gen(function* () {
       const manager = yield* TokenManager.TokenManager
       const current = yield* manager.current
-      assert.strictEqual(Redacted.value(Option.getOrThrow(Option.getOrThrow(current).refreshToken)), "seed-refresh")
+      assert.strictEqual(
+        Redacted.value(Option.getOrThrow(Session.refreshToken(Option.getOrThrow(current)))),
+        "seed-refresh"
+      )
       assert.strictEqual(yield* requestCount, 0)
     }).pipe(Effect.provide(seeded([])))
   )

@@ -97,7 +97,7 @@ describe("TokenRefresher: the response", () => {
   it.effect("decodes a TokenSet with expiry from the Effect Clock", () =>
     Effect.gen(function* () {
       const tokens = yield* TokenRefresher.refresh(savedRefreshToken)
-      assert.strictEqual(Redacted.value(Option.getOrThrow(tokens.accessToken)), "mock-access-token-1")
+      assert.strictEqual(Redacted.value(tokens.accessToken), "mock-access-token-1")
       assert.strictEqual(tokens.tokenType, "Bearer")
       assert.strictEqual(DateTime.formatIso(tokens.expiresAt), "1970-01-01T01:00:00.000Z")
       assert.deepStrictEqual(tokens.scope, ["user-read-private", "user-read-email"])

@@ -9,20 +9,22 @@ import { assertError, clientId, clientSecret, requestCount, requests, tokenUrl }
 
 const expired = (key: string) =>
   new TokenSet.TokenSet({
-    accessToken: Option.some(Redacted.make("")),
+    accessToken: Redacted.make(""),
     refreshToken: Option.some(Redacted.make(`refresh-${key}`)),
     tokenType: "Bearer",
     expiresAt: DateTime.unsafeMake(0),
-    scope: []
+    scope: [],
+    issuedAt: DateTime.unsafeMake(0)
   })
 
 const valid = (key: string, expiresAt = 3600_000) =>
   new TokenSet.TokenSet({
-    accessToken: Option.some(Redacted.make(`access-${key}`)),
+    accessToken: Redacted.make(`access-${key}`),
     refreshToken: Option.some(Redacted.make(`refresh-${key}`)),
     tokenType: "Bearer",
     expiresAt: DateTime.unsafeMake(expiresAt),
-    scope: []
+    scope: [],
+    issuedAt: DateTime.unsafeMake(0)
   })
 
 /** Answers `access-for-<refresh token>`, so every caller can tell whose token it got. */

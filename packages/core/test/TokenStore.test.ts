@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
-import { TokenSet, TokenStore } from "@token-refresher/core"
-import { Config, ConfigProvider, DateTime, Effect, Layer, Option, Redacted, Schema } from "effect"
+import { Session, TokenStore } from "@token-refresher/core"
+import { Chunk, Config, ConfigProvider, DateTime, Effect, Layer, Option, Redacted, Stream } from "effect"
 
 const withEnv = (env: Record<string, string>) =>
   Layer.setConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env))))
@@ -10,13 +10,13 @@ const seed = Config.redacted("SPOTIFY_REFRESH_TOKEN")
 describe("TokenStore", () => {
   it.effect("moved: a session moves to its new key once, and never over a session already there", () =>
     Effect.gen(function* () {
-      const old = TokenSet.fromRefreshToken("old")
+      const old = Session.seeded("old")
       const moved = yield* Effect.flatMap(TokenStore.TokenStore, (store) =>
         Effect.all([store.get("default"), store.get("spotify")])
       ).pipe(Effect.provide(TokenStore.layerMemory([["default", old]]).pipe(TokenStore.moved("default", "spotify"))))
       assert.isTrue(Option.isNone(moved[0]))
       assert.strictEqual(
-        Option.getOrUndefined(Option.flatMap(moved[1], (t) => Option.map(t.refreshToken, Redacted.value))),
+        Option.getOrUndefined(Option.flatMap(moved[1], (t) => Option.map(Session.refreshToken(t), Redacted.value))),
         "old"
       )
 
@@ -26,47 +26,52 @@ describe("TokenStore", () => {
         Effect.provide(
           TokenStore.layerMemory([
             ["default", old],
-            ["spotify", TokenSet.fromRefreshToken("new")]
+            ["spotify", Session.seeded("new")]
           ]).pipe(TokenStore.moved("default", "spotify"))
         )
       )
       assert.strictEqual(
-        Option.getOrUndefined(Option.flatMap(kept[0], (t) => Option.map(t.refreshToken, Redacted.value))),
+        Option.getOrUndefined(Option.flatMap(kept[0], (t) => Option.map(Session.refreshToken(t), Redacted.value))),
         "old"
       )
       assert.strictEqual(
-        Option.getOrUndefined(Option.flatMap(kept[1], (t) => Option.map(t.refreshToken, Redacted.value))),
+        Option.getOrUndefined(Option.flatMap(kept[1], (t) => Option.map(Session.refreshToken(t), Redacted.value))),
         "new"
       )
     })
   )
 
-  it.effect("layerMemory starts empty or with the initial tokens, and keeps what is set", () =>
+  it.effect("layerMemory starts empty or with the initial sessions, and keeps what is set", () =>
     Effect.gen(function* () {
       assert.isTrue(Option.isNone(yield* TokenStore.get()))
-      yield* TokenStore.set(TokenSet.fromRefreshToken("r"))
-      const stored = Option.getOrThrow(yield* TokenStore.get())
-      assert.strictEqual(Redacted.value(Option.getOrThrow(stored.refreshToken)), "r")
+      yield* TokenStore.set(TokenStore.defaultKey, Session.seeded("r", 0))
+      assert.deepStrictEqual(Option.getOrThrow(yield* TokenStore.get()), Session.seeded("r", 0))
+      assert.deepStrictEqual(yield* TokenStore.keys(), ["default"])
     }).pipe(Effect.provide(TokenStore.layerMemory()))
   )
 
-  it.effect("fromRefreshToken is already expired, so its first use refreshes", () =>
+  it.effect("Session.seeded: a bare refresh token, no access token, seededAt now by default", () =>
     Effect.gen(function* () {
-      const tokens = TokenSet.fromRefreshToken(Redacted.make("r"))
-      assert.isTrue(tokens.isExpired(yield* DateTime.now))
-      // no access token yet, said as such (0.2 used an empty string)
-      assert.isTrue(Option.isNone(tokens.accessToken))
-      assert.deepStrictEqual(Option.getOrUndefined(Option.map(tokens.refreshToken, Redacted.value)), "r")
-      assert.strictEqual(tokens.refreshAtMillis("60 seconds"), Number.NEGATIVE_INFINITY)
-      assert.isFalse("accessToken" in Schema.encodeSync(TokenSet.TokenSet)(tokens))
-      assert.deepStrictEqual(tokens.scope, [])
+      const seed = Session.seeded(Redacted.make("r"), "2029-01-01T00:00:00.000Z")
+      assert.strictEqual(seed._tag, "Seeded")
+      assert.strictEqual(Redacted.value(seed.refreshToken), "r")
+      assert.strictEqual(DateTime.formatIso(seed.seededAt), "2029-01-01T00:00:00.000Z")
+      assert.deepStrictEqual(Object.keys(seed).sort(), ["_tag", "refreshToken", "seededAt"])
     })
   )
 
-  it.effect("seeded fills an empty store from the variable", () =>
+  it.effect("allKeys streams every key a page at a time", () =>
     Effect.gen(function* () {
-      const stored = Option.getOrThrow(yield* TokenStore.get())
-      assert.strictEqual(Redacted.value(Option.getOrThrow(stored.refreshToken)), "from-env")
+      for (const key of ["c", "a", "e", "b", "d"]) yield* TokenStore.set(key, Session.seeded(key, 0))
+      const all = yield* Stream.runCollect(TokenStore.allKeys({ pageSize: 2 }))
+      assert.deepStrictEqual(Chunk.toReadonlyArray(all), ["a", "b", "c", "d", "e"])
+    }).pipe(Effect.provide(TokenStore.layerMemory()))
+  )
+
+  it.effect("seeded fills an empty store from the variable, as Seeded at the Clock's time", () =>
+    Effect.gen(function* () {
+      // the TestClock's time: 0
+      assert.deepStrictEqual(Option.getOrThrow(yield* TokenStore.get()), Session.seeded("from-env", 0))
     }).pipe(
       Effect.provide(
         TokenStore.layerMemory().pipe(
@@ -81,13 +86,13 @@ describe("TokenStore", () => {
     Effect.gen(function* () {
       const kept = yield* TokenStore.get().pipe(
         Effect.provide(
-          TokenStore.layerMemory(TokenSet.fromRefreshToken("saved")).pipe(
+          TokenStore.layerMemory(Session.seeded("saved", 0)).pipe(
             TokenStore.seeded(seed),
             Layer.provide(withEnv({ SPOTIFY_REFRESH_TOKEN: "from-env" }))
           )
         )
       )
-      assert.strictEqual(Redacted.value(Option.getOrThrow(Option.getOrThrow(kept).refreshToken)), "saved")
+      assert.deepStrictEqual(Option.getOrThrow(kept), Session.seeded("saved", 0))
       const empty = yield* TokenStore.get().pipe(
         Effect.provide(TokenStore.layerMemory().pipe(TokenStore.seeded(seed), Layer.provide(withEnv({}))))
       )

@@ -1,7 +1,7 @@
 import { assert } from "@effect/vitest"
-import { TokenRefresher } from "@token-refresher/core"
+import { Session, TokenRefresher, TokenSet, TokenStore } from "@token-refresher/core"
 import { MockTokenEndpoint, TestStack } from "@token-refresher/testing"
-import { Effect, Redacted, Tracer } from "effect"
+import { Effect, Option, Redacted, Schema, Tracer } from "effect"
 
 export const tokenUrl = "https://accounts.spotify.com/api/token"
 export const clientId = "client-id"
@@ -39,3 +39,26 @@ export const recordingTracer = Effect.map(Effect.tracer, (native) => {
   })
   return { tracer, spans }
 })
+
+/** The tokens of the `Active` session `key` in the store in context; a test failure for any other state. */
+export const storedTokens = (key: string = TokenStore.defaultKey) =>
+  Effect.map(TokenStore.get(key), (stored) => {
+    assert.isTrue(Option.isSome(stored) && stored.value._tag === "Active", `session ${key} is Active`)
+    return Option.getOrThrow(Option.flatMap(stored, Session.tokens))
+  })
+
+/** A session as a store's backend keeps it: its JSON text. */
+export const encoded = (session: Session.Session | TokenSet.TokenSet): string =>
+  Schema.encodeSync(Session.SessionFromJson)(Session.isSession(session) ? session : Session.active(session))
+
+/** The string key-value store under a `TokenStore.make` in tests: what a backend holds. */
+export const stringBackend = (entries: Map<string, string>) => ({
+  location: "test",
+  get: (key: string) => Effect.sync(() => Option.fromNullable(entries.get(key))),
+  set: (key: string, value: string) => Effect.sync(() => void entries.set(key, value)),
+  remove: (key: string) => Effect.sync(() => void entries.delete(key)),
+  keys: () => Effect.sync(() => [...entries.keys()].sort())
+})
+
+/** A backend's JSON text read back as a session. */
+export const decoded = (text: string): Session.Session => Schema.decodeSync(Session.SessionFromJson)(text)

@@ -3,7 +3,7 @@
  */
 import { FileSystem } from "@effect/platform"
 import { NodeContext, NodeHttpClient, NodeRuntime } from "@effect/platform-node"
-import { Pkce, TokenManager, TokenRefresher, TokenStore } from "@token-refresher/core"
+import { Pkce, Session, TokenManager, TokenRefresher, TokenStore } from "@token-refresher/core"
 import { NodeTokenStore } from "@token-refresher/node"
 import { Spotify, SpotifyApi } from "@token-refresher/spotify"
 import { FakeAuthorizationServer } from "@token-refresher/testing/node"
@@ -69,7 +69,7 @@ const program = Effect.gen(function* () {
       redirectUri,
       codeVerifier: pkce.verifier
     })
-    yield* store.set(TokenStore.defaultKey, tokens)
+    yield* store.set(TokenStore.defaultKey, Session.active(tokens))
     yield* line(
       `logged in: access token ${String(tokens.accessToken)}, scopes ${tokens.scope.join(" ")}, saved to the store`
     )
@@ -81,7 +81,7 @@ const program = Effect.gen(function* () {
 
     yield* heading(3, "The token expires (2 s lifetime, 1 s leeway)")
     yield* Effect.sleep("1100 millis")
-    const current = yield* manager.current
+    const current = Option.flatMap(yield* manager.current, Session.tokens)
     yield* line(
       `stored token expires at ${current._tag === "Some" ? DateTime.formatIso(current.value.expiresAt) : "?"}: ` +
         "inside the 1 s leeway now, so the next use refreshes"
@@ -95,7 +95,7 @@ const program = Effect.gen(function* () {
       { concurrency: "unbounded" }
     )
     const after = (yield* tokenRequests).length
-    const rotated = yield* manager.current
+    const rotated = Option.flatMap(yield* manager.current, Session.tokens)
     yield* line(
       `${users.length} calls answered for ${users[0]!.id}; token requests: ${after - before} (one refresh, the others waited for it)`
     )
@@ -104,7 +104,7 @@ const program = Effect.gen(function* () {
     )
     const saved = JSON.parse(yield* fs.readFileString(storePath))
     yield* line(
-      `the file holds the new refresh token: ${rotated._tag === "Some" && saved.default.refreshToken === Redacted.value(Option.getOrThrow(rotated.value.refreshToken))}; mode 0${((yield* fs.stat(storePath)).mode & 0o777).toString(8)}`
+      `the file holds the new refresh token: ${rotated._tag === "Some" && saved.default.tokens.refreshToken === Redacted.value(Option.getOrThrow(rotated.value.refreshToken))}; mode 0${((yield* fs.stat(storePath)).mode & 0o777).toString(8)}`
     )
 
     yield* heading(5, "The server answers 503, 503, then 200")

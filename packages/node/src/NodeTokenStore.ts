@@ -9,7 +9,7 @@ import * as FileSystem from "@effect/platform/FileSystem"
 import * as Path from "@effect/platform/Path"
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import * as NodePath from "@effect/platform-node/NodePath"
-import { TokenSet, TokenStore } from "@token-refresher/core"
+import { TokenStore } from "@token-refresher/core"
 import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Duration from "effect/Duration"
@@ -17,10 +17,8 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import * as ParseResult from "effect/ParseResult"
 import * as Random from "effect/Random"
 import * as Schedule from "effect/Schedule"
-import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as Os from "node:os"
 import * as Lockfile from "proper-lockfile"
@@ -45,48 +43,127 @@ export interface FileStatus {
 const expandHome = (file: string): string =>
   file === "~" ? Os.homedir() : file.startsWith("~/") ? `${Os.homedir()}${file.slice(1)}` : file
 
-/** The file: a JSON object of session key to encoded `TokenSet`. */
-const Sessions = Schema.Record({ key: Schema.String, value: TokenSet.TokenSet })
-const encodeSessions = Schema.encode(Schema.parseJson(Sessions, { space: 2 }))
-const decodeSessions = Schema.decodeUnknownEither(Sessions, { errors: "all" })
-const decodeLegacy = Schema.decodeUnknownEither(TokenSet.TokenSet, { errors: "all" })
+const isRecord = (json: unknown): json is Record<string, unknown> =>
+  typeof json === "object" && json !== null && !Array.isArray(json)
 
-/** Names what is wrong by path only: the parser's own messages would quote the file's values, which are tokens. */
-const describeCorruption = (error: ParseResult.ParseError): string => {
-  const issues = ParseResult.ArrayFormatter.formatErrorSync(error)
-  const fields = [
-    ...new Set(issues.map((issue) => (issue.path.length === 0 ? "the top level" : issue.path.map(String).join("."))))
-  ]
-  return `it is not a saved token file (wrong or missing: ${fields.join(", ")})`
+/** How the encryption envelope starts: a sealed session is kept as a JSON string. */
+const envelopePrefix = "token-refresher:"
+
+/**
+ * Whether the file is one bare `TokenSet`, as 0.1 wrote it: its `accessToken` is a string at the top level (where the
+ * keyed file holds sessions, which are objects, or sealed sessions, which are envelopes).
+ */
+const isSingleTokenSet = (json: Record<string, unknown>): boolean =>
+  typeof json.accessToken === "string" && !json.accessToken.startsWith(envelopePrefix)
+
+/**
+ * The value kept in the file for a stored string: JSON object text is embedded as that object, so the file stays
+ * readable; any other string (an encryption envelope) is kept as a JSON string.
+ */
+const embed = (value: string): unknown => {
+  if (!value.trimStart().startsWith("{")) return value
+  try {
+    const json: unknown = JSON.parse(value)
+    return isRecord(json) ? json : value
+  } catch {
+    return value
+  }
+}
+
+/** The string handed to the codec for a value of the file: an object (or a stray number, array…) as its JSON text. */
+const textOf = (value: unknown): string => (typeof value === "string" ? value : JSON.stringify(value))
+
+/** The first index of `sorted` whose key is not below `key` (`strictly`: above it). */
+const bound = (sorted: ReadonlyArray<string>, key: string, strictly: boolean): number => {
+  let low = 0
+  let high = sorted.length
+  while (low < high) {
+    const middle = (low + high) >>> 1
+    if (sorted[middle]! < key || (strictly && sorted[middle] === key)) low = middle + 1
+    else high = middle
+  }
+  return low
 }
 
 /**
- * The sessions in a file's text. A file of 0.1 (one encoded `TokenSet`) is read as the session
- * `TokenStore.defaultKey`; the next write rewrites it in the keyed format.
+ * The sessions of one version of the file: the values as parsed, their text for the codec and the sorted keys
+ * computed when first asked for.
  */
-const parseSessions = (text: string): Either.Either<ReadonlyMap<string, TokenSet.TokenSet>, string> => {
+class Contents {
+  private readonly texts = new Map<string, string>()
+  private sorted: ReadonlyArray<string> | undefined
+  constructor(readonly values: ReadonlyMap<string, unknown>) {}
+
+  get(key: string): Option.Option<string> {
+    const text = this.texts.get(key)
+    if (text !== undefined) return Option.some(text)
+    if (!this.values.has(key)) return Option.none()
+    const made = textOf(this.values.get(key))
+    this.texts.set(key, made)
+    return Option.some(made)
+  }
+
+  /** A page of keys in code-unit order: those under `prefix` form one run of the sorted keys, found by bisection. */
+  keys(options: TokenStore.KeysOptions | undefined): ReadonlyArray<string> {
+    if (this.sorted === undefined) this.sorted = [...this.values.keys()].sort()
+    const sorted = this.sorted
+    const prefix = options?.prefix ?? ""
+    const limit = options?.limit ?? Number.POSITIVE_INFINITY
+    let index = bound(sorted, prefix, false)
+    if (options?.after !== undefined) index = Math.max(index, bound(sorted, options.after, true))
+    const page: Array<string> = []
+    for (; index < sorted.length && page.length < limit && sorted[index]!.startsWith(prefix); index++) {
+      page.push(sorted[index]!)
+    }
+    return page
+  }
+
+  /** The whole file's text: 2-space JSON, as people read it, with a final newline. */
+  render(): string {
+    return `${JSON.stringify(Object.fromEntries(this.values), null, 2)}\n`
+  }
+}
+
+const empty = new Contents(new Map())
+
+/**
+ * The sessions in a file's text. A file of 0.1 (one encoded `TokenSet`) is read as the session
+ * `TokenStore.defaultKey`; the next write rewrites it in the keyed format. Only the shape of the whole file is checked
+ * here: a value that is not a session is the codec's to refuse, for its key alone.
+ */
+const parseContents = (text: string): Either.Either<Contents, string> => {
   let json: unknown
   try {
     json = JSON.parse(text)
   } catch {
     return Either.left("it is not JSON")
   }
-  if (typeof json !== "object" || json === null || Array.isArray(json)) {
-    return Either.left("it is not a saved token file (the top level is not an object)")
-  }
-  if (typeof (json as { readonly accessToken?: unknown }).accessToken === "string") {
-    return Either.map(
-      Either.mapLeft(decodeLegacy(json), describeCorruption),
-      (tokens) => new Map([[TokenStore.defaultKey, tokens]])
-    )
-  }
-  return Either.map(
-    Either.mapLeft(decodeSessions(json), describeCorruption),
-    (sessions) => new Map(Object.entries(sessions))
+  if (!isRecord(json)) return Either.left("it is not a saved token file (the top level is not an object)")
+  return Either.right(
+    new Contents(isSingleTokenSet(json) ? new Map([[TokenStore.defaultKey, json]]) : new Map(Object.entries(json)))
   )
 }
 
 const modeBits = (mode: number): number => mode & 0o777
+
+/**
+ * Which version of the file a `stat` saw: its identity (device and inode: every write renames a new file into
+ * place), size and modification time. `undefined` where the platform gives no inode or time, so nothing is cached.
+ */
+interface Version {
+  readonly dev: number
+  readonly ino: number
+  readonly size: number
+  readonly mtime: number
+}
+
+const versionOf = (info: FileSystem.File.Info): Version | undefined =>
+  Option.isSome(info.ino) && Option.isSome(info.mtime)
+    ? { dev: info.dev, ino: info.ino.value, size: Number(info.size), mtime: info.mtime.value.getTime() }
+    : undefined
+
+const sameVersion = (a: Version, b: Version): boolean =>
+  a.ino === b.ino && a.mtime === b.mtime && a.size === b.size && a.dev === b.dev
 
 /**
  * The options of the file store.
@@ -123,8 +200,12 @@ const alive = (pid: number): boolean => {
 /**
  * The file store on the `FileSystem` in context. `file` may start with `~/`.
  *
- * - The file holds every session, as a JSON object of session key to encoded `TokenSet`. A file written by 0.1 (one
- *   `TokenSet`) is read as the session `TokenStore.defaultKey` and rewritten in the keyed format on the next write.
+ * - The file holds every session, as a JSON object of session key to stored session: the session's JSON as an object
+ *   (so the file stays readable), or, when the store is encrypted (`TokenStore.encrypted`), its envelope as a string.
+ *   A file written by 0.1 (one `TokenSet`) is read as the session `TokenStore.defaultKey`, and files of 0.2 and 0.3
+ *   (sessions as encoded `TokenSet`s) as they were; the next write rewrites what it writes in the current format.
+ * - The parsed file is kept in memory and re-read only when its `stat` shows another version (another inode, size or
+ *   modification time): a read costs one `stat`, and another process's write is seen at the next call.
  * - The refresh lock is the whole file, not one key (`withLock(key)` excludes every other key too): a lock directory
  *   `<file>.lock` beside it (`proper-lockfile`), shared by every process on the host. Its holder renews a lease every
  *   second; a holder that dies loses the lock when the lease runs out (`lockLease`, default 5 s).
@@ -135,8 +216,8 @@ const alive = (pid: number): boolean => {
  * - A symlink is followed: reads and writes go to its target. Only a regular file of at most `maxFileBytes` is read.
  * - A folder that other users may write to is reported with a warning (once).
  * - The file is created with mode 0600; a file that others may read is reported with a warning (once per mode seen).
- * - A corrupt or foreign file is a `TokenStoreError` (reason `Corrupt`) naming the path, on read and on write: it is
- *   never overwritten silently.
+ * - A file that is not a JSON object is a `TokenStoreError` (reason `Corrupt`) naming the path, on read and on write:
+ *   it is never overwritten silently. A value that is not a session is `Corrupt` for its key only.
  *
  * @since 0.1.0
  * @category constructors
@@ -158,59 +239,11 @@ export const makeFile = (
     let warnedFolder = false
     /** Set when the held lock's lease could not be renewed: its writes must not happen. */
     let lockLost: string | undefined
+    /** The file as last read or written by this instance, and which version of it that was. */
+    let cached: { readonly version: Version; readonly contents: Contents } | undefined
 
     const failure = (reason: "Read" | "Write" | "Corrupt" | "Lock", detail: string) =>
       new TokenStore.TokenStoreError({ reason, location, detail })
-
-    /**
-     * Only a regular file of at most `maxFileBytes` is read: a FIFO would block forever, and `/dev/zero` or a huge file
-     * would fill the memory. A symlink is followed (reads and writes go to its target). The file's mode comes with its
-     * text, from the same `stat`.
-     */
-    const readFile: Effect.Effect<
-      Option.Option<{ readonly text: string; readonly mode: number }>,
-      TokenStore.TokenStoreError
-    > = fs.stat(location).pipe(
-      Effect.flatMap(
-        (
-          info
-        ): Effect.Effect<
-          Option.Option<{ readonly text: string; readonly mode: number }>,
-          TokenStore.TokenStoreError | PlatformError
-        > => {
-          if (info.type !== "File") {
-            return Effect.fail(failure("Read", `it is not a regular file (a ${info.type}): refusing to read it`))
-          }
-          if (Number(info.size) > maxFileBytes) {
-            return Effect.fail(
-              failure("Read", `it is larger than ${maxFileBytes} bytes (maxFileBytes): refusing to read it`)
-            )
-          }
-          return fs
-            .readFileString(location)
-            .pipe(Effect.map((text) => Option.some({ text, mode: modeBits(info.mode) })))
-        }
-      ),
-      Effect.catchAll((error) =>
-        error._tag === "TokenStoreError"
-          ? Effect.fail(error)
-          : error._tag === "SystemError" && error.reason === "NotFound"
-            ? Effect.succeedNone
-            : Effect.fail(failure("Read", `cannot read the file (${error.message})`))
-      )
-    )
-
-    const decode = (text: string, doing: string) =>
-      Either.match(parseSessions(text), {
-        onLeft: (detail) =>
-          Effect.fail(
-            failure(
-              "Corrupt",
-              `${doing}: ${detail}. Move it away or delete it, then log in again (token-refresher login).`
-            )
-          ),
-        onRight: Effect.succeed
-      })
 
     const reportMode = (mode: number) => {
       if ((mode & 0o077) === 0 || warnedMode === mode) return Effect.void
@@ -220,14 +253,55 @@ export const makeFile = (
       )
     }
 
-    const sessions = Effect.flatMap(readFile, (file) =>
-      Option.match(file, {
-        onNone: () => Effect.succeed(new Map<string, TokenSet.TokenSet>() as ReadonlyMap<string, TokenSet.TokenSet>),
-        onSome: ({ mode, text }) => decode(text, "cannot read the tokens").pipe(Effect.zipLeft(reportMode(mode)))
-      })
-    )
-
-    const get = (key: string) => Effect.map(sessions, (all) => Option.fromNullable(all.get(key)))
+    /**
+     * The sessions in the file, from memory while the file's version is the one read last. Only a regular file of at
+     * most `maxFileBytes` is read: a FIFO would block forever, and `/dev/zero` or a huge file would fill the memory. A
+     * symlink is followed (reads and writes go to its target). `doing` opens the message of a corrupt file.
+     */
+    const load = (doing: string): Effect.Effect<Contents, TokenStore.TokenStoreError> =>
+      fs.stat(location).pipe(
+        Effect.flatMap((info): Effect.Effect<Contents, TokenStore.TokenStoreError | PlatformError> => {
+          if (info.type !== "File") {
+            return Effect.fail(failure("Read", `it is not a regular file (a ${info.type}): refusing to read it`))
+          }
+          if (Number(info.size) > maxFileBytes) {
+            return Effect.fail(
+              failure("Read", `it is larger than ${maxFileBytes} bytes (maxFileBytes): refusing to read it`)
+            )
+          }
+          const version = versionOf(info)
+          const known = cached
+          if (version !== undefined && known !== undefined && sameVersion(version, known.version)) {
+            return Effect.as(reportMode(modeBits(info.mode)), known.contents)
+          }
+          return Effect.flatMap(fs.readFileString(location), (text) =>
+            Either.match(parseContents(text), {
+              onLeft: (detail) =>
+                Effect.fail(
+                  failure(
+                    "Corrupt",
+                    `${doing}: ${detail}. Move it away or delete it, then log in again (token-refresher login).`
+                  )
+                ),
+              onRight: (contents) => {
+                // a read that raced a write may cache the newer text under the older version: the next stat re-reads
+                cached = version === undefined ? undefined : { version, contents }
+                return Effect.as(reportMode(modeBits(info.mode)), contents)
+              }
+            })
+          )
+        }),
+        Effect.catchAll((error) =>
+          error._tag === "TokenStoreError"
+            ? Effect.fail(error)
+            : error._tag === "SystemError" && error.reason === "NotFound"
+              ? Effect.sync(() => {
+                  cached = undefined
+                  return empty
+                })
+              : Effect.fail(failure("Read", `cannot read the file (${error.message})`))
+        )
+      )
 
     /**
      * Temporary files left by a crash: those whose process is gone, or older than a minute. Another process's write in
@@ -287,43 +361,44 @@ export const makeFile = (
       })
     )
 
+    /** Writes `text` over `target`; its version is the temporary file's (a rename keeps the inode and the times). */
     const writeAtomically = (text: string, target: string) =>
       Effect.gen(function* () {
         const into = path.dirname(target)
         const temporary = path.join(into, `${tempPrefix}${process.pid}.${(yield* Random.nextInt).toString(16)}.tmp`)
-        yield* Effect.scoped(
+        const info = yield* Effect.scoped(
           Effect.gen(function* () {
             const handle = yield* fs.open(temporary, { flag: "wx", mode: 0o600 })
             yield* handle.writeAll(new TextEncoder().encode(text))
             yield* handle.sync
+            return yield* handle.stat
           })
         ).pipe(
-          Effect.zipRight(fs.rename(temporary, target)),
+          Effect.zipLeft(fs.rename(temporary, target)),
           Effect.onError(() => Effect.ignore(fs.remove(temporary)))
         )
         // make the rename itself durable
         yield* Effect.scoped(Effect.flatMap(fs.open(into, { flag: "r" }), (dir) => dir.sync)).pipe(Effect.ignore)
+        return versionOf(info)
       })
 
     /** Read, change and write the whole file; runs with the file's lock held. */
-    const update = (change: (sessions: Map<string, TokenSet.TokenSet>) => void) =>
+    const update = (change: (values: Map<string, unknown>) => void) =>
       Effect.gen(function* () {
         if (lockLost !== undefined) return yield* failure("Lock", lockLost)
-        const existing = yield* readFile
-        const current = new Map(
-          Option.isSome(existing) ? yield* decode(existing.value.text, "refusing to overwrite it") : undefined
-        )
-        change(current)
-        const text = yield* Effect.orDie(encodeSessions(Object.fromEntries(current)))
+        const values = new Map((yield* load("refusing to overwrite it")).values)
+        change(values)
+        const contents = new Contents(values)
         yield* fs
           .makeDirectory(folder, { recursive: true, mode: 0o700 })
           .pipe(Effect.mapError((error) => failure("Write", `cannot write the file (${error.message})`)))
         const target = yield* writeTarget
         yield* reportFolder(path.dirname(target))
-        yield* removeStaleTemporaries(path.dirname(target)).pipe(
-          Effect.zipRight(writeAtomically(`${text}\n`, target)),
+        const version = yield* removeStaleTemporaries(path.dirname(target)).pipe(
+          Effect.zipRight(writeAtomically(contents.render(), target)),
           Effect.mapError((error) => failure("Write", `cannot write the file (${error.message})`))
         )
+        cached = version === undefined ? undefined : { version, contents }
       })
 
     /** One try at the lock directory; the release is registered in the same uninterruptible step. */
@@ -369,11 +444,14 @@ export const makeFile = (
         )
       )
 
+    const reading = "cannot read the tokens"
+
     return yield* TokenStore.make({
       location,
-      get,
-      set: (key, tokens) => update((all) => void all.set(key, tokens)),
-      remove: (key) => update((all) => void all.delete(key)),
+      get: (key) => Effect.map(load(reading), (contents) => contents.get(key)),
+      set: (key, value) => update((values) => void values.set(key, embed(value))),
+      remove: (key) => update((values) => void values.delete(key)),
+      keys: (keysOptions) => Effect.map(load(reading), (contents) => contents.keys(keysOptions)),
       acquire,
       lockName: () => location,
       lockTimeout: options?.lockTimeout

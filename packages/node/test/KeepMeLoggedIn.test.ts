@@ -70,14 +70,14 @@ describe("keep me logged in: NodeTokenRefresher + NodeTokenStore + TokenManager 
         )
         assert.deepStrictEqual(new Set(responses.map((r) => r.status)), new Set([200]))
         assert.strictEqual(state.refreshes, 1)
-        assert.strictEqual(JSON.parse(yield* fs.readFileString(file)).spotify.refreshToken, "refresh-1")
+        assert.strictEqual(JSON.parse(yield* fs.readFileString(file)).spotify.tokens.refreshToken, "refresh-1")
 
         // the server forgets the access token: the next request gets a 401, refreshes once and succeeds
         state.accessToken = "revoked"
         const response = yield* HttpClient.get(`${server.url}/v1/me`)
         assert.strictEqual(response.status, 200)
         assert.strictEqual(state.refreshes, 2)
-        assert.strictEqual(JSON.parse(yield* fs.readFileString(file)).spotify.refreshToken, "refresh-2")
+        assert.strictEqual(JSON.parse(yield* fs.readFileString(file)).spotify.tokens.refreshToken, "refresh-2")
       }).pipe(Effect.provide(Authenticated), Effect.provide(Layer.setConfigProvider(env)))
 
       // a restart reads the file: the rotated refresh token is used, the seed is ignored
@@ -87,7 +87,7 @@ describe("keep me logged in: NodeTokenRefresher + NodeTokenStore + TokenManager 
         const manager = yield* TokenManager.TokenManager
         yield* manager.refreshNow
         assert.strictEqual(state.refreshes, 3)
-        assert.strictEqual(JSON.parse(yield* fs.readFileString(file)).spotify.refreshToken, "refresh-3")
+        assert.strictEqual(JSON.parse(yield* fs.readFileString(file)).spotify.tokens.refreshToken, "refresh-3")
       }).pipe(
         Effect.provide(
           SpotifyApi.layer({ apiUrl: `${server.url}/v1` }).pipe(

@@ -1,7 +1,7 @@
 import { FileSystem, HttpClient } from "@effect/platform"
 import { NodeFileSystem, NodeHttpClient } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
-import { BearerAuth, Errors, TokenSessions, TokenSet } from "@token-refresher/core"
+import { BearerAuth, Errors, Session, TokenSessions } from "@token-refresher/core"
 import { NodeTokenRefresher, NodeTokenStore } from "@token-refresher/node"
 import { FakeAuthorizationServer } from "@token-refresher/testing/node"
 import { ConfigProvider, Effect, Layer, Redacted } from "effect"
@@ -36,7 +36,7 @@ describe("many users: the README's TokenSessions server setup over real HTTP", (
         const users = ["alice", "bob"]
         for (const user of users) {
           const issued = yield* server.issueTokens()
-          yield* sessions.save(user, TokenSet.fromRefreshToken(issued.refreshToken))
+          yield* sessions.save(user, Session.seeded(issued.refreshToken))
         }
         const answers = yield* Effect.all(
           users.flatMap((user) => Array.from({ length: 10 }, () => me(user))),

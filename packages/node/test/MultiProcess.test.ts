@@ -1,7 +1,7 @@
 import { NodeFileSystem, NodePath } from "@effect/platform-node"
 import { FileSystem, Path } from "@effect/platform"
 import { assert, describe, it } from "@effect/vitest"
-import { TokenSet, TokenStore } from "@token-refresher/core"
+import { Session, TokenStore } from "@token-refresher/core"
 import { NodeTokenStore } from "@token-refresher/node"
 import { FakeAuthorizationServer } from "@token-refresher/testing/node"
 import * as MultiProcess from "@token-refresher/testing/MultiProcess"
@@ -19,7 +19,7 @@ const setup = (options: FakeAuthorizationServer.Options) =>
     const file = path.join(yield* fs.makeTempDirectoryScoped({ prefix: "token-refresher-mp-" }), "tokens.json")
     const issued = yield* server.issueTokens()
     const store = yield* NodeTokenStore.makeFile(file)
-    yield* store.set(TokenStore.defaultKey, TokenSet.fromRefreshToken(issued.refreshToken))
+    yield* store.set(TokenStore.defaultKey, Session.seeded(issued.refreshToken))
     return { server, file, store }
   }).pipe(Effect.provide(NodeFs), Effect.orDie)
 
@@ -47,7 +47,8 @@ describe("many processes on one token file", () => {
         })
         // the file holds a refresh token the server issued (its last refresh succeeded)
         const last = Option.getOrThrow(yield* store.get(TokenStore.defaultKey))
-        assert.isTrue(Redacted.value(Option.getOrThrow(last.refreshToken)).startsWith("fake-refresh-"))
+        assert.strictEqual(last._tag, "Active")
+        assert.isTrue(Redacted.value(Option.getOrThrow(Session.refreshToken(last))).startsWith("fake-refresh-"))
       }),
     90_000
   )
@@ -85,11 +86,109 @@ describe("many processes on one token file", () => {
         assert.strictEqual(stats.refreshesServed, 1)
         assert.strictEqual(stats.familiesRevoked, 0)
         // the chain goes on: the stored token is the one the server issued last, and it refreshes
-        const stored = Option.getOrThrow(yield* store.get(TokenStore.defaultKey))
+        const stored = Option.getOrThrow(Option.flatMap(yield* store.get(TokenStore.defaultKey), Session.tokens))
         const served = (yield* server.requests).filter((r) => r.grantType === "refresh_token" && r.status === 200)
         assert.strictEqual(served.length, 1)
-        assert.isTrue(Redacted.value(Option.getOrThrow(stored.accessToken)).startsWith("fake-access-"))
+        assert.isTrue(Redacted.value(stored.accessToken).startsWith("fake-access-"))
       }),
+    60_000
+  )
+
+  it.scopedLive(
+    "Rejected across processes: the refresh token one process saw refused fails the other at once, with nothing sent, until a new login",
+    () =>
+      Effect.gen(function* () {
+        const server = yield* FakeAuthorizationServer.make({ rotate: true })
+        const fs = yield* FileSystem.FileSystem
+        const path = yield* Path.Path
+        const dir = yield* fs.makeTempDirectoryScoped({ prefix: "token-refresher-rejected-" })
+        const file = path.join(dir, "tokens.json")
+        const key = "alice"
+        const store = yield* NodeTokenStore.makeFile(file)
+        yield* store.set(key, Session.seeded((yield* server.issueTokens()).refreshToken))
+
+        /** A worker process on the file: `send` writes its next command file and waits for the answer. */
+        const start = (name: string) =>
+          Effect.gen(function* () {
+            const commands = path.join(dir, name)
+            yield* fs.makeDirectory(commands)
+            const child = yield* runScript(fixture("session-worker.ts"), [server.url, file, key, commands])
+            yield* child.waitFor(/^ready$/m)
+            let sent = 0
+            const send = (command: Record<string, string>) =>
+              Effect.gen(function* () {
+                const n = ++sent
+                const target = path.join(commands, `${n}.json`)
+                yield* fs.writeFileString(`${target}.tmp`, JSON.stringify(command))
+                yield* fs.rename(`${target}.tmp`, target)
+                const [, answer] = yield* child.waitFor(new RegExp(`^${n} (.*)$`, "m"))
+                return JSON.parse(answer!) as Record<string, unknown>
+              }).pipe(Effect.orDie)
+            return { send }
+          })
+        const tokenRequests = Effect.map(server.requests, (requests) =>
+          requests.filter((request) => request.path === "/api/token")
+        )
+        const a = yield* start("A")
+        const b = yield* start("B")
+
+        // both hold the session: A refreshes the seed, B reads what A stored
+        const first = yield* a.send({ op: "token" })
+        assert.match(String(first.token), /^fake-access-/)
+        assert.deepStrictEqual(yield* b.send({ op: "token" }), first)
+        assert.strictEqual((yield* tokenRequests).length, 1)
+
+        // the provider revokes the session: A's refresh is refused
+        yield* server.revokeRefreshTokens
+        const refused = yield* a.send({ op: "refresh" })
+        assert.deepStrictEqual(refused, {
+          error: "InvalidGrant",
+          status: 400,
+          description: "Refresh token revoked",
+          message:
+            "The refresh token was rejected (invalid_grant, HTTP 400: Refresh token revoked): it is revoked, expired, " +
+            "already used or belongs to another client. The user must authorise again."
+        })
+        const afterA = yield* tokenRequests
+        assert.deepStrictEqual(
+          afterA.map((request) => [request.grantType, request.status, request.error]),
+          [
+            ["refresh_token", 200, undefined],
+            ["refresh_token", 400, "invalid_grant"]
+          ]
+        )
+        assert.strictEqual(Option.getOrThrow(yield* store.get(key))._tag, "Rejected")
+
+        // B, which still held a token, fails at once with A's error (as after a 401, and on every call), sending nothing
+        assert.deepStrictEqual(yield* b.send({ op: "refresh" }), refused)
+        assert.deepStrictEqual(yield* b.send({ op: "token" }), refused)
+        assert.deepStrictEqual(yield* a.send({ op: "token" }), refused)
+        assert.deepStrictEqual(yield* b.send({ op: "status" }), { state: "Rejected" })
+        assert.strictEqual((yield* tokenRequests).length, afterA.length, "no token request after A's")
+
+        // a new login, saved by B, brings both back
+        const login = yield* server.issueTokens()
+        assert.deepStrictEqual(
+          yield* b.send({
+            op: "save",
+            accessToken: Redacted.value(login.accessToken),
+            refreshToken: Redacted.value(login.refreshToken)
+          }),
+          { saved: true }
+        )
+        assert.deepStrictEqual(yield* b.send({ op: "token" }), { token: Redacted.value(login.accessToken) })
+        assert.deepStrictEqual(yield* a.send({ op: "token" }), { token: Redacted.value(login.accessToken) })
+        assert.strictEqual((yield* tokenRequests).length, afterA.length)
+        // and its refresh token works
+        const refreshed = yield* a.send({ op: "refresh" })
+        assert.match(String(refreshed.token), /^fake-access-/)
+        assert.notStrictEqual(refreshed.token, Redacted.value(login.accessToken))
+        assert.deepStrictEqual(
+          (yield* tokenRequests).slice(afterA.length).map((request) => [request.grantType, request.status]),
+          [["refresh_token", 200]]
+        )
+        assert.deepStrictEqual(yield* b.send({ op: "status" }), { state: "Active" })
+      }).pipe(Effect.provide(NodeFs)),
     60_000
   )
 })

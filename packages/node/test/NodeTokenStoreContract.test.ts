@@ -7,6 +7,16 @@ import { fixture, runScript } from "./child.js"
 
 const NodeFs = Layer.merge(NodeFileSystem.layer, NodePath.layer)
 
+/** What the file format keeps for a stored string: JSON object text as that object, any other string as a string. */
+const embedded = (value: string): unknown => {
+  try {
+    const json: unknown = JSON.parse(value)
+    return typeof json === "object" && json !== null && !Array.isArray(json) ? json : value
+  } catch {
+    return value
+  }
+}
+
 TokenStoreContract.suite("file (NodeTokenStore.layerFile, lease 2 s)", {
   setup: Effect.gen(function* () {
     const fs = yield* FileSystem.FileSystem
@@ -24,6 +34,14 @@ TokenStoreContract.suite("file (NodeTokenStore.layerFile, lease 2 s)", {
             kill: Effect.asVoid(child.kill)
           })
         ),
+      // as a foreign tool would: edit the JSON and write it back in place, without the store's lock or its temporary file
+      writeRaw: (key, value) =>
+        Effect.gen(function* () {
+          const text = (yield* fs.exists(file)) ? yield* fs.readFileString(file) : "{}"
+          const sessions = JSON.parse(text) as Record<string, unknown>
+          sessions[key] = embedded(value)
+          yield* fs.writeFileString(file, JSON.stringify(sessions, null, 2), { mode: 0o600 })
+        }).pipe(Effect.orDie),
       freedAfterDeathWithin: "2 seconds"
     }
     return backing

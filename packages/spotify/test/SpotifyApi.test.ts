@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { TokenManager, TokenSet, TokenStore } from "@token-refresher/core"
+import { Session, TokenManager, TokenStore } from "@token-refresher/core"
 import { Spotify, SpotifyApi } from "@token-refresher/spotify"
 import { MockTokenEndpoint } from "@token-refresher/testing"
 import { Effect, Layer, Redacted } from "effect"
@@ -17,7 +17,7 @@ const me = {
 const live = (api: (authorization: string | undefined) => MockTokenEndpoint.Reply) =>
   SpotifyApi.layer().pipe(
     Layer.provideMerge(TokenManager.layer()),
-    Layer.provideMerge(TokenStore.layerMemory(TokenSet.fromRefreshToken("seed"))),
+    Layer.provideMerge(TokenStore.layerMemory(Session.seeded("seed"))),
     Layer.provideMerge(Spotify.layer({ clientId: "id", clientSecret: Redacted.make("secret") })),
     Layer.provideMerge(
       MockTokenEndpoint.layer((request) =>
@@ -81,6 +81,7 @@ describe("SpotifyApi", () => {
           ["GET", "https://api.spotify.com/v1/me", "Bearer"]
         ]
       )
+      assert.deepStrictEqual(requests[0]!.form, { grant_type: "refresh_token", refresh_token: "seed" })
       assert.strictEqual(requests[1]!.headers.authorization, "Bearer mock-access-token-1")
       assert.strictEqual(requests[1]!.headers.accept, "application/json")
     }).pipe(Effect.provide(live(() => MockTokenEndpoint.json(me))))

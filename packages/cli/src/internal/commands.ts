@@ -3,7 +3,7 @@ import * as HelpDoc from "@effect/cli/HelpDoc"
 import * as Options from "@effect/cli/Options"
 import * as ValidationError from "@effect/cli/ValidationError"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
-import { Errors, TokenManager, TokenRefresher, TokenSessions, TokenStore } from "@token-refresher/core"
+import { Errors, Session, TokenManager, TokenRefresher, TokenSessions, TokenStore } from "@token-refresher/core"
 import type { TokenSet } from "@token-refresher/core"
 import { NodeTokenStore } from "@token-refresher/node"
 import { Spotify } from "@token-refresher/spotify"
@@ -16,8 +16,10 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Equal from "effect/Equal"
 import * as Layer from "effect/Layer"
+import * as Match from "effect/Match"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
+import { sanitize } from "./errors.js"
 import { login } from "./login.js"
 import { clientFlags, type Location, locate, type Settings, settings } from "./settings.js"
 
@@ -123,6 +125,10 @@ const refreshTokenLine = (tokens: TokenSet.TokenSet, now: DateTime.Utc): string 
             : `present, ended ${formatDuration(left)} ago (at ${at}): log in again`
         }
       })
+
+/** What the provider said when it refused the session, from the store: safe for a terminal. */
+const providerAnswer = (error: Errors.InvalidGrant): string =>
+  `invalid_grant (HTTP ${error.status})${error.description === undefined ? "" : `: ${sanitize(error.description)}`}`
 
 const scopes = (tokens: TokenSet.TokenSet) => (tokens.scope.length === 0 ? "(none reported)" : tokens.scope.join(" "))
 
@@ -241,16 +247,14 @@ const refresh = Command.make(
           const after = yield* manager.refreshNow
           return { before, after }
         }).pipe(Effect.provide(managerLayer(settings)))
-        const rotated = Option.match(before, {
-          onNone: () => false,
-          onSome: (b) => !Equal.equals(b.refreshToken, after.refreshToken)
-        })
+        const rotated = Option.isSome(before) && !Equal.equals(Session.refreshToken(before.value), after.refreshToken)
         yield* printSaved("Refreshed", settings.storePath, after)
         yield* Console.log(`  refresh token: ${rotated ? "rotated (the new one is saved)" : "unchanged"}`)
         if (flags.showTokens) {
-          const show = Option.match({ onNone: () => "none", onSome: Redacted.value })
-          yield* Console.log(`  access_token: ${show(after.accessToken)}`)
-          yield* Console.log(`  refresh_token: ${show(after.refreshToken)}`)
+          yield* Console.log(`  access_token: ${Redacted.value(after.accessToken)}`)
+          yield* Console.log(
+            `  refresh_token: ${Option.match(after.refreshToken, { onNone: () => "none", onSome: Redacted.value })}`
+          )
         }
       })
     )
@@ -276,24 +280,43 @@ const status = Command.make("status", clientFlags, (flags) =>
         )
       ).pipe(Effect.provide(NodeTokenStore.layerFile(storePath)))
       if (Option.isNone(stored)) return yield* new Errors.NoToken({})
-      const tokens = stored.value
       const now = yield* DateTime.now
       yield* Console.log(`  provider: ${settings.provider.name}`)
-      yield* Console.log(
-        `  access token: ${
-          Option.isSome(tokens.accessToken) ? expiry(tokens, now) : "none yet (seeded; the first use refreshes)"
-        }`
+      yield* Match.value(stored.value).pipe(
+        Match.tagsExhaustive({
+          Seeded: (seeded) =>
+            Effect.all([
+              Console.log("  access token: none yet (seeded; the first use refreshes)"),
+              Console.log(`  seeded: ${DateTime.formatIso(seeded.seededAt)}`)
+            ]),
+          Active: ({ tokens }) =>
+            Effect.all([
+              Console.log(`  access token: ${expiry(tokens, now)}`),
+              Console.log(`  refresh token: ${refreshTokenLine(tokens, now)}`),
+              Option.match(tokens.authorizedAt, {
+                onNone: () => Effect.void,
+                onSome: (at) => Console.log(`  logged in: ${DateTime.formatIso(at)}`)
+              }),
+              Console.log(`  scopes: ${scopes(tokens)}`)
+            ]),
+          // exit 3 (log in again), with the usual advice on stderr, as when nothing is stored
+          Rejected: (rejected) =>
+            Effect.zipRight(
+              Effect.all([
+                Console.log(
+                  `  session: rejected by the provider on ${DateTime.formatIso(rejected.rejectedAt)}: log in again`
+                ),
+                Console.log(`  provider's answer: ${providerAnswer(rejected.error)}`)
+              ]),
+              Effect.fail(rejected.error)
+            )
+        })
       )
-      yield* Console.log(`  refresh token: ${refreshTokenLine(tokens, now)}`)
-      if (Option.isSome(tokens.authorizedAt)) {
-        yield* Console.log(`  logged in: ${DateTime.formatIso(tokens.authorizedAt.value)}`)
-      }
-      yield* Console.log(`  scopes: ${scopes(tokens)}`)
     })
   )
 ).pipe(
   Command.withDescription(
-    "Show what is stored: file, permissions, expiry, the refresh token's end of life and scopes (never the tokens)"
+    "Show what is stored: file, permissions, the session's state, expiry, the refresh token's end of life and scopes (never the tokens)"
   )
 )
 
@@ -321,6 +344,14 @@ const logout = Command.make("logout", clientFlags, (flags) =>
           settings.provider.name === "spotify"
             ? `  Spotify has no way for an app to revoke a token: to end the app's access too, remove it at ${Spotify.appsPageUrl}`
             : `  ${settings.provider.name} has no revocation endpoint: to end the app's access too, remove it in your account's settings there`
+        )
+      }
+      // a seed still in the environment would fill the empty store again at the next command
+      const seed = `${settings.envPrefix}_REFRESH_TOKEN`
+      const stillSet = yield* Config.option(Config.redacted(seed))
+      if (Option.isSome(stillSet) && Redacted.value(stillSet.value).length > 0) {
+        yield* Console.error(
+          `token-refresher: ${seed} is still set, and the next command will seed the store from it again: run \`unset ${seed}\``
         )
       }
     })

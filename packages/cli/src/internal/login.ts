@@ -1,4 +1,4 @@
-import { type Errors, Pkce, Provider, TokenRefresher, type TokenSet, TokenStore } from "@token-refresher/core"
+import { type Errors, Pkce, Provider, Session, TokenRefresher, type TokenSet, TokenStore } from "@token-refresher/core"
 import * as Console from "effect/Console"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
@@ -160,7 +160,7 @@ export const login = (
           )
       })
       const tokens = yield* exchanged.pipe(
-        Effect.tap((tokens) => store.set(options.key, tokens)),
+        Effect.tap((tokens) => store.set(options.key, Session.active(tokens))),
         Effect.tapBoth({
           onSuccess: () =>
             callback.settle({
