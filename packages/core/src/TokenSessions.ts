@@ -274,11 +274,12 @@ export const make = (options?: Options): Effect.Effect<Service, never, TokenRefr
  * ```ts
  * import { HttpClient } from "@effect/platform"
  * import { BearerAuth, TokenSessions } from "@token-refresher/core"
- * import { NodeTokenClient, NodeTokenRefresher, NodeTokenStore } from "@token-refresher/node"
+ * import { NodeTokenClient, NodeTokenStore } from "@token-refresher/node"
+ * import { Spotify } from "@token-refresher/spotify"
  * import { Effect, Layer } from "effect"
  *
  * const Sessions = TokenSessions.layer({ idleTimeToLive: "10 minutes" }).pipe(
- *   Layer.provide(NodeTokenRefresher.layerSpotify()),
+ *   Layer.provide(Spotify.layerConfig().pipe(Layer.provide(NodeTokenClient.layer()))),
  *   Layer.provide(NodeTokenStore.layerFile("/var/lib/my-app/tokens.json"))
  * )
  *

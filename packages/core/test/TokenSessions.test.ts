@@ -14,7 +14,7 @@ const expired = (key: string) =>
     tokenType: "Bearer",
     expiresAt: DateTime.unsafeMake(0),
     scope: [],
-    issuedAt: DateTime.unsafeMake(0)
+    issuedAt: DateTime.unsafeMake(-3600_000)
   })
 
 const valid = (key: string, expiresAt = 3600_000) =>

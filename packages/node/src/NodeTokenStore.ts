@@ -11,7 +11,6 @@ import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import * as NodePath from "@effect/platform-node/NodePath"
 import { TokenStore } from "@token-refresher/core"
 import * as Config from "effect/Config"
-import type * as ConfigError from "effect/ConfigError"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -470,51 +469,44 @@ export const layerFile = (file: string, options?: FileOptions): Layer.Layer<Toke
   )
 
 /**
- * The per-user token file the `token-refresher` CLI uses: `$XDG_CONFIG_HOME/token-refresher/spotify.json`, else
- * `~/.config/token-refresher/spotify.json`.
+ * The folder of the per-user config files: `$XDG_CONFIG_HOME/token-refresher`, else `~/.config/token-refresher`. A
+ * relative `$XDG_CONFIG_HOME` is invalid by the XDG Base Directory spec and is ignored.
+ */
+const configFolder = (xdgConfigHome: string | undefined): string => {
+  const base = xdgConfigHome !== undefined && xdgConfigHome.startsWith("/") ? xdgConfigHome : `${Os.homedir()}/.config`
+  return `${base.replace(/\/+$/, "")}/token-refresher`
+}
+
+/**
+ * The path of the per-user file `name` (e.g. `"spotify.json"`) in the folder where the `token-refresher` CLI keeps
+ * its tokens: `$XDG_CONFIG_HOME/token-refresher/<name>`, else `~/.config/token-refresher/<name>`. `XDG_CONFIG_HOME`
+ * is read from the environment at the call; a relative or empty one is ignored, as the XDG Base Directory spec says.
+ *
+ * @example
+ * ```ts
+ * import { NodeTokenStore } from "@token-refresher/node"
+ *
+ * // the file `token-refresher login` writes for Spotify
+ * const Store = NodeTokenStore.layerFile(NodeTokenStore.configFile("spotify.json"))
+ * ```
+ *
+ * @since 0.4.0
+ * @category constructors
+ */
+export const configFile = (name: string): string => `${configFolder(process.env.XDG_CONFIG_HOME)}/${name}`
+
+/**
+ * The per-user token file the `token-refresher` CLI uses for Spotify, with `XDG_CONFIG_HOME` read through `Config`:
+ * `$XDG_CONFIG_HOME/token-refresher/spotify.json`, else `~/.config/token-refresher/spotify.json` (as
+ * {@link configFile}).
  *
  * @since 0.1.0
  * @category constants
  */
 export const defaultPath: Effect.Effect<string> = Effect.map(
   Effect.orElseSucceed(Config.option(Config.nonEmptyString("XDG_CONFIG_HOME")), () => Option.none<string>()),
-  (xdg) =>
-    // the XDG Base Directory spec: a relative path in $XDG_CONFIG_HOME is invalid and must be ignored
-    `${Option.getOrElse(
-      Option.filter(xdg, (dir) => dir.startsWith("/")),
-      () => `${Os.homedir()}/.config`
-    ).replace(/\/+$/, "")}/token-refresher/spotify.json`
+  (xdg) => `${configFolder(Option.getOrUndefined(xdg))}/spotify.json`
 )
-
-/**
- * The key of the Spotify session in the file at {@link defaultPath}, as `token-refresher login` saves it: use
- * `TokenManager.layer({ key: NodeTokenStore.spotifyKey })` to share the CLI's session.
- *
- * @since 0.3.0
- * @category constants
- */
-export const spotifyKey = "spotify"
-
-/**
- * The file store at {@link defaultPath} (where `token-refresher login` saves). A session that 0.2 kept under
- * `TokenStore.defaultKey` is moved to {@link spotifyKey}; the session is seeded from `SPOTIFY_REFRESH_TOKEN` when it is
- * empty and that variable is set.
- *
- * @since 0.1.0
- * @category layers
- */
-export const layerSpotify = (): Layer.Layer<
-  TokenStore.TokenStore,
-  ConfigError.ConfigError | TokenStore.TokenStoreError
-> =>
-  Layer.unwrapEffect(
-    Effect.map(defaultPath, (path) =>
-      layerFile(path).pipe(
-        TokenStore.moved(TokenStore.defaultKey, spotifyKey),
-        TokenStore.seeded(Config.redacted("SPOTIFY_REFRESH_TOKEN"), { key: spotifyKey })
-      )
-    )
-  )
 
 /**
  * Where the file is and whether its permissions are tight, without reading the tokens (for status displays).

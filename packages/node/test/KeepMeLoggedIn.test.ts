@@ -2,8 +2,8 @@ import { FileSystem, HttpClient } from "@effect/platform"
 import { NodeFileSystem, NodeHttpClient } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import { BearerAuth, TokenManager, TokenStore } from "@token-refresher/core"
-import { NodeTokenRefresher, NodeTokenStore } from "@token-refresher/node"
-import { SpotifyApi } from "@token-refresher/spotify"
+import { NodeTokenClient, NodeTokenStore } from "@token-refresher/node"
+import { Spotify, SpotifyApi } from "@token-refresher/spotify"
 import { Config, ConfigProvider, Effect, Layer } from "effect"
 import { sendJson, testServer } from "./server.js"
 
@@ -38,19 +38,36 @@ const spotifyLike = Effect.gen(function* () {
   return { server, state }
 })
 
-describe("keep me logged in: NodeTokenRefresher + NodeTokenStore + TokenManager + BearerAuth over real HTTP", () => {
+/** `XDG_CONFIG_HOME` set in the process's environment (where `NodeTokenStore.configFile` reads it) for the scope. */
+const xdgConfigHome = (dir: string) =>
+  Effect.acquireRelease(
+    Effect.sync(() => {
+      const before = process.env.XDG_CONFIG_HOME
+      process.env.XDG_CONFIG_HOME = dir
+      return before
+    }),
+    (before) =>
+      Effect.sync(() => {
+        if (before === undefined) delete process.env.XDG_CONFIG_HOME
+        else process.env.XDG_CONFIG_HOME = before
+      })
+  )
+
+describe("keep me logged in: Spotify + NodeTokenClient + NodeTokenStore + TokenManager + BearerAuth over real HTTP", () => {
   it.live("the README setup refreshes once, persists the rotation, and recovers from a revoked access token", () =>
     Effect.gen(function* () {
       const { server, state } = yield* spotifyLike
       const fs = yield* FileSystem.FileSystem
       const xdg = yield* fs.makeTempDirectoryScoped()
       const file = `${xdg}/token-refresher/spotify.json`
+      yield* xdgConfigHome(xdg)
+      assert.strictEqual(NodeTokenStore.configFile("spotify.json"), file)
 
       // exactly the README's setup
       const Authenticated = BearerAuth.layer.pipe(
-        Layer.provideMerge(TokenManager.layer({ key: NodeTokenStore.spotifyKey })),
-        Layer.provide(NodeTokenRefresher.layerSpotify()),
-        Layer.provide(NodeTokenStore.layerSpotify()),
+        Layer.provideMerge(TokenManager.layer({ key: Spotify.sessionKey })),
+        Layer.provide(Spotify.layerConfig().pipe(Layer.provide(NodeTokenClient.layer()))),
+        Layer.provide(NodeTokenStore.layerFile(NodeTokenStore.configFile("spotify.json")).pipe(Spotify.seedFromEnv)),
         Layer.provide(NodeHttpClient.layerUndici)
       )
       const env = ConfigProvider.fromMap(
@@ -92,7 +109,7 @@ describe("keep me logged in: NodeTokenRefresher + NodeTokenStore + TokenManager 
         Effect.provide(
           SpotifyApi.layer({ apiUrl: `${server.url}/v1` }).pipe(
             Layer.provideMerge(TokenManager.layer({ key: "spotify" })),
-            Layer.provide(NodeTokenRefresher.layerSpotify()),
+            Layer.provide(Spotify.layerConfig().pipe(Layer.provide(NodeTokenClient.layer()))),
             Layer.provide(
               NodeTokenStore.layerFile(file).pipe(
                 TokenStore.seeded(Config.redacted("SPOTIFY_REFRESH_TOKEN"), { key: "spotify" })

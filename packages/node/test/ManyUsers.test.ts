@@ -2,7 +2,8 @@ import { FileSystem, HttpClient } from "@effect/platform"
 import { NodeFileSystem, NodeHttpClient } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import { BearerAuth, Errors, Session, TokenSessions } from "@token-refresher/core"
-import { NodeTokenRefresher, NodeTokenStore } from "@token-refresher/node"
+import { NodeTokenClient, NodeTokenStore } from "@token-refresher/node"
+import { Spotify } from "@token-refresher/spotify"
 import { FakeAuthorizationServer } from "@token-refresher/testing/node"
 import { ConfigProvider, Effect, Layer, Redacted } from "effect"
 
@@ -15,7 +16,7 @@ describe("many users: the README's TokenSessions server setup over real HTTP", (
 
       // the README's setup, with the fake server's URLs
       const Sessions = TokenSessions.layer().pipe(
-        Layer.provide(NodeTokenRefresher.layerSpotify()),
+        Layer.provide(Spotify.layerConfig().pipe(Layer.provide(NodeTokenClient.layer()))),
         Layer.provide(NodeTokenStore.layerFile(file))
       )
       const me = (userId: string) =>

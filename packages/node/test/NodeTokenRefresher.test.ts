@@ -1,6 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Errors, TokenRefresher } from "@token-refresher/core"
-import { NodeTokenRefresher } from "@token-refresher/node"
+import { NodeTokenClient, NodeTokenRefresher } from "@token-refresher/node"
+import { Spotify } from "@token-refresher/spotify"
 import { FakeAuthorizationServer } from "@token-refresher/testing/node"
 import { ConfigProvider, DateTime, Effect, Layer, Redacted, Option } from "effect"
 import { sendJson, testServer } from "./server.js"
@@ -153,14 +154,15 @@ describe("NodeTokenRefresher against a real HTTP server on 127.0.0.1", () => {
     })
   )
 
-  it.live("layerSpotify reads SPOTIFY_* and talks to SPOTIFY_ACCOUNTS_URL", () =>
+  it.live("Spotify.layerConfig over NodeTokenClient reads SPOTIFY_* and talks to SPOTIFY_ACCOUNTS_URL", () =>
     Effect.gen(function* () {
       const server = yield* testServer((_, response) =>
         sendJson(response, 400, { error: "invalid_grant", error_description: "Refresh token revoked" })
       )
       const error = yield* TokenRefresher.refresh(Redacted.make("revoked")).pipe(
         Effect.provide(
-          NodeTokenRefresher.layerSpotify().pipe(
+          Spotify.layerConfig().pipe(
+            Layer.provide(NodeTokenClient.layer()),
             Layer.provide(
               Layer.setConfigProvider(
                 ConfigProvider.fromMap(

@@ -408,6 +408,34 @@ describe("NodeTokenStore: a hostile disk", () => {
       assert.strictEqual(absolute, "/srv/config/token-refresher/spotify.json")
     })
   )
+
+  it("configFile: $XDG_CONFIG_HOME/token-refresher/<name>, else ~/.config/token-refresher/<name>", () => {
+    const before = process.env.XDG_CONFIG_HOME
+    const at = (xdg: string | undefined) => {
+      if (xdg === undefined) delete process.env.XDG_CONFIG_HOME
+      else process.env.XDG_CONFIG_HOME = xdg
+      return NodeTokenStore.configFile("spotify.json")
+    }
+    try {
+      const home = `${Os.homedir()}/.config/token-refresher/spotify.json`
+      assert.deepStrictEqual(
+        [at(undefined), at(""), at("relative/config"), at("/srv/config"), at("/srv/config//"), at("/")],
+        [
+          home,
+          home,
+          home,
+          "/srv/config/token-refresher/spotify.json",
+          "/srv/config/token-refresher/spotify.json",
+          "/token-refresher/spotify.json"
+        ]
+      )
+      process.env.XDG_CONFIG_HOME = "/srv/config"
+      assert.strictEqual(NodeTokenStore.configFile("google.json"), "/srv/config/token-refresher/google.json")
+    } finally {
+      if (before === undefined) delete process.env.XDG_CONFIG_HOME
+      else process.env.XDG_CONFIG_HOME = before
+    }
+  })
 })
 
 describe("NodeTokenStore: keys", () => {

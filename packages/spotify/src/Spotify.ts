@@ -1,10 +1,11 @@
 /**
- * The Spotify preset: the token endpoint, and layers that read the usual environment variables.
+ * The Spotify preset: the token endpoint, layers that read the usual environment variables, and the session the
+ * `token-refresher` CLI keeps.
  *
  * @since 0.1.0
  */
 import type * as HttpClient from "@effect/platform/HttpClient"
-import { Provider, TokenManager, TokenRefresher } from "@token-refresher/core"
+import { Provider, TokenManager, TokenRefresher, TokenStore } from "@token-refresher/core"
 import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
@@ -212,4 +213,47 @@ export const clientCredentials = (
 ): Layer.Layer<TokenManager.TokenManager, ConfigError.ConfigError, HttpClient.HttpClient> =>
   TokenManager.layerClientCredentials(options).pipe(
     Layer.provide(options?.client === undefined ? layerConfig() : layer(options.client))
+  )
+
+/**
+ * The key of the Spotify session that `token-refresher login` saves in its file
+ * (`NodeTokenStore.configFile("spotify.json")`): use `TokenManager.layer({ key: Spotify.sessionKey })` to share the
+ * CLI's session.
+ *
+ * @since 0.4.0
+ * @category constants
+ */
+export const sessionKey = "spotify"
+
+/**
+ * A store set up as the CLI's Spotify session: a session that 0.2 kept under `TokenStore.defaultKey` is moved to
+ * {@link sessionKey}, then {@link sessionKey} is seeded from `SPOTIFY_REFRESH_TOKEN` when it holds nothing and that
+ * variable is set (non-empty). A stored session is never replaced by the variable.
+ *
+ * @example
+ * ```ts
+ * import { NodeHttpClient } from "@effect/platform-node"
+ * import { BearerAuth, TokenManager } from "@token-refresher/core"
+ * import { NodeTokenClient, NodeTokenStore } from "@token-refresher/node"
+ * import { Spotify } from "@token-refresher/spotify"
+ * import { Layer } from "effect"
+ *
+ * // the session `token-refresher login` saved, or one seeded from SPOTIFY_REFRESH_TOKEN
+ * const Authenticated = BearerAuth.layer.pipe(
+ *   Layer.provideMerge(TokenManager.layer({ key: Spotify.sessionKey })),
+ *   Layer.provide(Spotify.layerConfig().pipe(Layer.provide(NodeTokenClient.layer()))),
+ *   Layer.provide(NodeTokenStore.layerFile(NodeTokenStore.configFile("spotify.json")).pipe(Spotify.seedFromEnv)),
+ *   Layer.provide(NodeHttpClient.layerUndici)
+ * )
+ * ```
+ *
+ * @since 0.4.0
+ * @category combinators
+ */
+export const seedFromEnv = <E, R>(
+  self: Layer.Layer<TokenStore.TokenStore, E, R>
+): Layer.Layer<TokenStore.TokenStore, E | ConfigError.ConfigError | TokenStore.TokenStoreError, R> =>
+  self.pipe(
+    TokenStore.moved(TokenStore.defaultKey, sessionKey),
+    TokenStore.seeded(Config.redacted("SPOTIFY_REFRESH_TOKEN"), { key: sessionKey })
   )

@@ -1,5 +1,6 @@
 /**
- * The Spotify preset: `Spotify.tokenUrl`, `Spotify.layer(...)` and `Spotify.layerConfig()`.
+ * The Spotify preset: `Spotify.tokenUrl`, `Spotify.layer(...)`, `Spotify.layerConfig()`, and the CLI's session:
+ * `Spotify.sessionKey`, `Spotify.seedFromEnv`.
  *
  * @since 0.1.0
  */

@@ -1,8 +1,8 @@
 import { assert, describe, it } from "@effect/vitest"
-import { TokenRefresher } from "@token-refresher/core"
+import { Session, TokenRefresher, TokenSet, TokenStore } from "@token-refresher/core"
 import { Spotify } from "@token-refresher/spotify"
 import { MockTokenEndpoint } from "@token-refresher/testing"
-import { ConfigProvider, Effect, Layer, Redacted } from "effect"
+import { ConfigProvider, DateTime, Effect, Layer, Option, Redacted, TestClock } from "effect"
 
 const withEnv = (env: Record<string, string>) =>
   Layer.setConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env))))
@@ -126,6 +126,101 @@ describe("Spotify", () => {
         spotifyFromEnv({ SPOTIFY_CLIENT_ID: "id", SPOTIFY_ACCOUNTS_URL: "http://accounts.example.com" })
       ).pipe(Effect.scoped, Effect.flip)
       assert.match(String(error), /tokenUrl must use https/)
+    })
+  )
+})
+
+/** What a store holds, key by key, tokens read out so the comparison cannot pass on two opaque `Redacted`s. */
+const contents = Effect.gen(function* () {
+  const store = yield* TokenStore.TokenStore
+  const entries: Array<readonly [string, string, string, string]> = []
+  for (const key of yield* store.keys()) {
+    const session = Option.getOrThrow(yield* store.get(key))
+    const refresh = Option.match(Session.refreshToken(session), { onNone: () => "-", onSome: Redacted.value })
+    const detail =
+      session._tag === "Seeded"
+        ? DateTime.formatIso(session.seededAt)
+        : session._tag === "Active"
+          ? Redacted.value(session.tokens.accessToken)
+          : session.error._tag
+    entries.push([key, session._tag, refresh, detail])
+  }
+  return entries
+})
+
+/** The memory store with `initial`, through `Spotify.seedFromEnv`, with `env` as the environment. */
+const seededStore = (initial: TokenStore.Initial | undefined, env: Record<string, string>) =>
+  contents.pipe(
+    Effect.provide(TokenStore.layerMemory(initial).pipe(Spotify.seedFromEnv)),
+    Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env))))
+  )
+
+const tokens = (access: string, refresh: string) =>
+  TokenSet.make({ accessToken: access, refreshToken: refresh, expiresAt: "2030-01-01T00:00:00Z" })
+
+describe("Spotify: the CLI's session", () => {
+  it("sessionKey is the key `token-refresher login` saves under", () => {
+    assert.strictEqual(Spotify.sessionKey, "spotify")
+  })
+
+  it.effect("seedFromEnv: an empty store is seeded from SPOTIFY_REFRESH_TOKEN under sessionKey", () =>
+    Effect.gen(function* () {
+      yield* TestClock.setTime(Date.parse("2026-03-04T05:06:07Z"))
+      assert.deepStrictEqual(yield* seededStore(undefined, { SPOTIFY_REFRESH_TOKEN: "seed-refresh" }), [
+        ["spotify", "Seeded", "seed-refresh", "2026-03-04T05:06:07.000Z"]
+      ])
+    })
+  )
+
+  it.effect("seedFromEnv: without SPOTIFY_REFRESH_TOKEN, or with an empty one, the store stays empty", () =>
+    Effect.gen(function* () {
+      assert.deepStrictEqual(yield* seededStore(undefined, {}), [])
+      assert.deepStrictEqual(yield* seededStore(undefined, { SPOTIFY_REFRESH_TOKEN: "" }), [])
+    })
+  )
+
+  it.effect("seedFromEnv: a saved session is kept, the variable ignored", () =>
+    Effect.gen(function* () {
+      assert.deepStrictEqual(
+        yield* seededStore([["spotify", tokens("saved-access", "saved-refresh")]], {
+          SPOTIFY_REFRESH_TOKEN: "seed-refresh"
+        }),
+        [["spotify", "Active", "saved-refresh", "saved-access"]]
+      )
+    })
+  )
+
+  it.effect("seedFromEnv: a 0.2 session under `default` moves to sessionKey, and is not replaced by the seed", () =>
+    Effect.gen(function* () {
+      assert.deepStrictEqual(
+        yield* seededStore(tokens("old-access", "old-refresh"), { SPOTIFY_REFRESH_TOKEN: "seed-refresh" }),
+        [["spotify", "Active", "old-refresh", "old-access"]]
+      )
+      // both keys filled: nothing moves
+      assert.deepStrictEqual(
+        yield* seededStore(
+          [
+            [TokenStore.defaultKey, tokens("old-access", "old-refresh")],
+            ["spotify", tokens("new-access", "new-refresh")]
+          ],
+          {}
+        ),
+        [
+          ["default", "Active", "old-refresh", "old-access"],
+          ["spotify", "Active", "new-refresh", "new-access"]
+        ]
+      )
+    })
+  )
+
+  it.effect("seedFromEnv: the store's own failure comes through", () =>
+    Effect.gen(function* () {
+      const failure = new TokenStore.TokenStoreError({ reason: "Read", location: "test", detail: "unreachable" })
+      const error = yield* Layer.build(Layer.effect(TokenStore.TokenStore, failure).pipe(Spotify.seedFromEnv)).pipe(
+        Effect.scoped,
+        Effect.flip
+      )
+      assert.strictEqual(error, failure)
     })
   )
 })

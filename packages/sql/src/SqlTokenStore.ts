@@ -6,18 +6,15 @@
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import type * as SqlError from "@effect/sql/SqlError"
-import { TokenSet, TokenStore } from "@token-refresher/core"
+import { TokenStore } from "@token-refresher/core"
 import * as Clock from "effect/Clock"
 import * as ConfigError from "effect/ConfigError"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import * as ParseResult from "effect/ParseResult"
 import * as Schedule from "effect/Schedule"
-import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 
 /**
@@ -38,8 +35,31 @@ export interface Options {
   readonly lockLease?: Duration.DurationInput | undefined
 }
 
-const decodeTokens = Schema.decodeUnknownEither(TokenSet.TokenSetFromJson)
-const encodeTokens = Schema.encodeSync(TokenSet.TokenSetFromJson)
+/**
+ * The most keys one call of `keys` returns, and how many it returns when no `limit` is given.
+ *
+ * @since 0.4.0
+ * @category constants
+ */
+export const maxKeysPerPage = 10_000
+
+/**
+ * The least string greater than every string that starts with `prefix`, in code point order (UTF-8 byte order): its
+ * last code point below U+10FFFF incremented, what follows dropped. `undefined` when there is none (a prefix of
+ * U+10FFFF only). Unlike `prefix || chr(1114111)`, it also bounds keys that go on with U+10FFFF after the prefix.
+ */
+const prefixEnd = (prefix: string): string | undefined => {
+  const codePoints = Array.from(prefix, (char) => char.codePointAt(0)!)
+  while (codePoints.length > 0) {
+    const last = codePoints.pop()!
+    if (last < 0x10ffff) {
+      // the surrogates are not characters: no key holds one
+      codePoints.push(last === 0xd7ff ? 0xe000 : last + 1)
+      return String.fromCodePoint(...codePoints)
+    }
+  }
+  return undefined
+}
 
 const poll = Schedule.spaced("25 millis")
 
@@ -54,8 +74,17 @@ const describe = (error: SqlError.SqlError): string => {
  * Builds the store on the `SqlClient` in context and creates its table if it is missing (safe when several replicas
  * start at once).
  *
- * - Each row is keyed by the session key and holds the encoded `TokenSet` and a version number, which every write
- *   increments.
+ * - Each row is keyed by the session key and holds, in `tokens`, the string the store's codec gives (the session's
+ *   JSON, or its sealed envelope under `TokenStore.encrypted`) and a version number, which every write increments.
+ *   Rows written by 0.3 (a `TokenSet`'s JSON, or a sealed `TokenSet`) are read as they are, and take the new form at
+ *   their next write.
+ * - `keys` reads an index in order, at most {@link maxKeysPerPage} keys per call: that is also the default `limit`,
+ *   and a larger one is lowered to it (so a caller that takes a short page for the last one must not ask for more).
+ *   The order is by code point (UTF-8 bytes), which is JavaScript's string order except between characters beyond
+ *   the BMP (emoji, say) and those from U+E000 to U+FFFF. On PostgreSQL it is `COLLATE "C"` whatever the database's
+ *   collation, on an index of its own (`<table>_key_c`, created with the table and added to a table of 0.3); on SQLite
+ *   it is the `BINARY` collation of the primary key. A prefix is a range of that order, so `%` and `_` in it are
+ *   characters like any other.
  * - **PostgreSQL:** `withLock(key)` holds a transaction-scoped advisory lock (`pg_try_advisory_xact_lock` on a hash of
  *   table and key, polled) in a transaction on a connection of its own, for as long as it runs; the reads and writes
  *   inside use that connection, and the transaction is committed whatever the outcome. The database releases the lock
@@ -103,14 +132,19 @@ export const make = (
     yield* (
       dialect === "pg"
         ? sql.withTransaction(
-            Effect.zipRight(
-              sql`SELECT pg_advisory_xact_lock(hashtext('token-refresher schema'))`,
-              sql`CREATE TABLE IF NOT EXISTS ${sql(table)} (
+            Effect.all(
+              [
+                sql`SELECT pg_advisory_xact_lock(hashtext('token-refresher schema'))`,
+                sql`CREATE TABLE IF NOT EXISTS ${sql(table)} (
                 key TEXT PRIMARY KEY,
                 tokens TEXT NOT NULL,
                 version BIGINT NOT NULL,
                 updated_at BIGINT NOT NULL
-              )`
+              )`,
+                // the primary key's order is the database's collation: `keys` pages in code point order on this one
+                sql`CREATE INDEX IF NOT EXISTS ${sql(`${table}_key_c`)} ON ${sql(table)} (key COLLATE "C")`
+              ],
+              { discard: true }
             )
           )
         : retryBusy(
@@ -127,38 +161,19 @@ export const make = (
                 expires_at INTEGER NOT NULL
               )`
             )
-          )
+          ).pipe(Effect.asVoid)
     ).pipe(Effect.mapError(failure("Write", "cannot create the table")))
 
     const get = (key: string) =>
       retryBusy(sql<{ readonly tokens: string }>`SELECT tokens FROM ${sql(table)} WHERE key = ${key}`).pipe(
         Effect.mapError(failure("Read", "cannot read the session")),
-        Effect.flatMap((rows) => {
-          if (rows.length === 0) return Effect.succeedNone
-          return Either.match(decodeTokens(rows[0]!.tokens), {
-            onLeft: (error) =>
-              Effect.fail(
-                new TokenStore.TokenStoreError({
-                  reason: "Corrupt",
-                  location,
-                  detail: `the row of one session is not a saved TokenSet (wrong or missing: ${[
-                    ...new Set(
-                      ParseResult.ArrayFormatter.formatErrorSync(error).map((issue) =>
-                        issue.path.length === 0 ? "the top level" : issue.path.map(String).join(".")
-                      )
-                    )
-                  ].join(", ")})`
-                })
-              ),
-            onRight: (tokens) => Effect.succeed(Option.some(tokens))
-          })
-        })
+        Effect.map((rows) => Option.map(Option.fromNullable(rows[0]), (row) => row.tokens))
       )
 
     /** The leases that could not be renewed while held: their holders must not write. */
     const lostLeases = new Set<string>()
 
-    const set = (key: string, tokens: TokenSet.TokenSet) =>
+    const set = (key: string, value: string) =>
       Effect.gen(function* () {
         if (lostLeases.has(key)) {
           return yield* new TokenStore.TokenStoreError({
@@ -168,9 +183,8 @@ export const make = (
           })
         }
         const now = yield* Clock.currentTimeMillis
-        const text = encodeTokens(tokens)
         yield* retryBusy(
-          sql`INSERT INTO ${sql(table)} (key, tokens, version, updated_at) VALUES (${key}, ${text}, 1, ${now})
+          sql`INSERT INTO ${sql(table)} (key, tokens, version, updated_at) VALUES (${key}, ${value}, 1, ${now})
             ON CONFLICT (key) DO UPDATE SET tokens = excluded.tokens, version = ${sql(table)}.version + 1,
             updated_at = excluded.updated_at`
         ).pipe(Effect.mapError(failure("Write", "cannot write the session")))
@@ -181,6 +195,34 @@ export const make = (
         Effect.asVoid,
         Effect.mapError(failure("Write", "cannot remove the session"))
       )
+
+    /** PostgreSQL compares in its database's collation unless told: `C` is code point order, as the index. */
+    const ordered = dialect === "pg" ? sql.literal(`key COLLATE "C"`) : sql.literal("key")
+
+    const keys = (
+      options?: TokenStore.KeysOptions
+    ): Effect.Effect<ReadonlyArray<string>, TokenStore.TokenStoreError> => {
+      const prefix = options?.prefix ?? ""
+      const after = options?.after
+      const limit =
+        options?.limit === undefined || Number.isNaN(options.limit)
+          ? maxKeysPerPage
+          : Math.min(maxKeysPerPage, Math.max(0, Math.floor(options.limit)))
+      if (limit === 0) return Effect.succeed([])
+      const end = prefixEnd(prefix)
+      // a range on the index rather than LIKE, whose `%` and `_` in a key would be wildcards
+      const where = sql.and([
+        ...(prefix === "" ? [] : [sql`${ordered} >= ${prefix}`]),
+        ...(prefix === "" || end === undefined ? [] : [sql`${ordered} < ${end}`]),
+        ...(after === undefined ? [] : [sql`${ordered} > ${after}`])
+      ])
+      return retryBusy(
+        sql<{ readonly key: string }>`SELECT key FROM ${sql(table)} WHERE ${where} ORDER BY ${ordered} LIMIT ${limit}`
+      ).pipe(
+        Effect.map((rows) => rows.map((row) => row.key)),
+        Effect.mapError(failure("Read", "cannot list the sessions"))
+      )
+    }
 
     /**
      * PostgreSQL: a transaction on a connection of its own holds `pg_try_advisory_xact_lock` (polled, so the wait can
@@ -286,16 +328,10 @@ export const make = (
         yield* Effect.forkScoped(Effect.forever(Effect.zipRight(Effect.sleep(Duration.millis(leaseMillis / 3)), renew)))
       }).pipe(Effect.mapError(failure("Lock", "cannot take the lock")))
 
-    return yield* TokenStore.make({
-      location,
-      get,
-      set,
-      remove,
-      ...(dialect === "pg"
-        ? { around: (key: string) => aroundAdvisory(`${table}:${key}`) }
-        : { acquire: acquireLease }),
-      lockTimeout
-    })
+    const backend: TokenStore.Backend = { location, get, set, remove, keys, lockTimeout }
+    return yield* dialect === "pg"
+      ? TokenStore.makeAround({ ...backend, around: (name) => aroundAdvisory(`${table}:${name}`) })
+      : TokenStore.make({ ...backend, acquire: acquireLease })
   })
 
 /**

@@ -1,6 +1,6 @@
 import { SqlClient } from "@effect/sql"
 import { assert, describe, it } from "@effect/vitest"
-import { TokenSet, TokenStore } from "@token-refresher/core"
+import { Session, TokenStore } from "@token-refresher/core"
 import { SqlTokenStore } from "@token-refresher/sql"
 import { FakeAuthorizationServer } from "@token-refresher/testing/node"
 import * as MultiProcess from "@token-refresher/testing/MultiProcess"
@@ -16,12 +16,12 @@ const setup = (options: FakeAuthorizationServer.Options, table: string) =>
     const server = yield* FakeAuthorizationServer.make({ rotate: true, revokeFamilyOnReuse: true, ...options })
     const client = yield* buildIn(pgLayer(pgUrl!))
     const store = yield* SqlTokenStore.make({ table }).pipe(
-      Effect.flatMap((plain) => TokenStore.makeEncrypted(plain, Redacted.make(encryptionKey))),
+      TokenStore.withEncryption(Redacted.make(encryptionKey)),
       Effect.provide(client),
       Effect.orDie
     )
     const issued = yield* server.issueTokens()
-    yield* Effect.orDie(store.set(TokenStore.defaultKey, TokenSet.fromRefreshToken(issued.refreshToken)))
+    yield* Effect.orDie(store.set(TokenStore.defaultKey, Session.seeded(issued.refreshToken)))
     const sql = SqlClient.SqlClient.pipe(Effect.provide(client))
     return { server, store, sql }
   })
@@ -65,7 +65,9 @@ describe.skipIf(pgUrl === undefined)("replicas on one PostgreSQL database (encry
         assert.notInclude(rows[0]!.tokens, "fake-access-")
         assert.notInclude(rows[0]!.tokens, "fake-refresh-")
         const last = Option.getOrThrow(yield* Effect.orDie(store.get(TokenStore.defaultKey)))
-        assert.isTrue(Redacted.value(Option.getOrThrow(last.refreshToken)).startsWith("fake-refresh-"))
+        assert.strictEqual(last._tag, "Active")
+        assert.isTrue(Redacted.value(Option.getOrThrow(Session.refreshToken(last))).startsWith("fake-refresh-"))
+        assert.isTrue(rows[0]!.tokens.startsWith("token-refresher:aes-256-gcm:v1:"))
       }),
     120_000
   )

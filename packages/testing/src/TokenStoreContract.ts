@@ -70,6 +70,11 @@ export interface Backing {
 export interface Options {
   /** A fresh, empty backing for each test. */
   readonly setup: Effect.Effect<Backing, never, Scope.Scope>
+  /**
+   * Run the encryption cases (a store with the key, one with another key and one without, on the same backing).
+   * Turn them off for a backing that is encrypted already (`encrypted(...)`). Default: true.
+   */
+  readonly encryptionCases?: boolean | undefined
   /** Per-test timeout in milliseconds. Default: 30,000. */
   readonly timeout?: number | undefined
 }
@@ -280,7 +285,7 @@ export const suite = (name: string, options: Options): void => {
       timeout
     )
 
-    describe("encryption", () => {
+    if (options.encryptionCases !== false) describe("encryption", () => {
       const storesOn = (backing: Backing) =>
         Effect.all({
           sealed: Effect.orDie(TokenStore.withEncryption(encryptionKey)(backing.store({ lockTimeout: "30 seconds" }))),

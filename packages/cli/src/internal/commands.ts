@@ -80,14 +80,15 @@ const refresherLayer = (settings: Settings) =>
   }).pipe(Layer.provide(NodeHttpClient.layerUndici))
 
 /**
- * The file store, with the session moved from the key `default` (where 0.2 kept Spotify's tokens) to the provider's
- * key, then seeded from `<PROVIDER>_REFRESH_TOKEN` if it is still empty.
+ * The file store, seeded from `<PROVIDER>_REFRESH_TOKEN` if the session is still empty. Spotify's session (the key
+ * `Spotify.sessionKey`) is first moved from the key `default`, where 0.2 kept it.
  */
-const storeLayer = (settings: Settings) =>
-  NodeTokenStore.layerFile(settings.storePath).pipe(
-    settings.provider.name === "spotify" ? TokenStore.moved(TokenStore.defaultKey, settings.key) : (layer) => layer,
-    TokenStore.seeded(Config.redacted(`${settings.envPrefix}_REFRESH_TOKEN`), { key: settings.key })
-  )
+const storeLayer = (settings: Settings) => {
+  const file = NodeTokenStore.layerFile(settings.storePath)
+  return settings.provider.name === "spotify" && settings.key === Spotify.sessionKey
+    ? Spotify.seedFromEnv(file)
+    : file.pipe(TokenStore.seeded(Config.redacted(`${settings.envPrefix}_REFRESH_TOKEN`), { key: settings.key }))
+}
 
 const managerLayer = (settings: Settings) =>
   TokenManager.layer({ key: settings.key }).pipe(

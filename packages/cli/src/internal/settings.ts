@@ -10,7 +10,6 @@ import * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
-import * as Path from "node:path"
 
 export const providerNames = ["spotify", ...Providers.all.map((provider) => provider.name)] as const
 
@@ -85,8 +84,7 @@ const fileName = (name: string) => `${name.toLowerCase().replace(/[^a-z0-9.-]+/g
 
 export const resolveStorePath = (flag: Option.Option<string>, providerName: string): Effect.Effect<string> =>
   Option.match(flag, {
-    onNone: () =>
-      Effect.map(NodeTokenStore.defaultPath, (path) => Path.join(Path.dirname(path), fileName(providerName))),
+    onNone: () => Effect.sync(() => NodeTokenStore.configFile(fileName(providerName))),
     onSome: Effect.succeed
   })
 

@@ -1,5 +1,6 @@
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as FiberRef from "effect/FiberRef"
 import * as HashSet from "effect/HashSet"
 import * as Option from "effect/Option"
@@ -85,7 +86,10 @@ const makeWith = (backend: TokenStore.Backend, lock: Lock): Effect.Effect<TokenS
                   HashSet.add(names, name)
                 )
               ),
-            (scope, exit) => Scope.close(scope, exit)
+            // closed in a fiber of its own, awaited, not joined: a finalizer runs with the FiberRefs of the fiber that
+            // added it (here the racing fiber of the timeout, or the backend's), and restoring them in the caller
+            // would leave entries behind in it on every call, so a fiber that takes a lock in a loop would slow down
+            (scope, exit) => Effect.flatMap(Effect.forkDaemon(Scope.close(scope, exit)), Fiber.await)
           )
         })
 
