@@ -1,15 +1,16 @@
+import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as FiberRef from "effect/FiberRef"
 import * as HashSet from "effect/HashSet"
 import * as Option from "effect/Option"
-import * as RcMap from "effect/RcMap"
 import * as Scope from "effect/Scope"
 import type * as Session from "../Session.js"
 import type * as TokenStore from "../TokenStore.js"
 import { TokenStoreError } from "../TokenStore.js"
 import { StoreCipher } from "./encryption.js"
+import * as KeyedMutex from "./keyedMutex.js"
 import * as codec from "./sessionCodec.js"
 
 const defaultLockTimeout = Duration.seconds(30)
@@ -39,34 +40,66 @@ const makeWith = (backend: TokenStore.Backend, lock: Lock): Effect.Effect<TokenS
     const location = backend.location
     const lockTimeout = Duration.decode(backend.lockTimeout ?? defaultLockTimeout)
     const lockName = backend.lockName ?? ((key: string) => key)
-    // one queue per lock in this process, released with its last user, so memory does not grow with the keys seen
-    const queues = yield* RcMap.make({ lookup: (_: string) => Effect.makeSemaphore(1) })
+    // one lock per name in this process, so fibers of one process never poll the shared lock against each other
+    const local = KeyedMutex.make()
     // the locks the current fiber holds, for re-entrancy
     const held = yield* FiberRef.make(HashSet.empty<string>())
     // the sessions found in clear by a store that encrypts: one warning each, until their next write seals them
     const warnedInClear = new Set<string>()
 
-    const take = (name: string, key: string): Effect.Effect<void, TokenStoreError, Scope.Scope> =>
-      Effect.gen(function* () {
-        const queue = yield* RcMap.get(queues, name)
-        // as `Semaphore.withPermits`: the wait is interruptible, the release is registered as soon as the permit is had
-        yield* Effect.uninterruptibleMask((restore) =>
-          Effect.zipRight(
-            restore(queue.take(1)),
-            Effect.addFinalizer(() => queue.release(1))
+    const lockError = (key: string) =>
+      new TokenStoreError({
+        reason: "Lock",
+        location,
+        detail: `the refresh lock of session "${key}" was not free within ${Duration.format(lockTimeout)}`
+      })
+
+    /** Runs `self` holding `name` in this process (and, for `makeAround`, among processes). */
+    const holding = <A, E, R>(
+      name: string,
+      key: string,
+      names: HashSet.HashSet<string>,
+      self: Effect.Effect<A, E, R>
+    ): Effect.Effect<A, E | TokenStoreError, R> =>
+      Effect.uninterruptibleMask((restore) =>
+        Effect.flatMap(restore(local.take(name, lockTimeout, () => lockError(key))), (release) =>
+          Effect.ensuring(
+            restore(
+              Effect.locally(lock.around === undefined ? self : lock.around(name)(self), held, HashSet.add(names, name))
+            ),
+            release
           )
         )
-        if (lock.acquire !== undefined) yield* lock.acquire(name)
-      }).pipe(
-        Effect.timeoutFail({
-          duration: lockTimeout,
-          onTimeout: () =>
-            new TokenStoreError({
-              reason: "Lock",
-              location,
-              detail: `the refresh lock of session "${key}" was not free within ${Duration.format(lockTimeout)}`
-            })
-        })
+      )
+
+    /**
+     * The lock among processes, taken after the local one within what is left of `lockTimeout`. Its scope is closed in
+     * a fiber of its own, awaited and not joined: the backend's finalizers were added by the racing fiber of the
+     * timeout, and a finalizer runs with the FiberRefs of the fiber that added it, so closing the scope in the caller
+     * would leave entries behind in it on every call (a fiber that takes a lock in a loop would slow down for ever).
+     */
+    const acrossProcesses = <A, E, R>(
+      acquire: (name: string) => Effect.Effect<void, TokenStoreError, Scope.Scope>,
+      name: string,
+      key: string,
+      started: number,
+      self: Effect.Effect<A, E, R>
+    ): Effect.Effect<A, E | TokenStoreError, R> =>
+      Effect.acquireUseRelease(
+        Scope.make(),
+        (scope) =>
+          Effect.flatMap(Clock.currentTimeMillis, (now) =>
+            Effect.zipRight(
+              Scope.extend(acquire(name), scope).pipe(
+                Effect.timeoutFail({
+                  duration: Duration.millis(Math.max(0, Duration.toMillis(lockTimeout) - (now - started))),
+                  onTimeout: () => lockError(key)
+                })
+              ),
+              self
+            )
+          ),
+        (scope, exit) => Effect.flatMap(Effect.forkDaemon(Scope.close(scope, exit)), Fiber.await)
       )
 
     const withLock =
@@ -75,21 +108,11 @@ const makeWith = (backend: TokenStore.Backend, lock: Lock): Effect.Effect<TokenS
         Effect.flatMap(FiberRef.get(held), (names) => {
           const name = lockName(key)
           if (HashSet.has(names, name)) return self
-          return Effect.acquireUseRelease(
-            Scope.make(),
-            (scope) =>
-              Effect.zipRight(
-                Scope.extend(take(name, key), scope),
-                Effect.locally(
-                  lock.around === undefined ? self : lock.around(name)(self),
-                  held,
-                  HashSet.add(names, name)
-                )
-              ),
-            // closed in a fiber of its own, awaited, not joined: a finalizer runs with the FiberRefs of the fiber that
-            // added it (here the racing fiber of the timeout, or the backend's), and restoring them in the caller
-            // would leave entries behind in it on every call, so a fiber that takes a lock in a loop would slow down
-            (scope, exit) => Effect.flatMap(Effect.forkDaemon(Scope.close(scope, exit)), Fiber.await)
+          const acquire = lock.acquire
+          if (acquire === undefined) return holding(name, key, names, self)
+          // the whole wait, here and among processes, is bounded by one lockTimeout
+          return Effect.flatMap(Clock.currentTimeMillis, (started) =>
+            holding(name, key, names, acrossProcesses(acquire, name, key, started, self))
           )
         })
 
