@@ -88,10 +88,7 @@ export const SessionFromJson: Schema.Schema<Session, string> = Schema.parseJson(
  * @since 0.4.0
  * @category constructors
  */
-export const seeded = (
-  refreshToken: Redacted.Redacted<string> | string,
-  seededAt?: DateTime.DateTime.Input
-): Seeded =>
+export const seeded = (refreshToken: Redacted.Redacted<string> | string, seededAt?: DateTime.DateTime.Input): Seeded =>
   new Seeded({
     refreshToken: typeof refreshToken === "string" ? Redacted.make(refreshToken) : refreshToken,
     seededAt: seededAt === undefined ? DateTime.unsafeNow() : DateTime.toUtc(DateTime.unsafeMake(seededAt))

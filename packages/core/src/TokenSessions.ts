@@ -263,7 +263,11 @@ export const make = (options?: Options): Effect.Effect<Service, never, TokenRefr
         const key = TokenManager.clientCredentialsKey(ccOptions?.scope)
         return Effect.scoped(Effect.flatMap(managerOf(key, ccOptions?.scope ?? []), (m) => m.accessToken))
       },
-      status: (key) => Effect.map(store.get(key), Option.map((session) => statusOf(key, session)))
+      status: (key) =>
+        Effect.map(
+          store.get(key),
+          Option.map((session) => statusOf(key, session))
+        )
     })
   })
 
@@ -357,7 +361,5 @@ export const clientCredentials = (options?: {
  * @since 0.4.0
  * @category accessors
  */
-export const status = (
-  key: string
-): Effect.Effect<Option.Option<SessionStatus>, TokenStoreError, TokenSessions> =>
+export const status = (key: string): Effect.Effect<Option.Option<SessionStatus>, TokenStoreError, TokenSessions> =>
   Effect.flatMap(TokenSessions, (sessions) => sessions.status(key))

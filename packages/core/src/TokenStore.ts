@@ -207,7 +207,11 @@ export const makeMemory = (
       lockTimeout: options?.lockTimeout
     })
     const pairs: Iterable<readonly [string, Session.Session | TokenSet]> =
-      initial === undefined ? [] : initial instanceof TokenSet || Session.isSession(initial) ? [[defaultKey, initial]] : initial
+      initial === undefined
+        ? []
+        : initial instanceof TokenSet || Session.isSession(initial)
+          ? [[defaultKey, initial]]
+          : initial
     for (const [key, value] of pairs) yield* Effect.orDie(service.set(key, toSession(value)))
     return service
   })
@@ -366,9 +370,7 @@ export const moved =
  */
 export const encrypted =
   (key: Redacted.Redacted<string> | Config.Config<Redacted.Redacted<string>>) =>
-  <E, R>(
-    self: Layer.Layer<TokenStore, E, R>
-  ): Layer.Layer<TokenStore, E | ConfigError.ConfigError, R> =>
+  <E, R>(self: Layer.Layer<TokenStore, E, R>): Layer.Layer<TokenStore, E | ConfigError.ConfigError, R> =>
     Layer.provide(
       Layer.fresh(self),
       Layer.effect(
@@ -398,6 +400,7 @@ export const encrypted =
 export const withEncryption =
   (key: Redacted.Redacted<string> | Config.Config<Redacted.Redacted<string>>) =>
   <A, E, R>(make: Effect.Effect<A, E, R>): Effect.Effect<A, E | ConfigError.ConfigError, R> =>
-    Effect.flatMap(Effect.flatMap(Config.isConfig(key) ? key : Effect.succeed(key), encryption.importKey), (cryptoKey) =>
-      Effect.provideService(make, encryption.StoreCipher, encryption.makeCipher(cryptoKey))
+    Effect.flatMap(
+      Effect.flatMap(Config.isConfig(key) ? key : Effect.succeed(key), encryption.importKey),
+      (cryptoKey) => Effect.provideService(make, encryption.StoreCipher, encryption.makeCipher(cryptoKey))
     )

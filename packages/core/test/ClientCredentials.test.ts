@@ -2,7 +2,16 @@ import { assert, describe, it } from "@effect/vitest"
 import { Errors, TokenManager, TokenRefresher, TokenSessions, TokenStore } from "@token-refresher/core"
 import { MockTokenEndpoint } from "@token-refresher/testing"
 import { DateTime, Effect, Encoding, Fiber, Layer, Option, Redacted, TestClock } from "effect"
-import { assertError, clientId, clientSecret, refresherWith, requestCount, requests, storedTokens, tokenUrl } from "./utils.js"
+import {
+  assertError,
+  clientId,
+  clientSecret,
+  refresherWith,
+  requestCount,
+  requests,
+  storedTokens,
+  tokenUrl
+} from "./utils.js"
 
 const basic = `Basic ${Encoding.encodeBase64("client-id:client-secret")}`
 
@@ -24,10 +33,7 @@ describe("TokenRefresher.clientCredentials", () => {
       assert.strictEqual(request!.url, tokenUrl)
       assert.deepStrictEqual(request!.form, { grant_type: "client_credentials", scope: "catalog:read search" })
       assert.strictEqual(request!.headers["authorization"], basic)
-      assert.deepStrictEqual(
-        Redacted.value(tokens.accessToken),
-        "mock-access-token-1"
-      )
+      assert.deepStrictEqual(Redacted.value(tokens.accessToken), "mock-access-token-1")
       assert.isTrue(Option.isNone(tokens.refreshToken))
       assert.deepStrictEqual(tokens.scope, ["catalog:read", "search"])
       assert.strictEqual(tokens.expiresAt.epochMillis, 3_600_000)

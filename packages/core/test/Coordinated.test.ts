@@ -98,10 +98,7 @@ describe("TokenManager: the double-checked refresh under the store's lock", () =
       return Effect.gen(function* () {
         assert.strictEqual(Redacted.value(yield* accessToken), "access-for-refresh-login")
         assert.strictEqual(yield* requestCount, 2)
-        assert.strictEqual(
-          Redacted.value(Option.getOrThrow((yield* storedTokens()).refreshToken)),
-          "refresh-login+"
-        )
+        assert.strictEqual(Redacted.value(Option.getOrThrow((yield* storedTokens()).refreshToken)), "refresh-login+")
       }).pipe(
         Effect.provide(
           managerOn(store, (request) => {

@@ -42,10 +42,7 @@ describe("TokenRefresher.exchangeCode", () => {
   it.effect("an answer without a refresh token gives tokens whose refreshToken is None", () =>
     Effect.gen(function* () {
       const tokens = yield* exchange()
-      assert.deepStrictEqual(
-        Redacted.value(tokens.accessToken),
-        "mock-access-token-1"
-      )
+      assert.deepStrictEqual(Redacted.value(tokens.accessToken), "mock-access-token-1")
       assert.isTrue(Option.isNone(tokens.refreshToken))
       // a login starts the authorisation: its time is kept through every refresh
       assert.deepStrictEqual(Option.getOrUndefined(tokens.authorizedAt), tokens.issuedAt!)

@@ -10,7 +10,16 @@ import {
 } from "@token-refresher/core"
 import { MockTokenEndpoint, TestStack } from "@token-refresher/testing"
 import { DateTime, Duration, Effect, Encoding, Layer, Logger, Option, Redacted, TestClock } from "effect"
-import { assertError, clientId, clientSecret, refresherWith, requestCount, requests, storedTokens, tokenUrl } from "./utils.js"
+import {
+  assertError,
+  clientId,
+  clientSecret,
+  refresherWith,
+  requestCount,
+  requests,
+  storedTokens,
+  tokenUrl
+} from "./utils.js"
 
 const spotifyLike = Provider.make({
   name: "spotify-like",

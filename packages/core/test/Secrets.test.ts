@@ -77,11 +77,7 @@ const runAndInspect = (replies: ReadonlyArray<MockTokenEndpoint.Reply>) =>
       assertClean("String(tokens)", String(tokens))
       assertClean("JSON.stringify(tokens)", JSON.stringify(tokens))
       assertClean("inspect tokens", Inspectable.toStringUnknown(tokens))
-      assert.strictEqual(
-        Redacted.value(tokens.accessToken),
-        ACCESS,
-        "the value is still there for who asks for it"
-      )
+      assert.strictEqual(Redacted.value(tokens.accessToken), ACCESS, "the value is still there for who asks for it")
     }
     return exit
   })

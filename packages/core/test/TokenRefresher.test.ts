@@ -342,3 +342,13 @@ describe("TokenRefresher: options are checked at construction", () => {
     })
   )
 })
+
+describe("types", () => {
+  it.effect("the access token of a grant is a Redacted, not an Option", () =>
+    Effect.gen(function* () {
+      const token = Redacted.make("saved-refresh-token")
+      const t: Redacted.Redacted<string> = (yield* TokenRefresher.refresh(token)).accessToken
+      assert.strictEqual(Redacted.value(t), "mock-access-token-1")
+    }).pipe(Effect.provide(refresherWith([MockTokenEndpoint.ok()])))
+  )
+})

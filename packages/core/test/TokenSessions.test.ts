@@ -1,6 +1,6 @@
 import { HttpClient, HttpClientResponse } from "@effect/platform"
 import { assert, describe, it } from "@effect/vitest"
-import { BearerAuth, Errors, TokenRefresher, TokenSessions, TokenSet, TokenStore } from "@token-refresher/core"
+import { BearerAuth, Errors, Session, TokenRefresher, TokenSessions, TokenSet, TokenStore } from "@token-refresher/core"
 import { MockTokenEndpoint } from "@token-refresher/testing"
 import { DateTime, Duration, Effect, Layer, Option, Redacted, Ref, TestClock } from "effect"
 import * as v8 from "node:v8"
@@ -234,6 +234,51 @@ describe("BearerAuth.forSession", () => {
           ]),
           echo
         )
+      )
+    )
+  )
+
+  it.effect("status: the state and the times of a session, never a token; None for a key with nothing stored", () =>
+    Effect.gen(function* () {
+      yield* TokenSessions.save("active", valid("active"))
+      yield* TokenSessions.save("seeded", Session.seeded("seed-token", 1_000))
+      const rejected = yield* Effect.flip(TokenSessions.accessToken("doomed"))
+      assertError(rejected, new Errors.InvalidGrant({ status: 400, description: "Refresh token revoked" }))
+      const active = Option.getOrThrow(yield* TokenSessions.status("active"))
+      assert.deepStrictEqual(
+        { ...active, expiresAt: active.expiresAt?.epochMillis, issuedAt: active.issuedAt?.epochMillis },
+        { key: "active", state: "Active", expiresAt: 3600_000, issuedAt: 0 }
+      )
+      assert.deepStrictEqual(Option.getOrThrow(yield* TokenSessions.status("seeded")), {
+        key: "seeded",
+        state: "Seeded",
+        seededAt: DateTime.unsafeMake(1_000)
+      })
+      const doomed = Option.getOrThrow(yield* TokenSessions.status("doomed"))
+      assert.strictEqual(doomed.state, "Rejected")
+      assert.strictEqual(doomed.rejectedAt?.epochMillis, 0)
+      assertError(doomed.error!, rejected as Errors.InvalidGrant)
+      assert.deepStrictEqual(Object.keys(doomed).sort(), ["error", "key", "rejectedAt", "state"])
+      for (const status of [active, doomed]) {
+        for (const secret of ["access-active", "refresh-active", "refresh-doomed", "seed-token"]) {
+          assert.notInclude(JSON.stringify(status), secret)
+        }
+      }
+      assert.isTrue(Option.isNone(yield* TokenSessions.status("nobody")))
+      // a new login brings a rejected session back
+      yield* TokenSessions.save("doomed", valid("doomed-again"))
+      assert.strictEqual(Redacted.value(yield* TokenSessions.accessToken("doomed")), "access-doomed-again")
+      assert.strictEqual(yield* requestCount, 1)
+      // the module accessors reach the service
+      yield* TokenSessions.remove("doomed")
+      assert.isTrue(Option.isNone(yield* TokenSessions.status("doomed")))
+      const manager = yield* Effect.scoped(TokenSessions.manager("active"))
+      assert.strictEqual(manager.key, "active")
+    }).pipe(
+      Effect.provide(
+        sessionsOn(TokenStore.layerMemory([["doomed", expired("doomed")]]), [
+          MockTokenEndpoint.invalidGrant("Refresh token revoked")
+        ])
       )
     )
   )

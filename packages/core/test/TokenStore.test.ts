@@ -1,5 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Session, TokenStore } from "@token-refresher/core"
+import { encoded } from "./utils.js"
 import { Chunk, Config, ConfigProvider, DateTime, Effect, Layer, Option, Redacted, Stream } from "effect"
 
 const withEnv = (env: Record<string, string>) =>
@@ -45,7 +46,7 @@ describe("TokenStore", () => {
     Effect.gen(function* () {
       assert.isTrue(Option.isNone(yield* TokenStore.get()))
       yield* TokenStore.set(TokenStore.defaultKey, Session.seeded("r", 0))
-      assert.deepStrictEqual(Option.getOrThrow(yield* TokenStore.get()), Session.seeded("r", 0))
+      assert.strictEqual(encoded(Option.getOrThrow(yield* TokenStore.get())), encoded(Session.seeded("r", 0)))
       assert.deepStrictEqual(yield* TokenStore.keys(), ["default"])
     }).pipe(Effect.provide(TokenStore.layerMemory()))
   )
@@ -71,7 +72,7 @@ describe("TokenStore", () => {
   it.effect("seeded fills an empty store from the variable, as Seeded at the Clock's time", () =>
     Effect.gen(function* () {
       // the TestClock's time: 0
-      assert.deepStrictEqual(Option.getOrThrow(yield* TokenStore.get()), Session.seeded("from-env", 0))
+      assert.strictEqual(encoded(Option.getOrThrow(yield* TokenStore.get())), encoded(Session.seeded("from-env", 0)))
     }).pipe(
       Effect.provide(
         TokenStore.layerMemory().pipe(
@@ -92,7 +93,7 @@ describe("TokenStore", () => {
           )
         )
       )
-      assert.deepStrictEqual(Option.getOrThrow(kept), Session.seeded("saved", 0))
+      assert.strictEqual(encoded(Option.getOrThrow(kept)), encoded(Session.seeded("saved", 0)))
       const empty = yield* TokenStore.get().pipe(
         Effect.provide(TokenStore.layerMemory().pipe(TokenStore.seeded(seed), Layer.provide(withEnv({}))))
       )

@@ -42,9 +42,8 @@ export const make = (): KeyedMutex => {
     onTimeout: () => E
   ): Effect.Effect<Effect.Effect<void>, E> =>
     Effect.suspend(() => {
-      const entry = held.get(name)
       const releaseThis = release(name)
-      if (entry === undefined) {
+      if (!held.has(name)) {
         held.set(name, { waiters: [] })
         return Effect.succeed(releaseThis)
       }
@@ -56,6 +55,14 @@ export const make = (): KeyedMutex => {
         return granted ? releaseThis : Effect.void
       })
       const wait = Effect.async<Effect.Effect<void>>((resume) => {
+        // the wait starts in a fiber of the timeout's race: the lock may have been freed before it did
+        const entry = held.get(name)
+        if (entry === undefined) {
+          held.set(name, { waiters: [] })
+          state = "granted"
+          resume(Effect.succeed(releaseThis))
+          return giveUp
+        }
         entry.waiters.push(() => {
           if (state !== "waiting") return false
           state = "granted"

@@ -29,7 +29,9 @@ export const unknown: State = State.Unknown()
 
 /** The tokens memory holds, whatever the state. */
 export const tokensOf = (state: State): Option.Option<TokenSet> =>
-  state._tag === "Fresh" || state._tag === "Stale" || state._tag === "Unsaved" ? Option.some(state.tokens) : Option.none()
+  state._tag === "Fresh" || state._tag === "Stale" || state._tag === "Unsaved"
+    ? Option.some(state.tokens)
+    : Option.none()
 
 const sameTokens = (a: TokenSet, b: TokenSet): boolean =>
   a === b || (Equal.equals(a.accessToken, b.accessToken) && Equal.equals(a.refreshToken, b.refreshToken))

@@ -36,9 +36,7 @@ const fromLegacy = (legacy: typeof LegacyTokenSet.Type): Option.Option<Session.S
     // a seeded refresh token of 0.1 to 0.3 (0.1 and 0.2 wrote an empty access token): not used yet
     return legacy.refreshToken === undefined
       ? Option.none()
-      : Option.some(
-          new Session.Seeded({ refreshToken: Redacted.make(legacy.refreshToken), seededAt: unknownIssuedAt })
-        )
+      : Option.some(new Session.Seeded({ refreshToken: Redacted.make(legacy.refreshToken), seededAt: unknownIssuedAt }))
   }
   return Option.some(
     Session.active(

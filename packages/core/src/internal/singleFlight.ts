@@ -17,11 +17,14 @@ export const make = <A, E>(self: Effect.Effect<A, E>): Effect.Effect<Effect.Effe
       Effect.gen(function* () {
         // only the leader allocates a Deferred: the others find the one in flight
         const [flight, leader] = yield* Effect.fiberIdWith((fiberId) =>
-          Ref.modify(inflight, (running): [[Deferred.Deferred<A, E>, boolean], Option.Option<Deferred.Deferred<A, E>>] => {
-            if (Option.isSome(running)) return [[running.value, false], running]
-            const mine = Deferred.unsafeMake<A, E>(fiberId)
-            return [[mine, true], Option.some(mine)]
-          })
+          Ref.modify(
+            inflight,
+            (running): [[Deferred.Deferred<A, E>, boolean], Option.Option<Deferred.Deferred<A, E>>] => {
+              if (Option.isSome(running)) return [[running.value, false], running]
+              const mine = Deferred.unsafeMake<A, E>(fiberId)
+              return [[mine, true], Option.some(mine)]
+            }
+          )
         )
         if (leader) {
           yield* self.pipe(

@@ -81,7 +81,9 @@ export const makeWith = Effect.fnUntraced(function* (options: TokenManager.Optio
     Ref.setAndGet(state, ManagerState.adopt(stored, refreshAtOf))
   /** Reads the store and adopts what it holds unless memory holds it already (a 401 on it stays known). */
   const sync = (stored: Option.Option<Session.Session>) =>
-    Effect.flatMap(Ref.get(state), (current) => (ManagerState.holds(current, stored) ? Effect.succeed(current) : adopt(stored)))
+    Effect.flatMap(Ref.get(state), (current) =>
+      ManagerState.holds(current, stored) ? Effect.succeed(current) : adopt(stored)
+    )
 
   /**
    * Writes tokens whose store write failed, under the lock and after a re-read, so the store never goes back to

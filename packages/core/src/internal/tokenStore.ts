@@ -123,9 +123,9 @@ const makeWith = (backend: TokenStore.Backend, lock: Lock): Effect.Effect<TokenS
           if (!inClear || warnedInClear.has(key)) return Effect.succeedSome(session)
           warnedInClear.add(key)
           return Effect.as(
-            Effect.logWarning("a session is stored in clear in an encrypted store: it is sealed at its next write").pipe(
-              Effect.annotateLogs({ key, location })
-            ),
+            Effect.logWarning(
+              "a session is stored in clear in an encrypted store: it is sealed at its next write"
+            ).pipe(Effect.annotateLogs({ key, location })),
             Option.some(session)
           )
         })
