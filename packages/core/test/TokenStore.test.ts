@@ -1,7 +1,18 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Session, TokenStore } from "@token-refresher/core"
 import { encoded } from "./utils.js"
-import { Chunk, Config, ConfigProvider, DateTime, Effect, Layer, Option, Redacted, Stream } from "effect"
+import {
+  Chunk,
+  Config,
+  ConfigProvider,
+  DateTime,
+  Effect,
+  type FiberRefs,
+  Layer,
+  Option,
+  Redacted,
+  Stream
+} from "effect"
 
 const withEnv = (env: Record<string, string>) =>
   Layer.setConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env))))
@@ -111,4 +122,26 @@ describe("TokenStore", () => {
     const error = new TokenStore.TokenStoreError({ reason: "Write", location: "/tmp/x.json", detail: "disk full" })
     assert.strictEqual(error.message, "Token store /tmp/x.json: disk full")
   })
+})
+
+describe("TokenStore locks from one fiber", () => {
+  it.effect(
+    "100,000 saves of one session leave the fiber's FiberRefs as they were",
+    () =>
+      Effect.gen(function* () {
+        const store = yield* TokenStore.TokenStore
+        const entries = (refs: FiberRefs.FiberRefs) => {
+          let n = 0
+          for (const stack of (refs as unknown as { locals: Map<unknown, Array<unknown>> }).locals.values())
+            n += stack.length
+          return n
+        }
+        yield* store.set("alice", Session.seeded("r", 0))
+        const before = entries(yield* Effect.getFiberRefs)
+        for (let i = 0; i < 100_000; i++) yield* store.set("alice", Session.seeded("r", 0))
+        // a growth per call would be 90,000 entries or more; the runtime may set one FiberRef of its own once
+        assert.isAtMost(entries(yield* Effect.getFiberRefs) - before, 1)
+      }).pipe(Effect.provide(TokenStore.layerMemory())),
+    60_000
+  )
 })

@@ -13,6 +13,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
+import type * as FiberRefs from "effect/FiberRefs"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
@@ -93,6 +94,17 @@ const tokens = (name: string) =>
   })
 
 const active = (name: string) => Session.active(tokens(name))
+
+/**
+ * How many values the fiber's FiberRefs hold, all stacks together: it grows when a fiber joins work that set them, so
+ * a lock that leaves something behind shows here. (The stacks are not public: read off the implementation.)
+ */
+const fiberRefEntries = (refs: FiberRefs.FiberRefs): number => {
+  let entries = 0
+  const locals = (refs as unknown as { readonly locals: ReadonlyMap<unknown, ReadonlyArray<unknown>> }).locals
+  for (const stack of locals.values()) entries += stack.length
+  return entries
+}
 
 /** Sessions compared by their encoded form: chai's deep equality sees every `Redacted` as equal to every other. */
 const assertSameSession = (actual: Option.Option<Session.Session>, expected: Session.Session) =>
@@ -377,6 +389,25 @@ export const suite = (name: string, options: Options): void => {
           timeout
         )
       })
+
+    it.scopedLive(
+      "locks leave nothing behind: 200 of withLock, set and remove from one fiber leave its FiberRefs as they were",
+      () =>
+        Effect.gen(function* () {
+          const { store } = yield* open()
+          // warm up: the first calls may set FiberRefs once (the store's own, the logger's)
+          yield* store.set("alice", active("1"))
+          yield* store.withLock("alice")(Effect.void)
+          const before = fiberRefEntries(yield* Effect.getFiberRefs)
+          for (let i = 0; i < 200; i++) {
+            yield* store.withLock("alice")(Effect.void)
+            yield* store.set("alice", active(`${i}`))
+          }
+          yield* store.remove("alice")
+          assert.strictEqual(fiberRefEntries(yield* Effect.getFiberRefs), before)
+        }),
+      timeout
+    )
 
     it.scopedLive(
       "keys are isolated, and another instance on the same backing sees the same sessions",
