@@ -41,7 +41,10 @@ export interface Service {
    * callers share one refresh.
    */
   readonly accessToken: Effect.Effect<Redacted.Redacted<string>, TokenError>
-  /** The session as it stands: the tokens in memory when the store write of the last refresh failed, else the stored session. Never refreshes. */
+  /**
+   * The session as this manager knows it, without refreshing: the tokens it holds in memory (as `Session.Active`),
+   * else what the store holds.
+   */
   readonly current: Effect.Effect<Option.Option<Session.Session>, TokenStoreError>
   /** Marks the current access token as unusable (the API answered 401): the next `accessToken` refreshes. */
   readonly invalidate: Effect.Effect<void>

@@ -62,7 +62,7 @@ export interface KeysOptions {
   readonly prefix?: string | undefined
   /** Default: from the first key. */
   readonly after?: string | undefined
-  /** Default: no limit. */
+  /** Default: the store's page size (the memory and file stores: every key; the SQL store: 10,000, its maximum). */
   readonly limit?: number | undefined
 }
 
@@ -82,8 +82,9 @@ export interface Service {
   /** Forgets `key` (a logout). Outside `withLock(key)` it takes the lock briefly. */
   readonly remove: (key: string) => Effect.Effect<void, TokenStoreError>
   /**
-   * The stored keys in a stable order (by code unit), a page at a time; no value is read or decoded. The next page
-   * starts `after` the last key of this one.
+   * The stored keys in a stable order, a page at a time; no value is read or decoded. The next page starts `after` the
+   * last key of this one. The order is the store's (JS string order for the memory and file stores, code point order
+   * in SQL): it differs only between characters beyond the Basic Multilingual Plane and those in U+E000 to U+FFFF.
    */
   readonly keys: (options?: KeysOptions) => Effect.Effect<ReadonlyArray<string>, TokenStoreError>
   /**
@@ -279,10 +280,11 @@ export const allKeys = (options?: {
   readonly pageSize?: number | undefined
 }): Stream.Stream<string, TokenStoreError, TokenStore> => {
   const limit = Math.max(1, options?.pageSize ?? 1000)
+  // read until a page comes back empty: a store may return fewer keys than asked for (the SQL store caps a page)
   return Stream.paginateChunkEffect(undefined as string | undefined, (after) =>
     Effect.map(keys({ prefix: options?.prefix, after, limit }), (page) => [
       Chunk.unsafeFromArray(page),
-      page.length < limit ? Option.none() : Option.some(page[page.length - 1])
+      page.length === 0 ? Option.none() : Option.some(page[page.length - 1])
     ])
   )
 }

@@ -57,9 +57,12 @@ const sqliteSetup = Effect.gen(function* () {
   return backing
 }).pipe(Effect.provide(NodeFileSystem.layer), Effect.orDie)
 
-// The suite's "encryption" cases run on this backing with and without a key. `TokenStoreContract.encrypted`, whose
-// every store has a key (the innermost `withEncryption` wins), would fail them: the sealed rows are tested below.
 TokenStoreContract.suite("SQLite (SqlTokenStore on @effect/sql-sqlite-node, lease 2 s)", { setup: sqliteSetup })
+// every store of this backing has a key: the encryption cases, which need one without, run on the plain backing
+TokenStoreContract.suite("SQLite, encrypted", {
+  setup: TokenStoreContract.encrypted(sqliteSetup, key),
+  encryptionCases: false
+})
 
 /** The statements `self` runs, compiled (SQL text and parameters), in order. */
 const statementsOf = <A, E, R>(self: Effect.Effect<A, E, R>) =>
@@ -196,6 +199,10 @@ describe.skipIf(pgUrl === undefined)("PostgreSQL", () => {
     return backing
   })
   TokenStoreContract.suite("PostgreSQL (SqlTokenStore on @effect/sql-pg, advisory lock)", { setup: pgSetup })
+  TokenStoreContract.suite("PostgreSQL, encrypted", {
+    setup: TokenStoreContract.encrypted(pgSetup, key),
+    encryptionCases: false
+  })
 })
 
 describe.skipIf(pgUrl === undefined)("SqlTokenStore on PostgreSQL", () => {

@@ -243,7 +243,10 @@ export const makeWith = Effect.fnUntraced(function* (options: TokenManager.Optio
     key,
     accessToken,
     current: Effect.flatMap(Ref.get(state), (s) =>
-      s._tag === "Unsaved" ? Effect.succeedSome(Session.active(s.tokens)) : store.get(key)
+      Option.match(ManagerState.tokensOf(s), {
+        onNone: () => store.get(key),
+        onSome: (tokens) => Effect.succeedSome(Session.active(tokens))
+      })
     ),
     invalidate,
     invalidateToken,
