@@ -14,7 +14,7 @@ import * as Config from "effect/Config"
 import { type CommonOptions, type PresetLayer, clientConfig, makeLayers } from "./internal/preset.js"
 
 /**
- * The options of `Discord.layer` and `Discord.make`.
+ * The options of `Discord.layer` and `Discord.layerConfig`.
  *
  * @since 0.1.0
  * @category models

@@ -15,7 +15,7 @@ import * as Config from "effect/Config"
 import { type CommonOptions, type PresetLayer, clientConfig, makeLayers } from "./internal/preset.js"
 
 /**
- * The options of `Dropbox.layer` and `Dropbox.make`.
+ * The options of `Dropbox.layer` and `Dropbox.layerConfig`.
  *
  * @since 0.1.0
  * @category models

@@ -25,7 +25,7 @@ import {
 } from "./internal/preset.js"
 
 /**
- * The options of `GitHub.layer` and `GitHub.make`.
+ * The options of `GitHub.layer` and `GitHub.layerConfig`.
  *
  * @since 0.1.0
  * @category models

@@ -17,7 +17,7 @@ import * as Config from "effect/Config"
 import { type CommonOptions, type PresetLayer, clientConfig, makeLayers } from "./internal/preset.js"
 
 /**
- * The options of `Google.layer` and `Google.make`.
+ * The options of `Google.layer` and `Google.layerConfig`.
  *
  * @since 0.1.0
  * @category models

@@ -18,7 +18,7 @@ import * as Config from "effect/Config"
 import { type CommonOptions, type PresetLayer, clientConfig, makeLayers } from "./internal/preset.js"
 
 /**
- * The options of `Microsoft.layer` and `Microsoft.make`.
+ * The options of `Microsoft.layer` and `Microsoft.layerConfig`.
  *
  * @since 0.1.0
  * @category models

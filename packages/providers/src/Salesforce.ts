@@ -19,7 +19,7 @@ import * as Config from "effect/Config"
 import { type CommonOptions, type PresetLayer, clientConfig, makeLayers } from "./internal/preset.js"
 
 /**
- * The options of `Salesforce.layer` and `Salesforce.make`.
+ * The options of `Salesforce.layer` and `Salesforce.layerConfig`.
  *
  * @since 0.1.0
  * @category models

@@ -25,7 +25,7 @@ import {
 } from "./internal/preset.js"
 
 /**
- * The options of `Slack.layer` and `Slack.make`.
+ * The options of `Slack.layer` and `Slack.layerConfig`.
  *
  * @since 0.1.0
  * @category models

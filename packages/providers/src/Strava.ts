@@ -26,7 +26,7 @@ import {
 } from "./internal/preset.js"
 
 /**
- * The options of `Strava.layer` and `Strava.make`.
+ * The options of `Strava.layer` and `Strava.layerConfig`.
  *
  * @since 0.1.0
  * @category models

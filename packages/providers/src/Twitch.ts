@@ -26,7 +26,7 @@ import {
 } from "./internal/preset.js"
 
 /**
- * The options of `Twitch.layer` and `Twitch.make`.
+ * The options of `Twitch.layer` and `Twitch.layerConfig`.
  *
  * @since 0.1.0
  * @category models
