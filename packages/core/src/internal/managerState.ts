@@ -36,13 +36,17 @@ export const tokensOf = (state: State): Option.Option<TokenSet> =>
 const sameTokens = (a: TokenSet, b: TokenSet): boolean =>
   a === b || (Equal.equals(a.accessToken, b.accessToken) && Equal.equals(a.refreshToken, b.refreshToken))
 
+/** Whether `stored` is an `Active` session of the same tokens as `tokens`. */
+export const storesTokens = (stored: Option.Option<Session.Session>, tokens: TokenSet): boolean =>
+  Option.isSome(stored) && stored.value._tag === "Active" && sameTokens(tokens, stored.value.tokens)
+
 /** Whether `stored` is what memory already holds, so that reading it changes nothing. */
 export const holds = (state: State, stored: Option.Option<Session.Session>): boolean => {
   if (Option.isNone(stored)) return false
   const session = stored.value
   switch (session._tag) {
     case "Active":
-      return Option.exists(tokensOf(state), (tokens) => sameTokens(tokens, session.tokens))
+      return Option.exists(tokensOf(state), (tokens) => storesTokens(stored, tokens))
     case "Rejected":
       return state._tag === "Refused" && Equal.equals(state.refreshToken, session.refreshToken)
     case "Seeded":

@@ -97,7 +97,7 @@ export const makeWith = Effect.fnUntraced(function* (options: TokenManager.Optio
         if (Option.isSome(newer) && newer.value.issuedAt.epochMillis > unsaved.issuedAt.epochMillis) {
           return yield* adopt(stored)
         }
-        if (!ManagerState.holds(ManagerState.State.Stale({ tokens: unsaved }), stored)) {
+        if (!ManagerState.storesTokens(stored, unsaved)) {
           yield* store.set(key, Session.active(unsaved))
         }
         return yield* Ref.updateAndGet(state, (s) => ManagerState.saved(s, unsaved))
