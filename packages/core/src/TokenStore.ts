@@ -160,8 +160,9 @@ export const make: (
 
 /**
  * {@link make} for a lock that must wrap the work itself (a database transaction whose connection the work's reads
- * and writes use): `around(name)(self)` runs `self` holding the lock named `name` among processes, and bounds its own
- * wait (with the store's `lockTimeout`); the in-process queue and re-entrancy are added here.
+ * and writes use): `around(name, timeout)(self)` runs `self` holding the lock named `name` among processes, waiting
+ * for it at most `timeout` (what is left of the store's `lockTimeout` after the wait in this process, so that the
+ * whole wait stays within one `lockTimeout`); the in-process queue and re-entrancy are added here.
  *
  * @since 0.4.0
  * @category constructors
@@ -169,7 +170,8 @@ export const make: (
 export const makeAround: (
   backend: Backend & {
     readonly around: (
-      name: string
+      name: string,
+      timeout: Duration.Duration
     ) => <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E | TokenStoreError, R>
   }
 ) => Effect.Effect<Service, never, Scope.Scope> = internal.makeAround

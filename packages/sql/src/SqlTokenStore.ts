@@ -5,6 +5,7 @@
  * @since 0.1.0
  */
 import * as SqlClient from "@effect/sql/SqlClient"
+import type * as SqlConnection from "@effect/sql/SqlConnection"
 import type * as SqlError from "@effect/sql/SqlError"
 import { TokenStore } from "@token-refresher/core"
 import * as Clock from "effect/Clock"
@@ -12,8 +13,10 @@ import * as ConfigError from "effect/ConfigError"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as Random from "effect/Random"
 import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
 
@@ -62,6 +65,12 @@ const prefixEnd = (prefix: string): string | undefined => {
 }
 
 const poll = Schedule.spaced("25 millis")
+
+/** A PostgreSQL lock taken: the connection in its open transaction, and the scope that gives it back. */
+interface Held {
+  readonly connection: SqlConnection.Connection
+  readonly scope: Scope.CloseableScope
+}
 
 /** Says what failed without quoting any statement parameter: a driver's message may hold values. */
 const describe = (error: SqlError.SqlError): string => {
@@ -225,66 +234,124 @@ export const make = (
     }
 
     /**
-     * PostgreSQL: a transaction on a connection of its own holds `pg_try_advisory_xact_lock` (polled, so the wait can
-     * be bounded and interrupted), and the work's own reads and writes run on that connection: a holder needs one
+     * Closes `scope` in a fiber of its own: its finalizers were added by other fibers, and a finalizer runs with the
+     * FiberRefs of the fiber that added it, which must not be left behind in the caller.
+     */
+    const closeApart = (scope: Scope.CloseableScope) =>
+      Effect.flatMap(Effect.forkDaemon(Scope.close(scope, Exit.void)), Fiber.await)
+
+    /**
+     * A connection of the pool for `scope`, given back when `scope` closes, waited for at most `within` milliseconds.
+     * `@effect/sql-pg`'s `reserve` cannot be cancelled: a caller interrupted while it waits (by a timeout, say) would
+     * leave the pool's callback to hand the connection to nobody, and the pool would lose it for good. So the
+     * reservation runs in a fiber of its own that is never interrupted, and a caller that gives up closes `scope`: a
+     * connection that comes later is given back at once (a closed scope runs a new finalizer at once).
+     */
+    const reserveIn = (scope: Scope.CloseableScope, within: number, onTimeout: () => TokenStore.TokenStoreError) =>
+      Effect.flatMap(Effect.forkDaemon(Scope.extend(sql.reserve, scope)), (reserving) =>
+        Fiber.join(reserving).pipe(
+          Effect.mapError(failure("Lock", "cannot take the lock")),
+          Effect.timeoutFail({ duration: Duration.millis(within), onTimeout }),
+          Effect.onError(() => closeApart(scope))
+        )
+      )
+
+    /**
+     * PostgreSQL: takes the advisory lock `name` within `timeout`. Each try takes a connection, begins a transaction
+     * and calls `pg_try_advisory_xact_lock`; taken, the connection stays in its transaction for the holder, else the
+     * try rolls back and gives the connection back at once, so a waiter holds a connection only for the instant of a
+     * try, never one that a holder or a plain read needs. Tries come soon at first, then every 200 ms, with jitter.
+     *
+     * To be called in an uninterruptible region, with its `restore`: everything runs uninterruptibly except the waits
+     * (for a connection, between tries), so an interruption or the timeout can never drop a lock taken or a
+     * connection reserved: the caller gets them, or they are given back.
+     * The statements themselves each answer at once, and are not interrupted: interrupting a running query makes
+     * `@effect/sql-pg` cancel it from another connection of the pool, which a full pool makes wait.
+     */
+    const acquireAdvisory = (
+      key: string,
+      name: string,
+      timeout: Duration.Duration,
+      restore: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
+    ): Effect.Effect<Held, TokenStore.TokenStoreError> =>
+      Effect.flatMap(Clock.currentTimeMillis, (started) => {
+        const deadline = started + Duration.toMillis(timeout)
+        const timedOut = () =>
+          new TokenStore.TokenStoreError({
+            reason: "Lock",
+            location,
+            detail: `the refresh lock of session "${key}" was not free within ${Duration.format(lockTimeout)}`
+          })
+        const attempt = (tries: number): Effect.Effect<Held, TokenStore.TokenStoreError> =>
+          Effect.gen(function* () {
+            const scope = yield* Scope.make()
+            const connection = yield* restore(reserveIn(scope, deadline - (yield* Clock.currentTimeMillis), timedOut))
+            // the connection goes back to the pool out of any transaction
+            const giveBack = Effect.zipRight(Effect.ignore(connection.executeRaw("ROLLBACK", [])), closeApart(scope))
+            const rows = yield* Effect.zipRight(
+              connection.executeRaw("BEGIN", []),
+              connection.execute(
+                "SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0)) AS locked",
+                [name],
+                undefined
+              )
+            ).pipe(
+              Effect.onError(() => giveBack),
+              Effect.mapError(failure("Lock", "cannot take the lock"))
+            )
+            if (rows[0]?.locked === true) return { connection, scope }
+            yield* giveBack
+            const left = deadline - (yield* Clock.currentTimeMillis)
+            if (left <= 0) return yield* Effect.fail(timedOut())
+            const jitter = yield* Random.nextRange(0.8, 1.2)
+            yield* restore(Effect.sleep(Duration.millis(Math.min(left, Math.min(200, 25 * 2 ** tries) * jitter))))
+            return yield* attempt(tries + 1)
+          })
+        return attempt(0)
+      })
+
+    /** Runs every statement of `connection` to its end: see {@link acquireAdvisory}. */
+    const uninterruptibleStatements = (connection: SqlConnection.Connection): SqlConnection.Connection => ({
+      execute: (sql, params, transformRows) => Effect.uninterruptible(connection.execute(sql, params, transformRows)),
+      executeRaw: (sql, params) => Effect.uninterruptible(connection.executeRaw(sql, params)),
+      executeStream: (sql, params, transformRows) => connection.executeStream(sql, params, transformRows),
+      executeValues: (sql, params) => Effect.uninterruptible(connection.executeValues(sql, params)),
+      executeUnprepared: (sql, params, transformRows) =>
+        Effect.uninterruptible(connection.executeUnprepared(sql, params, transformRows))
+    })
+
+    /**
+     * PostgreSQL: a transaction on a connection of its own holds `pg_try_advisory_xact_lock` (see
+     * {@link acquireAdvisory}), and the work's own reads and writes run on that connection: a holder needs one
      * connection, so many sessions refreshing at once cannot exhaust the pool against each other. The transaction is
-     * committed whatever the work's outcome, so a write it made is never rolled back.
+     * committed whatever the work's outcome, so a write it made is never rolled back, and the connection goes back to
+     * the pool on every path: success, failure, interruption, timeout, or a connection lost.
      */
     const aroundAdvisory =
-      (name: string) =>
+      (key: string, name: string, timeout: Duration.Duration) =>
       <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E | TokenStore.TokenStoreError, R> =>
-        Effect.acquireUseRelease(
-          Scope.make(),
-          (scope) =>
-            Effect.gen(function* () {
-              let open = false
-              const connection = yield* Effect.gen(function* () {
-                const connection = yield* Scope.extend(sql.reserve, scope)
-                yield* Effect.uninterruptible(
-                  Effect.zipRight(
-                    Effect.tap(connection.executeRaw("BEGIN", []), () => {
-                      open = true
-                    }),
-                    // interrupted, or failed before the end: close the transaction before the connection goes back
-                    Scope.addFinalizer(
-                      scope,
-                      Effect.suspend(() => (open ? Effect.ignore(connection.executeRaw("COMMIT", [])) : Effect.void))
-                    )
-                  )
-                )
-                yield* connection
-                  .execute("SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0)) AS locked", [name], undefined)
-                  .pipe(Effect.repeat({ schedule: poll, until: (rows) => rows[0]?.locked === true }))
-                return connection
-              }).pipe(
-                Effect.mapError(failure("Lock", "cannot take the lock")),
-                Effect.timeoutFail({
-                  duration: lockTimeout,
-                  onTimeout: () =>
-                    new TokenStore.TokenStoreError({
-                      reason: "Lock",
-                      location,
-                      detail: `the refresh lock of session "${name}" was not free within ${Duration.format(lockTimeout)}`
-                    })
-                })
+        Effect.uninterruptibleMask((restore) =>
+          Effect.gen(function* () {
+            const { connection, scope } = yield* acquireAdvisory(key, name, timeout, restore)
+            const result = yield* Effect.exit(
+              restore(
+                Effect.provideService(self, SqlClient.TransactionConnection, [
+                  uninterruptibleStatements(connection),
+                  1
+                ] as const)
               )
-              const result = yield* Effect.exit(
-                Effect.provideService(self, SqlClient.TransactionConnection, [connection, 1] as const)
-              )
-              open = false
-              const committed = yield* Effect.exit(connection.executeRaw("COMMIT", []))
-              if (Exit.isSuccess(result) && Exit.isFailure(committed)) {
-                return yield* Effect.fail(
-                  new TokenStore.TokenStoreError({
-                    reason: "Write",
-                    location,
-                    detail: "the session's changes could not be committed"
-                  })
-                )
-              }
-              return yield* result
-            }),
-          (scope, exit) => Scope.close(scope, exit)
+            )
+            const committed = yield* Effect.exit(connection.executeRaw("COMMIT", []))
+            yield* closeApart(scope)
+            if (Exit.isSuccess(result) && Exit.isFailure(committed)) {
+              return yield* new TokenStore.TokenStoreError({
+                reason: "Write",
+                location,
+                detail: "the session's changes could not be committed"
+              })
+            }
+            return yield* result
+          })
         )
 
     const acquireLease = (name: string): Effect.Effect<void, TokenStore.TokenStoreError, Scope.Scope> =>
@@ -330,7 +397,10 @@ export const make = (
 
     const backend: TokenStore.Backend = { location, get, set, remove, keys, lockTimeout }
     return yield* dialect === "pg"
-      ? TokenStore.makeAround({ ...backend, around: (name) => aroundAdvisory(`${table}:${name}`) })
+      ? TokenStore.makeAround({
+          ...backend,
+          around: (name, timeout) => aroundAdvisory(name, `${table}:${name}`, timeout)
+        })
       : TokenStore.make({ ...backend, acquire: acquireLease })
   })
 

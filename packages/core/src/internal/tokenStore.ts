@@ -15,7 +15,10 @@ import * as codec from "./sessionCodec.js"
 
 const defaultLockTimeout = Duration.seconds(30)
 
-type Around = (name: string) => <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E | TokenStoreError, R>
+type Around = (
+  name: string,
+  timeout: Duration.Duration
+) => <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E | TokenStoreError, R>
 
 interface Lock {
   readonly acquire: ((name: string) => Effect.Effect<void, TokenStoreError, Scope.Scope>) | undefined
@@ -62,14 +65,31 @@ const makeWith = (backend: TokenStore.Backend, lock: Lock): Effect.Effect<TokenS
       self: Effect.Effect<A, E, R>
     ): Effect.Effect<A, E | TokenStoreError, R> =>
       Effect.uninterruptibleMask((restore) =>
-        Effect.flatMap(restore(local.take(name, lockTimeout, () => lockError(key))), (release) =>
-          Effect.ensuring(
-            restore(
-              Effect.locally(lock.around === undefined ? self : lock.around(name)(self), held, HashSet.add(names, name))
-            ),
-            release
+        Effect.flatMap(Clock.currentTimeMillis, (started) =>
+          Effect.flatMap(restore(local.take(name, lockTimeout, () => lockError(key))), (release) =>
+            Effect.ensuring(
+              restore(
+                Effect.locally(
+                  lock.around === undefined ? self : aroundWithin(lock.around, name, started, self),
+                  held,
+                  HashSet.add(names, name)
+                )
+              ),
+              release
+            )
           )
         )
+      )
+
+    /** The backend's lock around `self`, given what is left of `lockTimeout` since `started`. */
+    const aroundWithin = <A, E, R>(
+      around: Around,
+      name: string,
+      started: number,
+      self: Effect.Effect<A, E, R>
+    ): Effect.Effect<A, E | TokenStoreError, R> =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) =>
+        around(name, Duration.millis(Math.max(0, Duration.toMillis(lockTimeout) - (now - started))))(self)
       )
 
     /**
