@@ -1,4 +1,5 @@
-# Starts the database servers the SQL and Redis tests use, on 127.0.0.1, and exports where they are:
+# Starts the database servers the SQL and Redis tests use, on 127.0.0.1, and exports where they are (and installs
+# libfaketime, which the file lock's clock test preloads into one process):
 #   source scripts/test-servers.sh && pnpm test
 # PostgreSQL: the Debian cluster (pg_ctlcluster), a fresh database per run. Redis: installed with apt-get if missing,
 # started without persistence on a free port. Needs root (or sudo rights) for both; CI runs it as root.
@@ -57,6 +58,14 @@ _tr_redis() {
   _tr_log "Redis at $TOKEN_REFRESHER_REDIS_URL"
 }
 
+_tr_faketime() {
+  # libfaketime moves one process's clock, for the file lock's clock test (Debian's faketime package)
+  if [ -n "$(ls /usr/lib/*-linux-gnu/faketime/libfaketime.so.1 2>/dev/null)" ]; then return 0; fi
+  _tr_log "installing faketime"
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq faketime) >/dev/null 2>&1 ||
+    _tr_log "faketime could not be installed: the file lock's clock test will be skipped"
+}
+
 # Stops the Redis server this script started (PostgreSQL is the system's cluster and stays up).
 stop_test_servers() {
   if [ -n "${TOKEN_REFRESHER_REDIS_PIDFILE:-}" ] && [ -f "$TOKEN_REFRESHER_REDIS_PIDFILE" ]; then
@@ -66,3 +75,4 @@ stop_test_servers() {
 
 _tr_postgres
 _tr_redis
+_tr_faketime

@@ -20,7 +20,7 @@ import * as Random from "effect/Random"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import * as Os from "node:os"
-import * as Lockfile from "proper-lockfile"
+import * as FileLock from "./internal/fileLock.js"
 
 /**
  * What is known about a token file, without reading any token.
@@ -174,9 +174,10 @@ export interface FileOptions {
   /** How long `withLock` waits for the file's lock before failing with `TokenStoreError` (`Lock`). Default: 30 seconds. */
   readonly lockTimeout?: Duration.DurationInput | undefined
   /**
-   * The lock's lease: its holder renews it every second while it works; a holder that dies (even by `SIGKILL`) stops
-   * renewing, and another process takes the lock over once the lease has run out. At least 2 seconds. Default: 5
-   * seconds.
+   * The lock's lease, for a holder that cannot be checked: a holder renews its lock every second while it works. A
+   * holder on this host is checked by its pid and start time instead: alive, it keeps the lock whatever the clocks
+   * say; gone (even by `SIGKILL`), it loses it at once. A holder on another host sharing the folder loses the lock
+   * when it was not renewed for this long. At least 2 seconds. Default: 5 seconds.
    */
   readonly lockLease?: Duration.DurationInput | undefined
   /** The largest file read: a bigger one (a 500 MB file, `/dev/zero`) is refused unread. Default: 16 MiB. */
@@ -185,16 +186,6 @@ export interface FileOptions {
 
 /** A temporary file this old is stale whatever its process: no write takes a minute. */
 const staleTemporaryMillis = 60_000
-
-/** Whether the process `pid` is alive on this host (a signal 0 probe: `EPERM` means it exists). */
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (error) {
-    return (error as { readonly code?: unknown }).code === "EPERM"
-  }
-}
 
 /**
  * The file store on the `FileSystem` in context. `file` may start with `~/`.
@@ -206,8 +197,10 @@ const alive = (pid: number): boolean => {
  * - The parsed file is kept in memory and re-read only when its `stat` shows another version (another inode, size or
  *   modification time): a read costs one `stat`, and another process's write is seen at the next call.
  * - The refresh lock is the whole file, not one key (`withLock(key)` excludes every other key too): a lock directory
- *   `<file>.lock` beside it (`proper-lockfile`), shared by every process on the host. Its holder renews a lease every
- *   second; a holder that dies loses the lock when the lease runs out (`lockLease`, default 5 s).
+ *   `<file>.lock` beside it, made atomically, that names its holder (pid, host, process start time). A holder alive
+ *   on this host keeps the lock whatever the clocks say; one that is gone (even by `SIGKILL`) loses it at the next
+ *   try of another process. A lock whose holder cannot be checked (another host sharing the folder) is taken over
+ *   when it was not renewed (every second) for `lockLease` (default 5 s).
  * - A missing file is `None`; parent folders are created on the first write (mode 0700).
  * - Writes go to a temporary file in the same folder, which is flushed and then renamed over the old file: a crash
  *   leaves the old file or the new one, never a torn one. Temporary files left by a crash (their process is gone, or
@@ -236,8 +229,6 @@ export const makeFile = (
     const maxFileBytes = options?.maxFileBytes ?? 16 * 1024 * 1024
     let warnedMode: number | undefined
     let warnedFolder = false
-    /** Set when the held lock's lease could not be renewed: its writes must not happen. */
-    let lockLost: string | undefined
     /** The file as last read or written by this instance, and which version of it that was. */
     let cached: { readonly version: Version; readonly contents: Contents } | undefined
 
@@ -316,7 +307,7 @@ export const makeFile = (
               const file = path.join(into, name)
               return Effect.flatMap(fs.stat(file), (info) => {
                 const age = Date.now() - Option.getOrElse(info.mtime, () => new Date(0)).getTime()
-                const orphan = !Number.isSafeInteger(pid) || pid <= 0 || (pid !== process.pid && !alive(pid))
+                const orphan = !Number.isSafeInteger(pid) || pid <= 0 || (pid !== process.pid && !FileLock.alive(pid))
                 return orphan || age > staleTemporaryMillis ? fs.remove(file) : Effect.void
               }).pipe(Effect.ignore)
             },
@@ -384,7 +375,8 @@ export const makeFile = (
     /** Read, change and write the whole file; runs with the file's lock held. */
     const update = (change: (values: Map<string, unknown>) => void) =>
       Effect.gen(function* () {
-        if (lockLost !== undefined) return yield* failure("Lock", lockLost)
+        const lost = lock.lost()
+        if (lost !== undefined) return yield* failure("Lock", lost)
         const values = new Map((yield* load("refusing to overwrite it")).values)
         change(values)
         const contents = new Contents(values)
@@ -400,47 +392,19 @@ export const makeFile = (
         cached = version === undefined ? undefined : { version, contents }
       })
 
-    /** One try at the lock directory; the release is registered in the same uninterruptible step. */
-    const tryLock = Effect.uninterruptible(
-      Effect.tryPromise({
-        try: () =>
-          Lockfile.lock(location, {
-            realpath: false,
-            lockfilePath: lockPath,
-            stale: leaseMillis,
-            update: Math.min(1000, leaseMillis / 2),
-            retries: 0,
-            onCompromised: (error) => {
-              lockLost = `the file's lock was lost while held (${error.message})`
-            }
-          }),
-        catch: (error) => error
-      }).pipe(
-        Effect.tap(() => {
-          lockLost = undefined
-        }),
-        Effect.flatMap((release) => Effect.addFinalizer(() => Effect.ignore(Effect.tryPromise(() => release()))))
-      )
-    )
+    const lock = yield* FileLock.make(lockPath, { leaseMillis, renewMillis: Math.min(1000, leaseMillis / 2) })
 
     const acquire = (_name: string): Effect.Effect<void, TokenStore.TokenStoreError, Scope.Scope> =>
       fs.makeDirectory(folder, { recursive: true, mode: 0o700 }).pipe(
         Effect.mapError((error) => failure("Lock", `cannot create the folder for the lock (${error.message})`)),
         Effect.zipRight(
-          tryLock.pipe(
-            Effect.retry({
-              while: (error) => (error as { readonly code?: unknown })?.code === "ELOCKED",
-              // polled with sleeps, so the event loop stays free while another process holds the lock
-              schedule: Schedule.spaced("25 millis")
-            }),
-            Effect.mapError((error) =>
-              failure(
-                "Lock",
-                `cannot take the file's lock ${lockPath} (${error instanceof Error ? error.message : String(error)})`
-              )
-            )
+          // polled with sleeps, so the event loop stays free while another process holds the lock
+          lock.tryTake.pipe(
+            Effect.repeat({ schedule: Schedule.spaced("25 millis"), until: (taken) => taken }),
+            Effect.mapError((error) => failure("Lock", `cannot take the file's lock ${lockPath} (${error.message})`))
           )
-        )
+        ),
+        Effect.asVoid
       )
 
     const reading = "cannot read the tokens"

@@ -6,6 +6,7 @@ import { NodeTokenStore } from "@token-refresher/node"
 import { FakeAuthorizationServer } from "@token-refresher/testing/node"
 import * as MultiProcess from "@token-refresher/testing/MultiProcess"
 import { Effect, Layer, Option, Redacted, Schedule } from "effect"
+import * as Fs from "node:fs"
 import { fixture, runScript } from "./child.js"
 
 const NodeFs = Layer.merge(NodeFileSystem.layer, NodePath.layer)
@@ -26,6 +27,20 @@ const setup = (options: FakeAuthorizationServer.Options) =>
 /** The common worker arguments: the fake server, how long to run (ms), callers, leeway (ms). */
 const worker = (server: FakeAuthorizationServer.Service, millis: number, callers: number, leeway: number) =>
   MultiProcess.workerArgs({ accountsUrl: server.url, millis, callers, leeway })
+
+/**
+ * libfaketime, which `.ci/run` installs (Debian's `faketime`): preloaded into a process, it moves that process's clock.
+ * Without it the clock test is skipped with one line, except in CI, where that is an error.
+ */
+const libfaketime = [
+  "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1",
+  "/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1"
+].find((candidate) => Fs.existsSync(candidate))
+if (libfaketime === undefined) {
+  if (["1", "true"].includes(process.env.CI ?? ""))
+    throw new Error("CI is set but libfaketime is not installed: .ci/run must install faketime")
+  console.warn("the file lock's clock test is skipped: no libfaketime (apt-get install faketime)")
+}
 
 describe("many processes on one token file", () => {
   it.scopedLive(
@@ -54,7 +69,7 @@ describe("many processes on one token file", () => {
   )
 
   it.scopedLive(
-    "a process killed (SIGKILL) while it holds the lock mid-refresh: another takes the lock after the lease, and the chain goes on",
+    "a process killed (SIGKILL) while it holds the lock mid-refresh: another takes the lock at once (its pid is gone), and the chain goes on",
     () =>
       Effect.gen(function* () {
         const { server, file, store } = yield* setup({ tokenDelay: "4 seconds" })
@@ -70,6 +85,11 @@ describe("many processes on one token file", () => {
         assert.strictEqual(killed.signal, "SIGKILL")
         assert.isTrue(yield* Effect.orDie(fs.exists(`${file}.lock`)), "the dead process left its lock behind")
         yield* server.setTokenDelay(0)
+
+        // its pid is gone: the lock is taken at once, long before its lease (5 s for this store) runs out
+        const taking = Date.now()
+        yield* Effect.orDie(store.withLock(TokenStore.defaultKey)(Effect.void))
+        assert.isBelow(Date.now() - taking, 1000)
 
         const started = Date.now()
         const next = yield* runScript(fixture("refresh-worker.ts"), [...worker(server, 1, 1, 1000), file])
@@ -92,6 +112,48 @@ describe("many processes on one token file", () => {
         assert.isTrue(Redacted.value(stored.accessToken).startsWith("fake-access-"))
       }),
     60_000
+  )
+
+  it.scopedLive.skipIf(libfaketime === undefined)(
+    "two processes, one with its clock 10 minutes ahead (faketime +10m), 30 s of refreshes: the lock of a live holder is never taken, no reuse",
+    () =>
+      Effect.gen(function* () {
+        const { server, file, store } = yield* setup({})
+        const clockWorker = (env: Record<string, string>) =>
+          runScript(fixture("clock-worker.ts"), [server.url, file, "30000"], env)
+        const [ahead, onTime] = yield* Effect.all([
+          clockWorker({ LD_PRELOAD: libfaketime!, FAKETIME: "+10m", FAKETIME_DONT_FAKE_MONOTONIC: "1" }),
+          clockWorker({})
+        ])
+        const [a, b] = yield* Effect.all([ahead.result, onTime.result], { concurrency: "unbounded" })
+        assert.strictEqual(a.code, 0, a.stderr)
+        assert.strictEqual(b.code, 0, b.stderr)
+        const [fromAhead, fromOnTime] = [a, b].map(
+          (result) =>
+            JSON.parse(result.stdout.trim().split("\n").at(-1)!) as {
+              readonly refreshes: number
+              readonly now: number
+              readonly errors: Record<string, number>
+            }
+        )
+        // the clock was moved: the process ahead started 10 minutes after the other, by its own clock
+        assert.isAbove(fromAhead!.now - fromOnTime!.now, 9 * 60_000)
+        assert.deepStrictEqual([fromAhead!.errors, fromOnTime!.errors], [{}, {}])
+        assert.isAbove(fromAhead!.refreshes, 10)
+        assert.isAbove(fromOnTime!.refreshes, 10)
+        const stats = yield* server.stats
+        assert.strictEqual(stats.refreshesRejected, 0)
+        assert.strictEqual(stats.familiesRevoked, 0)
+        // a refreshNow that finds the session refreshed by the other process meanwhile takes that (no request)
+        assert.isAtLeast(stats.refreshesServed, 20)
+        assert.isAtMost(stats.refreshesServed, fromAhead!.refreshes + fromOnTime!.refreshes)
+        console.log(
+          `clock test: ${stats.refreshesServed} refreshes served, none reused (refreshNow: ${fromAhead!.refreshes} by the process 10 minutes ahead, ${fromOnTime!.refreshes} by the other)`
+        )
+        const last = Option.getOrThrow(yield* store.get(TokenStore.defaultKey))
+        assert.strictEqual(last._tag, "Active")
+      }),
+    90_000
   )
 
   it.scopedLive(

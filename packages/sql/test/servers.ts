@@ -5,14 +5,14 @@ import { Effect, Layer, Redacted } from "effect"
 
 /**
  * Where the PostgreSQL server of the tests is: `TOKEN_REFRESHER_PG_URL` (`source scripts/test-servers.sh` sets it).
- * Without it the PostgreSQL tests are skipped with one line saying so, except in CI (`CI=true`), where that is an
+ * Without it the PostgreSQL tests are skipped with one line saying so, except in CI (`CI` set to 1 or true), where that is an
  * error: CI must run them.
  */
 export const pgUrl: string | undefined = process.env.TOKEN_REFRESHER_PG_URL || undefined
 
 if (pgUrl === undefined) {
-  if (process.env.CI === "true") {
-    throw new Error("CI=true but TOKEN_REFRESHER_PG_URL is not set: .ci/run must start PostgreSQL")
+  if (["1", "true"].includes(process.env.CI ?? "")) {
+    throw new Error("CI is set but TOKEN_REFRESHER_PG_URL is not set: .ci/run must start PostgreSQL")
   }
   console.warn(
     "PostgreSQL tests skipped: no TOKEN_REFRESHER_PG_URL. Run `source scripts/test-servers.sh` first to run them."
