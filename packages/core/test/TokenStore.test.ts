@@ -1,5 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Session, TokenStore } from "@token-refresher/core"
+import { Session, TokenSessions, TokenStore } from "@token-refresher/core"
+import { TestStack } from "@token-refresher/testing"
 import { encoded } from "./utils.js"
 import {
   Chunk,
@@ -124,18 +125,36 @@ describe("TokenStore", () => {
   })
 })
 
+/** How many values the fiber's FiberRefs hold, all stacks together (read off the implementation). */
+const entries = (refs: FiberRefs.FiberRefs) => {
+  let n = 0
+  for (const stack of (refs as unknown as { locals: Map<unknown, Array<unknown>> }).locals.values()) n += stack.length
+  return n
+}
+
 describe("TokenStore locks from one fiber", () => {
+  it.effect(
+    "100,000 TokenSessions.save of one session leave the fiber's FiberRefs as they were",
+    () =>
+      Effect.gen(function* () {
+        const sessions = yield* TokenSessions.TokenSessions
+        yield* sessions.save("alice", Session.seeded("r", 0))
+        const before = entries(yield* Effect.getFiberRefs)
+        for (let i = 0; i < 100_000; i++) yield* sessions.save("alice", Session.seeded("r", 0))
+        assert.isAtMost(entries(yield* Effect.getFiberRefs) - before, 1)
+      }).pipe(
+        Effect.provide(
+          TokenSessions.layer().pipe(Layer.provide(TokenStore.layerMemory()), Layer.provide(TestStack.refresher([])))
+        )
+      ),
+    60_000
+  )
+
   it.effect(
     "100,000 saves of one session leave the fiber's FiberRefs as they were",
     () =>
       Effect.gen(function* () {
         const store = yield* TokenStore.TokenStore
-        const entries = (refs: FiberRefs.FiberRefs) => {
-          let n = 0
-          for (const stack of (refs as unknown as { locals: Map<unknown, Array<unknown>> }).locals.values())
-            n += stack.length
-          return n
-        }
         yield* store.set("alice", Session.seeded("r", 0))
         const before = entries(yield* Effect.getFiberRefs)
         for (let i = 0; i < 100_000; i++) yield* store.set("alice", Session.seeded("r", 0))

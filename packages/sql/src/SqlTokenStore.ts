@@ -72,6 +72,31 @@ interface Held {
   readonly scope: Scope.CloseableScope
 }
 
+/**
+ * SQLite creates its database file with the process's umask (0644, usually): anyone on the machine could read the
+ * sessions. Reads the main database's file from `PRAGMA database_list`, and logs one warning when others may read it
+ * (as the file store does). Says nothing off SQLite, for a database in memory, or where there is no `node:fs`.
+ */
+const warnIfReadable = (sql: SqlClient.SqlClient): Effect.Effect<void> =>
+  sql<{ readonly name: string; readonly file: string }>`PRAGMA database_list`.pipe(
+    Effect.map((rows) => rows.find((row) => row.name === "main")?.file ?? ""),
+    Effect.flatMap((file) =>
+      file === ""
+        ? Effect.void
+        : Effect.flatMap(
+            Effect.tryPromise(async () => (await import("node:fs/promises")).stat(file)),
+            (stat) =>
+              (stat.mode & 0o077) === 0
+                ? Effect.void
+                : Effect.logWarning(
+                    `SQLite database ${file} may be read by other users (mode 0${(stat.mode & 0o777).toString(8)}): ` +
+                      `run chmod 600 ${file}`
+                  )
+          )
+    ),
+    Effect.ignore
+  )
+
 /** Says what failed without quoting any statement parameter: a driver's message may hold values. */
 const describe = (error: SqlError.SqlError): string => {
   const cause = error.cause as { readonly code?: unknown; readonly message?: unknown } | undefined
@@ -98,6 +123,8 @@ const describe = (error: SqlError.SqlError): string => {
  *   table and key, polled) in a transaction on a connection of its own, for as long as it runs; the reads and writes
  *   inside use that connection, and the transaction is committed whatever the outcome. The database releases the lock
  *   when the holder's connection dies, so another replica goes on at once.
+ * - **SQLite:** at start, the store reads the database's file from `PRAGMA database_list` and logs one warning when
+ *   others may read it (SQLite creates it with the umask, 0644 usually: create it 0600 first, see the README).
  * - **SQLite** (and other dialects): a lease row in `<table>_locks`, taken with an atomic upsert, renewed while it is
  *   held, and freed when its lease runs out if the holder died. Waiting is polling with `Effect.sleep`, so the event
  *   loop stays free (better-sqlite3 itself is synchronous).
@@ -172,6 +199,8 @@ export const make = (
             )
           ).pipe(Effect.asVoid)
     ).pipe(Effect.mapError(failure("Write", "cannot create the table")))
+
+    if (dialect === "lease") yield* warnIfReadable(sql)
 
     const get = (key: string) =>
       retryBusy(sql<{ readonly tokens: string }>`SELECT tokens FROM ${sql(table)} WHERE key = ${key}`).pipe(

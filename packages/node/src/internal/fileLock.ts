@@ -145,9 +145,9 @@ export const make = (lockPath: string, options: { readonly leaseMillis: number; 
         Effect.promise(async () => {
           try {
             if (!(await ours(token))) return
-            const aside = `${lockPath}.released-${process.pid}-${globalThis.crypto.randomUUID()}`
-            await Fs.rename(lockPath, aside)
-            await Fs.rm(aside, { recursive: true, force: true })
+            // the owner first: from then on, another process judges the empty lock by its age, and it is gone soon
+            await Fs.unlink(`${lockPath}/owner.json`)
+            await Fs.rmdir(lockPath)
           } catch {
             // a lock that cannot be removed is taken over by its owner's death: this process is alive, so it is
             // stale once this process exits, or by its lease for another host
