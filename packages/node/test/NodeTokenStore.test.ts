@@ -5,6 +5,7 @@ import { Session, TokenSet, TokenStore } from "@token-refresher/core"
 import { NodeTokenStore } from "@token-refresher/node"
 import { ConfigProvider, DateTime, Effect, Fiber, Layer, Logger, LogLevel, Option, Redacted, Ref, Schema } from "effect"
 import * as ChildProcess from "node:child_process"
+import * as Fs from "node:fs"
 import * as Os from "node:os"
 import { fixture, runScript } from "./child.js"
 
@@ -601,5 +602,52 @@ describe("NodeTokenStore: the file is read again only when it changed (issue 21)
         assert.strictEqual(yield* Ref.get(reads), 5)
       }).pipe(Effect.provide(NodeFs)),
     60_000
+  )
+})
+
+describe("NodeTokenStore: the lock's owner (issue 21)", () => {
+  it.scopedLive(
+    "a lock without an owner (0.4's, another host's) is never taken while it is renewed, and taken once seen untouched for the lease",
+    () =>
+      Effect.gen(function* () {
+        const { file } = yield* tempFile
+        const s = yield* NodeTokenStore.makeFile(file, { lockLease: "2 seconds", lockTimeout: "3 seconds" })
+        const lock = `${file}.lock`
+        Fs.mkdirSync(lock, { recursive: true })
+        // its holder renews it every half second, with any clock: the store only sees that it changes
+        const renewing = yield* Effect.fork(
+          Effect.forever(
+            Effect.zipRight(
+              Effect.sleep("500 millis"),
+              Effect.sync(() => Fs.utimesSync(lock, new Date(0), new Date(Date.now() - 3_600_000 * Math.random())))
+            )
+          )
+        )
+        const refused = yield* Effect.flip(s.withLock(K)(Effect.void))
+        assert.strictEqual(refused.reason, "Lock")
+        yield* Fiber.interrupt(renewing)
+        // the holder is gone: after the lease (2 s) of an untouched lock, it is taken
+        const started = Date.now()
+        yield* s.withLock(K)(Effect.void)
+        const took = Date.now() - started
+        assert.isAtLeast(took, 1900)
+        assert.isBelow(took, 3000)
+        assert.isFalse(Fs.existsSync(lock))
+      }).pipe(Effect.provide(NodeFs))
+  )
+
+  it.scopedLive("the lock names its holder, and is gone after release", () =>
+    Effect.gen(function* () {
+      const { file } = yield* tempFile
+      const s = yield* store(file)
+      const owner = yield* s.withLock(K)(
+        Effect.sync(() => JSON.parse(Fs.readFileSync(`${file}.lock/owner.json`, "utf8")) as Record<string, unknown>)
+      )
+      assert.deepStrictEqual(
+        { pid: owner.pid, host: owner.host, token: typeof owner.token },
+        { pid: process.pid, host: Os.hostname(), token: "string" }
+      )
+      assert.isFalse(Fs.existsSync(`${file}.lock`))
+    }).pipe(Effect.provide(NodeFs))
   )
 })

@@ -13,7 +13,8 @@ import * as Os from "node:os"
  *   whose clock jumped ahead must not take over a live holder's lock);
  * - a holder on this host that is gone loses it at once;
  * - a lock whose owner is unknown (another host on a shared file system, a lock made by 0.4 without an owner, or one
- *   whose holder died between `mkdir` and writing its owner) is stale when it was not touched for `leaseMillis`.
+ *   whose holder died between `mkdir` and writing its owner) is stale when this process has seen it untouched (same
+ *   inode, same modification time) for `leaseMillis` on its monotonic clock: no wall clock is compared with another.
  *
  * A stale lock is taken over by renaming it aside (atomic), checking that the one renamed is the one judged stale
  * (same inode), and removing it; a fresh one renamed by mistake (another process took over first) is put back.
@@ -72,6 +73,12 @@ export const make = (lockPath: string, options: { readonly leaseMillis: number; 
       const host = Os.hostname()
       let lostReason: string | undefined
 
+      /**
+       * A lock whose owner cannot be checked, as this process saw it first: its inode and modification time, and when
+       * (on the monotonic clock) it was first seen so. Neither clock jumps nor another host's clock move it.
+       */
+      let unchecked: { readonly ino: number; readonly mtimeMs: number; readonly since: number } | undefined
+
       /** Whether the lock seen now is stale, and the inode it was judged on. */
       const judge = async (): Promise<{ readonly stale: boolean; readonly ino: number } | undefined> => {
         let stat
@@ -88,7 +95,13 @@ export const make = (lockPath: string, options: { readonly leaseMillis: number; 
             (owner.started === null || ownStart === null || (await startTime(owner.pid)) === owner.started)
           return { stale: !running, ino: stat.ino }
         }
-        return { stale: Date.now() - stat.mtimeMs > options.leaseMillis, ino: stat.ino }
+        // no owner to check: stale once it has not been renewed (touched) for the lease, as this process measures it
+        const now = performance.now()
+        if (unchecked === undefined || unchecked.ino !== stat.ino || unchecked.mtimeMs !== stat.mtimeMs) {
+          unchecked = { ino: stat.ino, mtimeMs: stat.mtimeMs, since: now }
+          return { stale: false, ino: stat.ino }
+        }
+        return { stale: now - unchecked.since >= options.leaseMillis, ino: stat.ino }
       }
 
       /** Takes over a lock judged stale on inode `ino`; false when another process got there first. */
