@@ -47,10 +47,16 @@ export const forSession =
     HttpClient.makeWith<never, never, E | TokenError, R | TokenSessions>(
       (prepared) =>
         Effect.flatMap(prepared, (request) =>
-          Effect.scoped(
-            Effect.flatMap(
-              Effect.flatMap(TokenSessions, (sessions) => sessions.manager(key)),
-              (manager) => execute(manager, client, request)
+          Effect.flatMap(TokenSessions, (sessions) =>
+            execute(
+              {
+                // the session's token from memory while it is fresh: no manager is held for the request
+                accessToken: sessions.accessToken(key),
+                invalidateToken: (token) =>
+                  Effect.scoped(Effect.flatMap(sessions.manager(key), (manager) => manager.invalidateToken(token)))
+              },
+              client,
+              request
             )
           )
         ),
@@ -59,7 +65,7 @@ export const forSession =
 
 /** Sends `request` with the manager's token; on a 401, invalidates that token, refreshes once and sends it again. */
 const execute = <E, R>(
-  manager: TokenManagerService,
+  manager: Pick<TokenManagerService, "accessToken" | "invalidateToken">,
   client: HttpClient.HttpClient.With<E, R>,
   request: HttpClientRequest.HttpClientRequest
 ): Effect.Effect<HttpClientResponse.HttpClientResponse, E | TokenError, R> => {

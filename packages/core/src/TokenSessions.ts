@@ -12,6 +12,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
 import * as Scope from "effect/Scope"
+import * as internalManager from "./internal/tokenManager.js"
 import * as TokenManager from "./TokenManager.js"
 import type * as DateTime from "effect/DateTime"
 import type { InvalidGrant, RevocationUnsupported, RevokeError } from "./Errors.js"
@@ -152,20 +153,50 @@ export const make = (options?: Options): Effect.Effect<Service, never, TokenRefr
     const context = yield* Effect.context<TokenRefresher | TokenStore>()
     const idleMillis = Duration.toMillis(Duration.decode(options?.idleTimeToLive ?? "5 minutes"))
 
+    const keepManagers = options?.refreshAhead === true
+
     /**
      * Not `RcMap` with an `idleTimeToLive`: it keeps one sleeping fiber per idle entry (about 8 KB each, measured), so
-     * 100,000 recently used sessions would hold about 800 MB. Here an idle entry is a few hundred bytes, and one
-     * sweeper fiber releases the entries idle for longer than `idleTimeToLive`.
+     * 100,000 recently used sessions would hold about 800 MB. Here a session whose token is fresh is kept as that token
+     * and its refresh time only (`Light`, a few hundred bytes); its manager (`Held`) lives only while a call needs it
+     * (a refresh, a caller of `manager`), or for good under `refreshAhead`, whose refresh runs in the background. One
+     * sweeper fiber drops the entries idle for longer than `idleTimeToLive`.
      */
-    interface Entry {
+    interface Light {
+      readonly _tag: "Light"
+      readonly accessToken: Redacted.Redacted<string>
+      readonly refreshAt: number
+      idleSince: number
+    }
+    interface Held {
+      readonly _tag: "Held"
+      readonly key: string
       readonly manager: TokenManager.Service
+      /** The manager's fresh tokens and its reset, without an effect. */
+      readonly internals: internalManager.Internals
       readonly scope: Scope.CloseableScope
       refs: number
       idleSince: number
       /** Dropped from the map (`save`/`remove`): closed when its last user lets go. */
       dropped: boolean
     }
+    type Entry = Light | Held
     const entries = new Map<string, Entry>()
+
+    /** The access token of `key` from memory, while it is fresh at `now`; the session's idle time starts again. */
+    const freshToken = (key: string, now: number): Redacted.Redacted<string> | undefined => {
+      const entry = entries.get(key)
+      if (entry === undefined) return undefined
+      if (entry._tag === "Light") {
+        if (now >= entry.refreshAt) return undefined
+        entry.idleSince = now
+        return entry.accessToken
+      }
+      const fresh = entry.internals.fresh()
+      if (fresh === undefined || now >= fresh.refreshAt) return undefined
+      entry.idleSince = now
+      return fresh.tokens.accessToken
+    }
 
     const create = (key: string, scopes: ReadonlyArray<string> | undefined) =>
       Effect.gen(function* () {
@@ -177,22 +208,36 @@ export const make = (options?: Options): Effect.Effect<Service, never, TokenRefr
             : TokenManager.makeClientCredentials({ ...common, scope: scopes })
         ).pipe(Scope.extend(scope), Effect.provide(context))
         const raced = entries.get(key)
-        if (raced !== undefined) {
+        if (raced !== undefined && raced._tag === "Held") {
           // another fiber created one meanwhile: keep a single manager per key
           yield* Scope.close(scope, Exit.void)
           return raced
         }
-        const entry: Entry = { manager, scope, refs: 0, idleSince: 0, dropped: false }
+        const internals = internalManager.internalsOf.get(manager)!
+        const entry: Held = { _tag: "Held", key, manager, internals, scope, refs: 0, idleSince: 0, dropped: false }
         entries.set(key, entry)
         return entry
       })
 
-    const release = (entry: Entry) =>
+    /**
+     * The last user of a manager lets it go: a dropped one is closed; one with fresh tokens is closed and its tokens
+     * kept as a `Light` entry (unless `refreshAhead` needs it); any other stays until it is idle for too long.
+     */
+    const release = (entry: Held) =>
       Effect.flatMap(Clock.currentTimeMillis, (now) => {
         entry.refs--
         if (entry.refs > 0) return Effect.void
         entry.idleSince = now
-        return entry.dropped ? Scope.close(entry.scope, Exit.void) : Effect.void
+        if (entry.dropped) return Scope.close(entry.scope, Exit.void)
+        const fresh = entry.internals.fresh()
+        if (keepManagers || fresh === undefined || entries.get(entry.key) !== entry) return Effect.void
+        entries.set(entry.key, {
+          _tag: "Light",
+          accessToken: fresh.tokens.accessToken,
+          refreshAt: fresh.refreshAt,
+          idleSince: now
+        })
+        return Scope.close(entry.scope, Exit.void)
       })
 
     const managerOf = (
@@ -201,7 +246,8 @@ export const make = (options?: Options): Effect.Effect<Service, never, TokenRefr
     ): Effect.Effect<TokenManager.Service, never, Scope.Scope> =>
       Effect.uninterruptible(
         Effect.gen(function* () {
-          const entry = entries.get(key) ?? (yield* create(key, scopes))
+          const known = entries.get(key)
+          const entry = known !== undefined && known._tag === "Held" ? known : yield* create(key, scopes)
           entry.refs++
           yield* Effect.addFinalizer(() => release(entry))
           return entry.manager
@@ -213,7 +259,9 @@ export const make = (options?: Options): Effect.Effect<Service, never, TokenRefr
     const sweep = Effect.flatMap(Clock.currentTimeMillis, (now) => {
       const idle: Array<Scope.CloseableScope> = []
       for (const [key, entry] of entries) {
-        if (entry.refs === 0 && now - entry.idleSince >= idleMillis) {
+        if (entry._tag === "Light") {
+          if (now - entry.idleSince >= idleMillis) entries.delete(key)
+        } else if (entry.refs === 0 && now - entry.idleSince >= idleMillis) {
           entries.delete(key)
           idle.push(entry.scope)
         }
@@ -224,24 +272,42 @@ export const make = (options?: Options): Effect.Effect<Service, never, TokenRefr
       Effect.forever(Effect.zipRight(Effect.sleep(Duration.millis(Math.max(100, idleMillis / 2))), sweep))
     )
     yield* Effect.addFinalizer(() =>
-      Effect.forEach([...entries.values()], (entry) => Scope.close(entry.scope, Exit.void), { discard: true })
+      Effect.forEach(
+        [...entries.values()],
+        (entry) => (entry._tag === "Held" ? Scope.close(entry.scope, Exit.void) : Effect.void),
+        { discard: true }
+      )
     )
 
-    /** The live manager of `key` (if any) re-reads the store on its next call; then it is dropped. */
+    /** The live manager of `key` (if any) forgets what it holds, so it re-reads the store at its next call; then it is dropped. */
     const forget = (key: string) =>
       Effect.suspend(() => {
         const entry = entries.get(key)
         if (entry === undefined) return Effect.void
         entries.delete(key)
+        if (entry._tag === "Light") return Effect.void
         entry.dropped = true
-        return Effect.zipRight(
-          entry.manager.invalidate,
-          entry.refs === 0 ? Scope.close(entry.scope, Exit.void) : Effect.void
-        )
+        entry.internals.forget()
+        return entry.refs === 0 ? Scope.close(entry.scope, Exit.void) : Effect.void
+      })
+
+    /**
+     * A session with a fresh token in memory is answered from there: a map lookup and a clock read. Anything else (no
+     * entry, a token to refresh) goes through the session's manager, held for the length of the call.
+     */
+    const tokenOf = (
+      key: string,
+      scopes: ReadonlyArray<string> | undefined
+    ): Effect.Effect<Redacted.Redacted<string>, TokenManager.TokenError> =>
+      Effect.clockWith((clock) => {
+        const token = freshToken(key, clock.unsafeCurrentTimeMillis())
+        return token !== undefined
+          ? Effect.succeed(token)
+          : Effect.scoped(Effect.flatMap(managerOf(key, scopes), (m) => m.accessToken))
       })
 
     return TokenSessions.of({
-      accessToken: (key) => Effect.scoped(Effect.flatMap(manager(key), (m) => m.accessToken)),
+      accessToken: (key) => tokenOf(key, undefined),
       manager,
       save: (key, session) =>
         Effect.zipRight(store.set(key, Session.isSession(session) ? session : Session.active(session)), forget(key)),
@@ -261,7 +327,7 @@ export const make = (options?: Options): Effect.Effect<Service, never, TokenRefr
         }),
       clientCredentials: (ccOptions) => {
         const key = TokenManager.clientCredentialsKey(ccOptions?.scope)
-        return Effect.scoped(Effect.flatMap(managerOf(key, ccOptions?.scope ?? []), (m) => m.accessToken))
+        return tokenOf(key, ccOptions?.scope ?? [])
       },
       status: (key) =>
         Effect.map(

@@ -21,6 +21,26 @@ const minimumAheadInterval = Duration.seconds(5)
 const idleRecheck = Duration.minutes(1)
 const failedAheadRetry = Duration.seconds(30)
 
+/** What a manager holds while its access token is fresh: the token, and when it must be refreshed. */
+export interface Fresh {
+  readonly tokens: { readonly accessToken: Redacted.Redacted<string> }
+  readonly refreshAt: number
+}
+
+/** What `TokenSessions` reads and does on a live manager, without an effect. */
+export interface Internals {
+  /**
+   * The fresh tokens the manager holds, if it holds any: `TokenSessions` answers a call for a valid token from there,
+   * and keeps only that once the manager is let go.
+   */
+  readonly fresh: () => Fresh | undefined
+  /** Forgets what the manager holds: its next call reads the store (a new login was saved, or a logout). */
+  readonly forget: () => void
+}
+
+/** The internals of each live manager. */
+export const internalsOf = new WeakMap<TokenManager.Service, Internals>()
+
 /** How a manager gets new tokens: with the stored refresh token, or with the client-credentials grant. */
 export type Renewal =
   { readonly _tag: "RefreshToken" } | { readonly _tag: "ClientCredentials"; readonly scope: ReadonlyArray<string> }
@@ -76,12 +96,26 @@ export const makeWith = Effect.fnUntraced(function* (options: TokenManager.Optio
   // a token is used for at least `minRefreshInterval` after it was issued: `expires_in: 0` cannot make every call refresh
   const refreshAtOf = (tokens: TokenSet): number =>
     Math.max(tokens.refreshAtMillis(leeway), tokens.issuedAt.epochMillis + minInterval)
-  const state = yield* Ref.make<State>(ManagerState.unknown)
+  /**
+   * The manager's state: a plain cell rather than a `Ref`, so that the hot path and `internalsOf` read it without an
+   * effect. Every change is one synchronous step, as with a `Ref`.
+   */
+  const cell: { value: State } = { value: ManagerState.unknown }
+  const getState = Effect.sync(() => cell.value)
+  const setState = (next: State) =>
+    Effect.sync(() => {
+      cell.value = next
+    })
+  const updateState = (f: (s: State) => State) =>
+    Effect.sync(() => {
+      cell.value = f(cell.value)
+    })
+  const updateAndGetState = (f: (s: State) => State) => Effect.sync(() => (cell.value = f(cell.value)))
   const adopt = (stored: Option.Option<Session.Session>) =>
-    Ref.setAndGet(state, ManagerState.adopt(stored, refreshAtOf))
+    updateAndGetState(() => ManagerState.adopt(stored, refreshAtOf))
   /** Reads the store and adopts what it holds unless memory holds it already (a 401 on it stays known). */
   const sync = (stored: Option.Option<Session.Session>) =>
-    Effect.flatMap(Ref.get(state), (current) =>
+    Effect.flatMap(getState, (current) =>
       ManagerState.holds(current, stored) ? Effect.succeed(current) : adopt(stored)
     )
 
@@ -100,7 +134,7 @@ export const makeWith = Effect.fnUntraced(function* (options: TokenManager.Optio
         if (!ManagerState.storesTokens(stored, unsaved)) {
           yield* store.set(key, Session.active(unsaved))
         }
-        return yield* Ref.updateAndGet(state, (s) => ManagerState.saved(s, unsaved))
+        return yield* updateAndGetState((s) => ManagerState.saved(s, unsaved))
       })
     )
 
@@ -111,9 +145,9 @@ export const makeWith = Effect.fnUntraced(function* (options: TokenManager.Optio
     Effect.gen(function* () {
       const tokens = yield* renew
       // memory first: if the write fails, the rotated refresh token is still here for the next call to persist
-      yield* Ref.set(state, ManagerState.refreshed(tokens, refreshAtOf(tokens)))
+      yield* setState(ManagerState.refreshed(tokens, refreshAtOf(tokens)))
       yield* store.set(key, Session.active(tokens))
-      yield* Ref.update(state, (s) => ManagerState.saved(s, tokens))
+      yield* updateState((s) => ManagerState.saved(s, tokens))
       return tokens
     })
 
@@ -121,7 +155,7 @@ export const makeWith = Effect.fnUntraced(function* (options: TokenManager.Optio
   const reject = (refreshToken: Redacted.Redacted<string>) => (error: Errors.InvalidGrant) =>
     Effect.gen(function* () {
       const rejectedAt = yield* DateTime.now
-      yield* Ref.set(state, ManagerState.State.Refused({ refreshToken: Option.some(refreshToken), error }))
+      yield* setState(ManagerState.State.Refused({ refreshToken: Option.some(refreshToken), error }))
       yield* store
         .set(key, new Session.Rejected({ refreshToken: Option.some(refreshToken), rejectedAt, error }))
         .pipe(
@@ -162,7 +196,7 @@ export const makeWith = Effect.fnUntraced(function* (options: TokenManager.Optio
     }
     if (Option.isNone(stored)) {
       // forgotten (a logout) while this process held the tokens
-      yield* Ref.set(state, ManagerState.unknown)
+      yield* setState(ManagerState.unknown)
       return yield* new Errors.NoToken()
     }
     const current = yield* sync(stored)
@@ -187,7 +221,7 @@ export const makeWith = Effect.fnUntraced(function* (options: TokenManager.Optio
 
   /** Brings the state up to date with the store, then refreshes under the lock if the token is not usable. */
   const settle: Effect.Effect<TokenSet, TokenManager.TokenError> = Effect.gen(function* () {
-    let current = yield* Ref.get(state)
+    let current = yield* getState
     let empty = false
     if (current._tag === "Unsaved") {
       current = yield* writeBack(current.tokens)
@@ -207,22 +241,25 @@ export const makeWith = Effect.fnUntraced(function* (options: TokenManager.Optio
 
   const sharedAccessToken = Effect.map(shared, (tokens) => tokens.accessToken)
 
-  // the hot path: one Ref read and one clock read, no allocation beyond the effects themselves
-  const accessToken = Effect.flatMap(Ref.get(state), (s) =>
-    s._tag === "Fresh"
-      ? Effect.flatMap(Clock.currentTimeMillis, (now) =>
-          now < s.refreshAt ? Effect.succeed(s.tokens.accessToken) : sharedAccessToken
-        )
-      : sharedAccessToken
-  )
+  /** The access token in memory while it is fresh at `now` (before its refresh time), else `undefined`. */
+  const cached = (now: number): Redacted.Redacted<string> | undefined => {
+    const s = cell.value
+    return s._tag === "Fresh" && now < s.refreshAt ? s.tokens.accessToken : undefined
+  }
+
+  // the hot path: one read of the cell and one of the clock, no allocation beyond the effect returned
+  const accessToken = Effect.clockWith((clock) => {
+    const token = cached(clock.unsafeCurrentTimeMillis())
+    return token === undefined ? sharedAccessToken : Effect.succeed(token)
+  })
 
   /** Loads the stored session into memory if nothing is there yet, so that there is something to invalidate. */
-  const loaded: Effect.Effect<void> = Effect.flatMap(Ref.get(state), (s) =>
+  const loaded: Effect.Effect<void> = Effect.flatMap(getState, (s) =>
     s._tag !== "Unknown"
       ? Effect.void
       : store.get(key).pipe(
           Effect.flatMap((stored) =>
-            Ref.update(state, (s) => (s._tag === "Unknown" ? ManagerState.adopt(stored, refreshAtOf) : s))
+            updateState((s) => (s._tag === "Unknown" ? ManagerState.adopt(stored, refreshAtOf) : s))
           ),
           Effect.ignore
         )
@@ -230,19 +267,19 @@ export const makeWith = Effect.fnUntraced(function* (options: TokenManager.Optio
 
   const invalidate = Effect.zipRight(
     loaded,
-    Ref.update(state, (s) => ManagerState.invalidated(s, Option.none()))
+    updateState((s) => ManagerState.invalidated(s, Option.none()))
   )
 
   const invalidateToken = (token: Redacted.Redacted<string>) =>
     Effect.zipRight(
       loaded,
-      Ref.update(state, (s) => ManagerState.invalidated(s, Option.some(token)))
+      updateState((s) => ManagerState.invalidated(s, Option.some(token)))
     )
 
   const service: TokenManager.Service = {
     key,
     accessToken,
-    current: Effect.flatMap(Ref.get(state), (s) =>
+    current: Effect.flatMap(getState, (s) =>
       Option.match(ManagerState.tokensOf(s), {
         onNone: () => store.get(key),
         onSome: (tokens) => Effect.succeedSome(Session.active(tokens))
@@ -256,7 +293,7 @@ export const makeWith = Effect.fnUntraced(function* (options: TokenManager.Optio
   if (options?.refreshAhead === true) {
     const ahead: Effect.Effect<Duration.Duration> = Effect.gen(function* () {
       yield* loaded
-      const current = yield* Ref.get(state)
+      const current = yield* getState
       if (current._tag !== "Fresh") {
         // a seed is refreshed ahead too; nothing stored, or a refused session, waits for a login
         if (current._tag === "Refused" || Option.isNone(yield* store.get(key))) return idleRecheck
@@ -285,5 +322,11 @@ export const makeWith = Effect.fnUntraced(function* (options: TokenManager.Optio
     yield* Effect.forkScoped(Effect.forever(Effect.flatMap(ahead, Effect.sleep)))
   }
 
+  internalsOf.set(service, {
+    fresh: () => (cell.value._tag === "Fresh" ? cell.value : undefined),
+    forget: () => {
+      cell.value = ManagerState.unknown
+    }
+  })
   return service
 })
