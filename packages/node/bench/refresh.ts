@@ -286,6 +286,13 @@ const main = async () => {
   ]
 
   out("\n## Refresh throughput")
+  /** Per run (sequential, 32 in flight): refreshes per second of ours (NodeTokenClient), raw node:http, raw undici. */
+  const throughput: Array<{
+    readonly inFlight: number
+    readonly ours: number
+    readonly http: number
+    readonly undici: number
+  }> = []
   for (const [title, inFlight, n] of [
     ["Sequential (one at a time)", 1, 3000],
     ["32 in flight", 32, 6000]
@@ -300,6 +307,13 @@ const main = async () => {
       )
     }
     refreshTable(title, rows)
+    const rate = (name: string) => rows.find((row) => row.name === name)!.perSecond
+    throughput.push({
+      inFlight,
+      ours: rate("token-refresher, NodeTokenClient"),
+      http: rate("raw node:http, keep-alive"),
+      undici: rate("raw undici.request (the floor)")
+    })
   }
 
   // --- the hot paths --------------------------------------------------------------------------------------------
@@ -572,6 +586,131 @@ const main = async () => {
   )
   out(
     `| TokenSessions.save of one session from one fiber, 100,000 times | 10000 | ${saves[0]!.toFixed(1)} µs | first 10,000; the last 10,000: ${saves.at(-1)!.toFixed(1)} µs each |`
+  )
+
+  // --- the targets of the hot paths (issue 17), each ratio measured side by side in this run ---------------------
+  out("\n## Hot-path targets\n")
+  out("| case | measured | target | met |")
+  out("| --- | --- | --- | --- |")
+  const target = (name: string, measured: string, goal: string, met: boolean) =>
+    out(`| ${name} | ${measured} | ${goal} | ${met ? "yes" : "**no**"} |`)
+  const median = (values: ReadonlyArray<number>) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!
+  const hundredChars = (prefix: string, i: number) => `${prefix}${i}`.padEnd(100, "x")
+  const sessionOf = (i: number) =>
+    Session.active(
+      TokenSet.make({
+        accessToken: hundredChars("a", i),
+        refreshToken: hundredChars("r", i),
+        expiresAt: Date.now() + 3_600_000,
+        issuedAt: Date.now()
+      })
+    )
+  const sessionsOn = (entries: ReadonlyArray<readonly [string, Session.Session]>) =>
+    TokenSessions.layer().pipe(
+      Layer.provideMerge(TokenStore.layerMemory(entries)),
+      Layer.provide(TokenRefresher.layer(refresherOptions)),
+      Layer.provide(MockTokenEndpoint.layer([]))
+    )
+  for (const live of [1, 10_000]) {
+    const liveKeys = keys.slice(0, live)
+    const ratio = await Effect.runPromise(
+      Effect.gen(function* () {
+        const service = yield* TokenSessions.TokenSessions
+        yield* Effect.forEach(liveKeys, (key) => service.accessToken(key), { discard: true })
+        const manager = yield* service.manager(liveKeys[0]!)
+        const viaSessions: Array<number> = []
+        const viaManager: Array<number> = []
+        for (let round = 0; round < 5; round++) {
+          viaSessions.push(yield* Effect.promise(() => perOp(service.accessToken(liveKeys[0]!), 200_000)))
+          viaManager.push(yield* Effect.promise(() => perOp(manager.accessToken, 200_000)))
+        }
+        return { sessions: median(viaSessions), manager: median(viaManager) }
+      }).pipe(Effect.provide(sessionsOn(liveKeys.map((key, i) => [key, sessionOf(i)] as const))), Effect.scoped)
+    )
+    target(
+      `TokenSessions.accessToken, valid token, ${live} live key${live === 1 ? "" : "s"}`,
+      `${ratio.sessions.toFixed(0)} ns, ${(ratio.sessions / ratio.manager).toFixed(2)} × TokenManager.accessToken (${ratio.manager.toFixed(0)} ns)`,
+      "≤ 2 ×",
+      ratio.sessions / ratio.manager <= 2
+    )
+  }
+  target(
+    "TokenManager.accessToken, valid token",
+    `${(cached.accessNs / cached.refNs).toFixed(2)} × a bare Ref.get`,
+    "≤ 1.5 ×",
+    cached.accessNs / cached.refNs <= 1.5
+  )
+  // the heap of a live session: 20,000 sessions with 100-character tokens, held by TokenSessions
+  const heapPerSession = await Effect.runPromise(
+    Effect.gen(function* () {
+      const service = yield* TokenSessions.TokenSessions
+      const heldKeys = keys.slice(0, 20_000)
+      gc()
+      gc()
+      const before = process.memoryUsage().heapUsed
+      yield* Effect.forEach(heldKeys, (key) => service.accessToken(key), { discard: true })
+      gc()
+      gc()
+      return (process.memoryUsage().heapUsed - before) / heldKeys.length
+    }).pipe(
+      Effect.provide(sessionsOn(keys.slice(0, 20_000).map((key, i) => [key, sessionOf(i)] as const))),
+      Effect.scoped
+    )
+  )
+  target(
+    "heap of a live session (20,000 held by TokenSessions, 100-character tokens, after GC)",
+    `${heapPerSession.toFixed(0)} bytes`,
+    "≤ 2 KB",
+    heapPerSession <= 2048
+  )
+  for (const run of throughput) {
+    const label = run.inFlight === 1 ? "sequential" : `${run.inFlight} in flight`
+    target(
+      `refreshes through NodeTokenRefresher.layer, ${label}`,
+      `${(run.ours / run.http).toFixed(2)} × raw node:http, ${(run.ours / run.undici).toFixed(2)} × raw undici.request`,
+      run.inFlight === 1 ? "≥ 0.9 × node:http and ≥ 0.75 × undici" : "≥ 0.9 × node:http",
+      run.ours / run.http >= 0.9 && (run.inFlight !== 1 || run.ours / run.undici >= 0.75)
+    )
+  }
+  // BearerAuth.forSession against the same request without it, both warmed up, alternated five times
+  const forSession = await Effect.runPromise(
+    Effect.gen(function* () {
+      const base = yield* HttpClient.HttpClient
+      const authed = base.pipe(BearerAuth.forSession("alice"))
+      const plain = base.pipe(
+        HttpClient.mapRequest((r) => ({ ...r, headers: { ...r.headers, authorization: "Bearer x" } }))
+      )
+      const context = yield* Effect.context<TokenSessions.TokenSessions>()
+      const call = (client: HttpClient.HttpClient.With<unknown, TokenSessions.TokenSessions>) => () =>
+        Effect.runPromise(
+          Effect.flatMap(client.get(`${server.url}/me`), (response) => response.text).pipe(Effect.provide(context))
+        )
+      for (const client of [plain, authed]) {
+        yield* Effect.promise(() => measure("warm-up", call(client), { n: 1000, inFlight: 1, warmup: 100 }))
+      }
+      const ratios: Array<number> = []
+      for (let round = 0; round < 5; round++) {
+        const raw = yield* Effect.promise(() => measure("plain", call(plain), { n: 1000, inFlight: 1, warmup: 100 }))
+        const auth = yield* Effect.promise(() => measure("auth", call(authed), { n: 1000, inFlight: 1, warmup: 100 }))
+        ratios.push(auth.medianMicros / raw.medianMicros)
+      }
+      return ratios
+    }).pipe(
+      Effect.provide(
+        Layer.mergeAll(NodeTokenClient.layer(), sessionsOn([["alice", sessionOf(0)]])).pipe(
+          Layer.provide(NodeTokenClient.layer()),
+          Layer.orDie
+        )
+      ),
+      Effect.scoped
+    )
+  )
+  const overhead = (median(forSession) - 1) * 100
+  target(
+    "client.pipe(BearerAuth.forSession(key)), valid token (GET /me, real HTTP, 5 alternated rounds of 1,000)",
+    `${overhead.toFixed(1)} % over the same call without it (median; rounds ${Math.min(...forSession) * 100 - 100 > 0 ? "+" : ""}${(Math.min(...forSession) * 100 - 100).toFixed(1)} to +${(Math.max(...forSession) * 100 - 100).toFixed(1)} %)`,
+    "≤ 5 %",
+    overhead <= 5
   )
 
   for (const runtime of runtimes) await runtime.dispose()
