@@ -186,5 +186,6 @@ describe("TokenStore.encrypted", () => {
 TokenStoreContract.suite("memory, encrypted", {
   setup: TokenStoreContract.encrypted(TokenStoreContract.memory, key),
   // this backing is sealed already: the cases with and without a key run on the plain backings
-  encryptionCases: false
+  encryptionCases: false,
+  noOtherProcess: "a memory store lives in one process"
 })

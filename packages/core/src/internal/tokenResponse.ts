@@ -78,7 +78,7 @@ const isSeconds = (u: unknown): u is number => typeof u === "number" && Number.i
  * The common good answer, checked by hand (the Schema decode costs more than the rest of the parse): JSON numbers,
  * strings where the RFC has them. Anything else goes through the Schema, which says exactly what was wrong.
  */
-const fastTokenResponse = (json: unknown): TokenResponse | undefined => {
+export const fastTokenResponse = (json: unknown): TokenResponse | undefined => {
   if (typeof json !== "object" || json === null) return undefined
   const r = json as Record<string, unknown>
   if (!isToken(r.access_token)) return undefined
@@ -107,7 +107,7 @@ export const parseTokenResponse = (json: unknown): Either.Either<TokenResponse, 
   return fast !== undefined ? Either.right(fast) : slowParse(json)
 }
 
-const slowParse = (json: unknown): Either.Either<TokenResponse, string> =>
+export const slowParse = (json: unknown): Either.Either<TokenResponse, string> =>
   Either.mapLeft(decodeTokenResponse(json), (error) => {
     // one issue per path: a union reports each of its members
     const byPath = new Map<string, string>()
