@@ -10,9 +10,13 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as PubSub from "effect/PubSub"
+import * as Stream from "effect/Stream"
 import type * as Redacted from "effect/Redacted"
 import * as Scope from "effect/Scope"
+import { EventSink } from "./internal/sessionEvents.js"
 import * as internalManager from "./internal/tokenManager.js"
+import * as SessionEvent from "./SessionEvent.js"
 import * as TokenManager from "./TokenManager.js"
 import type * as DateTime from "effect/DateTime"
 import type { InvalidGrant, RevocationUnsupported, RevokeError } from "./Errors.js"
@@ -56,7 +60,55 @@ export interface Service {
   }) => Effect.Effect<Redacted.Redacted<string>, TokenManager.TokenError>
   /** What is known of the session `key`, without any token; `None` when nothing is stored under it. */
   readonly status: (key: string) => Effect.Effect<Option.Option<SessionStatus>, TokenStoreError>
+  /**
+   * A page of the stored sessions, in key order, without any token: at most `limit` keys are read (100 by default,
+   * at most {@link maxPageSize}), and those in `state` (all, by default) are returned, so a page may hold fewer than
+   * `limit` sessions (none, even) while `next` says there are more. `next` is the `after` of the next page; `None` on
+   * the last. Works on every store (it pages with `TokenStore.keys`).
+   */
+  readonly list: (options?: ListOptions) => Effect.Effect<SessionPage, TokenStoreError>
+  /**
+   * What happens to the sessions of this process, as events ({@link SessionEvent.SessionEvent}), from the moment the
+   * stream is run. Every subscriber gets every event; publishing never waits for a subscriber: one that falls more
+   * than `eventBuffer` events behind loses the oldest (so a slow subscriber never slows a refresh).
+   */
+  readonly events: Stream.Stream<SessionEvent.SessionEvent>
 }
+
+/**
+ * What {@link Service.list} takes.
+ *
+ * @since 0.5.0
+ * @category models
+ */
+export interface ListOptions {
+  /** Only the sessions in this state. Default: all. */
+  readonly state?: Session.Session["_tag"] | undefined
+  /** The page starts after this key (the `next` of the page before). */
+  readonly after?: string | undefined
+  /** How many keys to read. Default: 100; at most {@link maxPageSize}. */
+  readonly limit?: number | undefined
+}
+
+/**
+ * A page of {@link Service.list}.
+ *
+ * @since 0.5.0
+ * @category models
+ */
+export interface SessionPage {
+  readonly sessions: ReadonlyArray<SessionStatus>
+  /** The `after` of the next page; `None` on the last. */
+  readonly next: Option.Option<string>
+}
+
+/**
+ * The most keys one page of `list` reads.
+ *
+ * @since 0.5.0
+ * @category constants
+ */
+export const maxPageSize = 1000
 
 /**
  * What the application may know of a session without seeing a token: its state, and the times that matter.
@@ -133,6 +185,8 @@ export interface Options {
   readonly idleTimeToLive?: Duration.DurationInput | undefined
   /** As `TokenManager.Options.refreshTokenWarning`. Default: 7 days. */
   readonly refreshTokenWarning?: Duration.DurationInput | undefined
+  /** How many events a subscriber of `events` may fall behind before it loses the oldest. Default: 1,024. */
+  readonly eventBuffer?: number | undefined
 }
 
 /**
@@ -150,7 +204,11 @@ export const make = (options?: Options): Effect.Effect<Service, never, TokenRefr
   Effect.gen(function* () {
     const store = yield* TokenStore
     const refresher = yield* TokenRefresher
-    const context = yield* Effect.context<TokenRefresher | TokenStore>()
+    const pubsub = yield* PubSub.sliding<SessionEvent.SessionEvent>(Math.max(1, options?.eventBuffer ?? 1024))
+    yield* Effect.addFinalizer(() => PubSub.shutdown(pubsub))
+    const publish = (event: SessionEvent.SessionEvent) => Effect.asVoid(PubSub.publish(pubsub, event))
+    // the managers publish what happens to their session here
+    const context = Context.add(yield* Effect.context<TokenRefresher | TokenStore>(), EventSink, publish)
     const idleMillis = Duration.toMillis(Duration.decode(options?.idleTimeToLive ?? "5 minutes"))
 
     const keepManagers = options?.refreshAhead === true
@@ -310,20 +368,26 @@ export const make = (options?: Options): Effect.Effect<Service, never, TokenRefr
       accessToken: (key) => tokenOf(key, undefined),
       manager,
       save: (key, session) =>
-        Effect.zipRight(store.set(key, Session.isSession(session) ? session : Session.active(session)), forget(key)),
+        Effect.zipRight(
+          store.set(key, Session.isSession(session) ? session : Session.active(session)),
+          Effect.zipRight(forget(key), publish(SessionEvent.Saved({ key })))
+        ),
       remove: (key, removeOptions) =>
         Effect.gen(function* () {
+          let revoked = false
           if (removeOptions?.revoke === true && refresher.provider.revocationUrl !== undefined) {
             const stored = yield* store.get(key)
             const refreshToken = Option.flatMap(stored, Session.refreshToken)
             if (Option.isSome(refreshToken)) {
-              yield* refresher
-                .revoke(refreshToken.value, { hint: "refresh_token" })
-                .pipe(Effect.catchTag("RevocationUnsupported", () => Effect.void))
+              revoked = yield* refresher.revoke(refreshToken.value, { hint: "refresh_token" }).pipe(
+                Effect.as(true),
+                Effect.catchTag("RevocationUnsupported", () => Effect.succeed(false))
+              )
             }
           }
           yield* store.remove(key)
           yield* forget(key)
+          yield* publish(SessionEvent.Removed({ key, revoked }))
         }),
       clientCredentials: (ccOptions) => {
         const key = TokenManager.clientCredentialsKey(ccOptions?.scope)
@@ -333,7 +397,37 @@ export const make = (options?: Options): Effect.Effect<Service, never, TokenRefr
         Effect.map(
           store.get(key),
           Option.map((session) => statusOf(key, session))
+        ),
+      list: (listOptions) => {
+        const limit =
+          listOptions?.limit === undefined || Number.isNaN(listOptions.limit)
+            ? 100
+            : Math.min(maxPageSize, Math.max(1, Math.floor(listOptions.limit)))
+        return Effect.flatMap(store.keys({ after: listOptions?.after, limit }), (keys) =>
+          Effect.map(
+            Effect.forEach(
+              keys,
+              (key) =>
+                Effect.map(
+                  store.get(key),
+                  Option.map((session) => statusOf(key, session))
+                ),
+              {
+                concurrency: 16
+              }
+            ),
+            (statuses): SessionPage => ({
+              sessions: statuses.flatMap((status) =>
+                Option.isSome(status) && (listOptions?.state === undefined || status.value.state === listOptions.state)
+                  ? [status.value]
+                  : []
+              ),
+              next: keys.length < limit ? Option.none() : Option.some(keys[keys.length - 1]!)
+            })
+          )
         )
+      },
+      events: Stream.fromPubSub(pubsub)
     })
   })
 
@@ -429,3 +523,22 @@ export const clientCredentials = (options?: {
  */
 export const status = (key: string): Effect.Effect<Option.Option<SessionStatus>, TokenStoreError, TokenSessions> =>
   Effect.flatMap(TokenSessions, (sessions) => sessions.status(key))
+
+/**
+ * A page of the stored sessions, with the `TokenSessions` in context (see {@link Service.list}).
+ *
+ * @since 0.5.0
+ * @category accessors
+ */
+export const list = (options?: ListOptions): Effect.Effect<SessionPage, TokenStoreError, TokenSessions> =>
+  Effect.flatMap(TokenSessions, (sessions) => sessions.list(options))
+
+/**
+ * What happens to the sessions of this process, with the `TokenSessions` in context (see {@link Service.events}).
+ *
+ * @since 0.5.0
+ * @category accessors
+ */
+export const events: Stream.Stream<SessionEvent.SessionEvent, never, TokenSessions> = Stream.unwrap(
+  Effect.map(TokenSessions, (sessions) => sessions.events)
+)

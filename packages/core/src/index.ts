@@ -43,6 +43,13 @@ export * as Pkce from "./Pkce.js"
 export * as Provider from "./Provider.js"
 
 /**
+ * What happens to the sessions of a `TokenSessions`, as events (`TokenSessions.events`). No event holds a token.
+ *
+ * @since 0.5.0
+ */
+export * as SessionEvent from "./SessionEvent.js"
+
+/**
  * What a store keeps under a key: a seeded refresh token, a working session or a rejected one.
  *
  * @since 0.4.0

@@ -6,7 +6,15 @@
  * @since 0.2.0
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Errors, Session, TokenManager, TokenRefresher, TokenSet, TokenStore } from "@token-refresher/core"
+import {
+  Errors,
+  Session,
+  TokenManager,
+  TokenRefresher,
+  TokenSessions,
+  TokenSet,
+  TokenStore
+} from "@token-refresher/core"
 import * as Clock from "effect/Clock"
 import * as DateTime from "effect/DateTime"
 import * as Duration from "effect/Duration"
@@ -409,6 +417,64 @@ export const suite = (name: string, options: Options): void => {
           for (let i = 0; i < 200; i++) yield* store.set("alice", active(`${i}`))
           yield* store.remove("alice")
           assert.strictEqual(fiberRefEntries(yield* Effect.getFiberRefs), before)
+        }),
+      timeout
+    )
+
+    it.scopedLive(
+      "TokenSessions.list pages over 5 sessions in 3 states, in key order, filtered by state",
+      () =>
+        Effect.gen(function* () {
+          const { store } = yield* open()
+          const rejected = new Session.Rejected({
+            refreshToken: Option.none(),
+            rejectedAt: DateTime.unsafeMake("2030-01-02T00:00:00.000Z"),
+            error: new Errors.InvalidGrant({ status: 400, description: "revoked" })
+          })
+          const stored: ReadonlyArray<readonly [string, Session.Session]> = [
+            ["list:a", active("a")],
+            ["list:b", Session.seeded("seed-b", 0)],
+            ["list:c", rejected],
+            ["list:d", active("d")],
+            ["list:e", Session.seeded("seed-e", 0)]
+          ]
+          for (const [key, session] of stored) yield* store.set(key, session)
+          const sessions = yield* TokenSessions.make().pipe(
+            Effect.provideService(TokenStore.TokenStore, store),
+            Effect.provide(
+              TokenRefresher.layer({ tokenUrl: "https://accounts.example.com/token", clientId: "id" }).pipe(
+                Layer.provideMerge(MockTokenEndpoint.layer([])),
+                Layer.orDie
+              )
+            )
+          )
+          const page = (options: TokenSessions.ListOptions) =>
+            Effect.map(sessions.list(options), ({ next, sessions }) => ({
+              keys: sessions.map((s) => `${s.key} ${s.state}`),
+              next: Option.getOrNull(next)
+            }))
+          assert.deepStrictEqual(yield* page({ limit: 2 }), {
+            keys: ["list:a Active", "list:b Seeded"],
+            next: "list:b"
+          })
+          assert.deepStrictEqual(yield* page({ limit: 2, after: "list:b" }), {
+            keys: ["list:c Rejected", "list:d Active"],
+            next: "list:d"
+          })
+          assert.deepStrictEqual(yield* page({ limit: 2, after: "list:d" }), { keys: ["list:e Seeded"], next: null })
+          assert.deepStrictEqual(yield* page({ state: "Seeded", limit: 3 }), {
+            keys: ["list:b Seeded"],
+            next: "list:c"
+          })
+          assert.deepStrictEqual(yield* page({ state: "Seeded", after: "list:c" }), {
+            keys: ["list:e Seeded"],
+            next: null
+          })
+          const refused = (yield* sessions.list({ state: "Rejected" })).sessions
+          assert.deepStrictEqual(
+            refused.map((s) => [s.key, s.rejectedAt && DateTime.formatIso(s.rejectedAt), s.error?.description]),
+            [["list:c", "2030-01-02T00:00:00.000Z", "revoked"]]
+          )
         }),
       timeout
     )

@@ -11,7 +11,9 @@ import { TokenRefresher } from "../TokenRefresher.js"
 import type * as TokenManager from "../TokenManager.js"
 import type { TokenSet } from "../TokenSet.js"
 import { defaultKey, TokenStore } from "../TokenStore.js"
+import * as SessionEvent from "../SessionEvent.js"
 import * as ManagerState from "./managerState.js"
+import { EventSink } from "./sessionEvents.js"
 import * as SingleFlight from "./singleFlight.js"
 
 type State = ManagerState.State
@@ -65,6 +67,8 @@ export const makeWith = Effect.fnUntraced(function* (options: TokenManager.Optio
   const key = options?.key ?? defaultKey
   const leeway = Duration.decode(options?.leeway ?? "60 seconds")
   const warnWithin = Duration.toMillis(Duration.decode(options?.refreshTokenWarning ?? "7 days"))
+  // what happens to the session, for `TokenSessions.events` (a manager made on its own publishes nowhere)
+  const publish = Option.getOrElse(yield* Effect.serviceOption(EventSink), () => () => Effect.void)
   /** The refresh-token end (epoch millis) already warned about: one warning per end, not one per call. */
   const warned = yield* Ref.make(Number.NaN)
   const warnIfEnding = (tokens: TokenSet): Effect.Effect<void> =>
@@ -78,14 +82,17 @@ export const makeWith = Effect.fnUntraced(function* (options: TokenManager.Optio
             Ref.modify(warned, (at) => [at !== end.epochMillis, end.epochMillis]),
             (first) =>
               first
-                ? Effect.logWarning(
-                    "the refresh token reaches its end of life soon: the user must log in again before then"
-                  ).pipe(
-                    Effect.annotateLogs({
-                      key,
-                      refreshTokenExpiresAt: DateTime.formatIso(end),
-                      remaining: Duration.format(Duration.millis(Math.max(0, left)))
-                    })
+                ? Effect.zipLeft(
+                    Effect.logWarning(
+                      "the refresh token reaches its end of life soon: the user must log in again before then"
+                    ).pipe(
+                      Effect.annotateLogs({
+                        key,
+                        refreshTokenExpiresAt: DateTime.formatIso(end),
+                        remaining: Duration.format(Duration.millis(Math.max(0, left)))
+                      })
+                    ),
+                    publish(SessionEvent.RefreshTokenEnding({ key, endsAt: end }))
                   )
                 : Effect.void
           )
@@ -138,14 +145,27 @@ export const makeWith = Effect.fnUntraced(function* (options: TokenManager.Optio
       })
     )
 
-  /** Gets new tokens, keeps them in memory, then writes them; runs with the lock held. */
+  /**
+   * Gets new tokens, keeps them in memory, then writes them; runs with the lock held. `sent`: the refresh token sent,
+   * if any, to tell a rotation.
+   */
   const renewWith = (
-    renew: Effect.Effect<TokenSet, TokenManager.TokenError>
+    renew: Effect.Effect<TokenSet, Errors.RefreshError>,
+    sent: Option.Option<Redacted.Redacted<string>>
   ): Effect.Effect<TokenSet, TokenManager.TokenError> =>
     Effect.gen(function* () {
-      const tokens = yield* renew
+      const tokens = yield* renew.pipe(
+        Effect.tapError((error) =>
+          error._tag === "InvalidGrant" ? Effect.void : publish(SessionEvent.RefreshFailed({ key, error }))
+        )
+      )
       // memory first: if the write fails, the rotated refresh token is still here for the next call to persist
       yield* setState(ManagerState.refreshed(tokens, refreshAtOf(tokens)))
+      const rotated =
+        Option.isSome(sent) &&
+        Option.isSome(tokens.refreshToken) &&
+        Redacted.value(tokens.refreshToken.value) !== Redacted.value(sent.value)
+      yield* publish(SessionEvent.Refreshed({ key, rotated, expiresAt: tokens.expiresAt }))
       yield* store.set(key, Session.active(tokens))
       yield* updateState((s) => ManagerState.saved(s, tokens))
       return tokens
@@ -156,6 +176,7 @@ export const makeWith = Effect.fnUntraced(function* (options: TokenManager.Optio
     Effect.gen(function* () {
       const rejectedAt = yield* DateTime.now
       yield* setState(ManagerState.State.Refused({ refreshToken: Option.some(refreshToken), error }))
+      yield* publish(SessionEvent.Rejected({ key, error }))
       yield* store
         .set(key, new Session.Rejected({ refreshToken: Option.some(refreshToken), rejectedAt, error }))
         .pipe(
@@ -174,11 +195,11 @@ export const makeWith = Effect.fnUntraced(function* (options: TokenManager.Optio
       case "Rejected":
         return Effect.fail(session.error)
       case "Seeded":
-        return renewWith(refresher.refresh(session.refreshToken))
+        return renewWith(refresher.refresh(session.refreshToken), Option.some(session.refreshToken))
       case "Active": {
         const refreshToken = session.tokens.refreshToken
         if (Option.isNone(refreshToken)) return Effect.fail(new Errors.NoToken({ reason: "NoRefreshToken" }))
-        return renewWith(refresher.refresh(refreshToken.value, { previous: session.tokens }))
+        return renewWith(refresher.refresh(refreshToken.value, { previous: session.tokens }), refreshToken)
       }
     }
   }
@@ -192,7 +213,7 @@ export const makeWith = Effect.fnUntraced(function* (options: TokenManager.Optio
     if (renewal._tag === "ClientCredentials") {
       const current = yield* sync(stored)
       if (ManagerState.usableAt(current, yield* Clock.currentTimeMillis)) return current.tokens
-      return yield* renewWith(refresher.clientCredentials({ scope: renewal.scope }))
+      return yield* renewWith(refresher.clientCredentials({ scope: renewal.scope }), Option.none())
     }
     if (Option.isNone(stored)) {
       // forgotten (a logout) while this process held the tokens
