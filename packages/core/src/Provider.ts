@@ -7,9 +7,9 @@
  */
 import type * as HttpClient from "@effect/platform/HttpClient"
 import type * as DateTime from "effect/DateTime"
-import type * as Duration from "effect/Duration"
+import * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
-import type * as Option from "effect/Option"
+import * as Option from "effect/Option"
 import type { DiscoveryError } from "./Errors.js"
 import * as internal from "./internal/provider.js"
 
@@ -73,6 +73,11 @@ export interface Provider {
   readonly rotatesRefreshTokens: boolean
   /** A documented refresh-token lifetime, when the provider has one and does not send `refresh_token_expires_in`. */
   readonly refreshTokenLifetime?: RefreshTokenLifetime | undefined
+  /**
+   * How long a refresh token survives unused, when the provider documents it (Google: six months; Microsoft: 90
+   * days): a session left alone longer must log in again, unless it is refreshed before (a keep-alive).
+   */
+  readonly refreshTokenIdleTimeout: Option.Option<Duration.Duration>
   /** The access-token lifetime to assume when an answer has no `expires_in`. */
   readonly defaultExpiresIn?: Duration.DurationInput | undefined
   /**
@@ -84,14 +89,21 @@ export interface Provider {
 }
 
 /**
- * Builds a `Provider`; fields left out get their defaults (no rotation).
+ * Builds a `Provider`; fields left out get their defaults (no rotation, no known idle timeout).
  *
  * @since 0.3.0
  * @category constructors
  */
 export const make = (
-  provider: Omit<Provider, "rotatesRefreshTokens"> & { readonly rotatesRefreshTokens?: boolean | undefined }
-): Provider => ({ ...provider, rotatesRefreshTokens: provider.rotatesRefreshTokens ?? false })
+  provider: Omit<Provider, "rotatesRefreshTokens" | "refreshTokenIdleTimeout"> & {
+    readonly rotatesRefreshTokens?: boolean | undefined
+    readonly refreshTokenIdleTimeout?: Duration.DurationInput | undefined
+  }
+): Provider => ({
+  ...provider,
+  rotatesRefreshTokens: provider.rotatesRefreshTokens ?? false,
+  refreshTokenIdleTimeout: Option.map(Option.fromNullable(provider.refreshTokenIdleTimeout), Duration.decode)
+})
 
 /**
  * The options of `discover`.

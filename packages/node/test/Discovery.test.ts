@@ -24,7 +24,8 @@ describe("Provider.discover (real HTTP against the fake server)", () => {
         revocationUrl: `${server.url}/revoke`,
         // the document lists private_key_jwt first, which this library does not implement
         authMethod: "client_secret_basic",
-        rotatesRefreshTokens: false
+        rotatesRefreshTokens: false,
+        refreshTokenIdleTimeout: Option.none()
       })
       const [request] = yield* server.requests
       assert.strictEqual(request!.path, "/.well-known/openid-configuration")

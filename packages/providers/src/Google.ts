@@ -8,7 +8,9 @@
  *   `Provider.authorizationUrl`'s `params`);
  * - revocation is RFC 7009 at `https://oauth2.googleapis.com/revoke` ("Revoking a token");
  * - the refresh tokens of apps in "Testing" publishing status expire after 7 days; that is an app setting, not a
- *   documented policy of every token, so no `refreshTokenLifetime` is set.
+ *   documented policy of every token, so no `refreshTokenLifetime` is set;
+ * - a refresh token "has not been used for six months" is one of the documented reasons it stops working
+ *   ("Refresh token expiration"): `refreshTokenIdleTimeout` is 180 days, the shortest six months.
  *
  * @since 0.1.0
  */
@@ -36,7 +38,8 @@ export const provider: Provider.Provider = Provider.make({
   authorizeUrl: "https://accounts.google.com/o/oauth2/v2/auth",
   revocationUrl: "https://oauth2.googleapis.com/revoke",
   authMethod: "client_secret_post",
-  rotatesRefreshTokens: false
+  rotatesRefreshTokens: false,
+  refreshTokenIdleTimeout: "180 days"
 })
 
 /**

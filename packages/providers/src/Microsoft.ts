@@ -42,7 +42,10 @@ export const provider = (tenant = "common"): Provider.Provider => {
     authorizeUrl: `${base}/authorize`,
     authMethod: "client_secret_post",
     rotatesRefreshTokens: true,
-    refreshTokenLifetime: { from: "issue", length: { days: 90 } }
+    refreshTokenLifetime: { from: "issue", length: { days: 90 } },
+    // https://learn.microsoft.com/entra/identity-platform/refresh-tokens: a refresh token not used for 90 days
+    // (its inactivity window) is no longer accepted
+    refreshTokenIdleTimeout: "90 days"
   })
 }
 

@@ -15,7 +15,7 @@ import {
   Twitch
 } from "@token-refresher/providers"
 import { FakeAuthorizationServer } from "@token-refresher/testing/node"
-import { Config, ConfigProvider, Context, Effect, Layer, Option, Redacted } from "effect"
+import { Config, ConfigProvider, Context, Duration, Effect, Layer, Option, Redacted } from "effect"
 
 const client = { clientId: "app-id", clientSecret: "app-secret" }
 
@@ -339,6 +339,26 @@ describe("provider presets against the fake server's profile of each provider (r
       assert.strictEqual((yield* server.requests)[0]!.clientAuth, "post")
     }).pipe(Effect.scoped)
   )
+
+  it("refreshTokenIdleTimeout: set only where the provider documents one (Google, Microsoft)", () => {
+    assert.deepStrictEqual(
+      Providers.all.map((provider) => [
+        provider.name,
+        Option.getOrNull(Option.map(provider.refreshTokenIdleTimeout, Duration.toHours))
+      ]),
+      [
+        ["discord", null],
+        ["dropbox", null],
+        ["github", null],
+        ["google", 180 * 24],
+        ["microsoft", 90 * 24],
+        ["salesforce", null],
+        ["slack", null],
+        ["strava", null],
+        ["twitch", null]
+      ]
+    )
+  })
 
   it("Providers.byName finds each preset by its name", () => {
     assert.deepStrictEqual(

@@ -34,7 +34,9 @@ describe("Spotify", () => {
       authorizeUrl: "https://accounts.spotify.com/authorize",
       authMethod: "client_secret_basic",
       rotatesRefreshTokens: true,
-      refreshTokenLifetime: { from: "authorization", length: { months: 6 } }
+      refreshTokenLifetime: { from: "authorization", length: { months: 6 } },
+      // Spotify documents no idle timeout
+      refreshTokenIdleTimeout: Option.none()
     })
   })
 

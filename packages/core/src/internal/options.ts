@@ -1,6 +1,7 @@
 import * as ConfigError from "effect/ConfigError"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import type * as Provider from "../Provider.js"
 import type * as TokenRefresher from "../TokenRefresher.js"
@@ -68,7 +69,11 @@ export const resolve = (options: TokenRefresher.Options): Effect.Effect<Resolved
     const revocationUrl =
       rawRevocationUrl === undefined ? undefined : yield* parseUrl(rawRevocationUrl, "revocationUrl")
     const provider: Provider.Provider = {
-      ...(options.provider ?? { name: tokenUrl.host, rotatesRefreshTokens: false }),
+      ...(options.provider ?? {
+        name: tokenUrl.host,
+        rotatesRefreshTokens: false,
+        refreshTokenIdleTimeout: Option.none()
+      }),
       tokenUrl: tokenUrl.toString(),
       revocationUrl: revocationUrl?.toString()
     }

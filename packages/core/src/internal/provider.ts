@@ -116,7 +116,9 @@ export const discover = (
       ...(authorizeUrl === undefined ? {} : { authorizeUrl }),
       ...(revocationUrl === undefined ? {} : { revocationUrl }),
       ...(authMethod === undefined ? {} : { authMethod }),
-      rotatesRefreshTokens: options?.rotatesRefreshTokens ?? false
+      rotatesRefreshTokens: options?.rotatesRefreshTokens ?? false,
+      // discovery documents do not say how long an unused refresh token lives
+      refreshTokenIdleTimeout: Option.none()
     } satisfies Provider.Provider
   })
 
