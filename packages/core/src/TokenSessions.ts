@@ -14,7 +14,7 @@ import * as PubSub from "effect/PubSub"
 import * as Stream from "effect/Stream"
 import type * as Redacted from "effect/Redacted"
 import * as Scope from "effect/Scope"
-import { EventSink } from "./internal/sessionEvents.js"
+import { EventSink, publishOf } from "./internal/sessionEvents.js"
 import * as internalManager from "./internal/tokenManager.js"
 import * as SessionEvent from "./SessionEvent.js"
 import * as TokenManager from "./TokenManager.js"
@@ -364,7 +364,7 @@ export const make = (options?: Options): Effect.Effect<Service, never, TokenRefr
           : Effect.scoped(Effect.flatMap(managerOf(key, scopes), (m) => m.accessToken))
       })
 
-    return TokenSessions.of({
+    const service: Service = {
       accessToken: (key) => tokenOf(key, undefined),
       manager,
       save: (key, session) =>
@@ -428,7 +428,9 @@ export const make = (options?: Options): Effect.Effect<Service, never, TokenRefr
         )
       },
       events: Stream.fromPubSub(pubsub)
-    })
+    }
+    publishOf.set(service, publish)
+    return TokenSessions.of(service)
   })
 
 /**

@@ -50,6 +50,14 @@ export * as Provider from "./Provider.js"
 export * as SessionEvent from "./SessionEvent.js"
 
 /**
+ * Keeps idle sessions alive: a sweep every `interval` refreshes the sessions whose refresh token would die unused, and
+ * reports those about to end.
+ *
+ * @since 0.5.0
+ */
+export * as SessionKeeper from "./SessionKeeper.js"
+
+/**
  * What a store keeps under a key: a seeded refresh token, a working session or a rejected one.
  *
  * @since 0.4.0

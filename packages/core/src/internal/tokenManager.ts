@@ -38,6 +38,12 @@ export interface Internals {
   readonly fresh: () => Fresh | undefined
   /** Forgets what the manager holds: its next call reads the store (a new login was saved, or a logout). */
   readonly forget: () => void
+  /**
+   * The keeper's refresh: with the store's lock, re-reads the session and refreshes it only if it is `Active` and
+   * its tokens were issued before `issuedBefore` (epoch millis); a session refreshed meanwhile (by another replica,
+   * say) is adopted and `Skipped`, and a `Seeded` or `Rejected` one is left alone.
+   */
+  readonly keepAlive: (issuedBefore: number) => Effect.Effect<"KeptAlive" | "Skipped", TokenManager.TokenError>
 }
 
 /** The internals of each live manager. */
@@ -343,11 +349,29 @@ export const makeWith = Effect.fnUntraced(function* (options: TokenManager.Optio
     yield* Effect.forkScoped(Effect.forever(Effect.flatMap(ahead, Effect.sleep)))
   }
 
+  const keepAlive = (issuedBefore: number): Effect.Effect<"KeptAlive" | "Skipped", TokenManager.TokenError> =>
+    store.withLock(key)(
+      Effect.gen(function* () {
+        const stored = yield* store.get(key)
+        yield* sync(stored)
+        if (Option.isNone(stored) || stored.value._tag !== "Active") return "Skipped" as const
+        if (stored.value.tokens.issuedAt.epochMillis >= issuedBefore) return "Skipped" as const
+        yield* refreshSession(stored.value).pipe(
+          Effect.catchTag("InvalidGrant", (error) =>
+            reject(Option.getOrThrow(Session.refreshToken(stored.value)))(error)
+          )
+        )
+        yield* publish(SessionEvent.KeptAlive({ key }))
+        return "KeptAlive" as const
+      })
+    )
+
   internalsOf.set(service, {
     fresh: () => (cell.value._tag === "Fresh" ? cell.value : undefined),
     forget: () => {
       cell.value = ManagerState.unknown
-    }
+    },
+    keepAlive
   })
   return service
 })
