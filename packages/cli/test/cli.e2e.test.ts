@@ -2,7 +2,7 @@ import { FileSystem } from "@effect/platform"
 import { NodeFileSystem } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import { NodeContext } from "@effect/platform-node"
-import { Session } from "@token-refresher/core"
+import { Session, TokenSet } from "@token-refresher/core"
 import { NodeTokenStore } from "@token-refresher/node"
 import { FakeAuthorizationServer } from "@token-refresher/testing/node"
 import { DateTime, Effect, Option, Redacted } from "effect"
@@ -83,7 +83,16 @@ describe("token-refresher CLI (built, as a child process, against the fake serve
       assert.strictEqual(version.code, 0)
       const pkg = JSON.parse(readFileSync(Path.join(Path.dirname(bin), "..", "package.json"), "utf8"))
       assert.strictEqual(version.stdout.trim(), pkg.version)
-      for (const command of ["login", "token", "refresh", "status", "logout", "fake-server"]) {
+      for (const command of [
+        "login",
+        "token",
+        "refresh",
+        "status",
+        "sessions",
+        "keep-alive",
+        "logout",
+        "fake-server"
+      ]) {
         const help = yield* run([command, "--help"], {})
         assert.strictEqual(help.code, 0, command)
         assert.include(help.stdout, command)
@@ -354,6 +363,84 @@ describe("token-refresher CLI (built, as a child process, against the fake serve
       assert.strictEqual((yield* run(["token"], { ...env, XDG_CONFIG_HOME: xdg })).code, 0)
       assert.isTrue(yield* fs.exists(Path.join(xdg, "token-refresher", "spotify.json")))
     })
+  )
+
+  it.scoped(
+    "sessions and keep-alive: the store's sessions without a token; one sweep, exit 3 when one was refused",
+    () =>
+      Effect.gen(function* () {
+        const { server, store, env } = yield* setup({ rotate: true })
+        const now = Date.now()
+        const day = 86_400_000
+        // three sessions in the CLI's store: idle for two years (Google would have dropped it), fresh, and refused
+        const idle = yield* server.issueTokens()
+        const fresh = yield* server.issueTokens()
+        const active = (issued: FakeAuthorizationServer.IssuedTokens, issuedAt: number) =>
+          Session.active(
+            TokenSet.make({
+              accessToken: issued.accessToken,
+              refreshToken: issued.refreshToken,
+              issuedAt,
+              expiresAt: now + 3_600_000
+            })
+          )
+        yield* saveSession(store, "alice", active(idle, now - 2 * 365 * day))
+        yield* saveSession(store, "bob", active(fresh, now - 60_000))
+        yield* saveSession(store, "carol", Session.seeded("revoked-refresh-token", now))
+
+        const listed = yield* run(["sessions", "--store", store, "--json"], env)
+        assert.strictEqual(listed.code, 0, listed.stderr)
+        const lines = listed.stdout
+          .trim()
+          .split("\n")
+          .map((line) => JSON.parse(line) as Record<string, unknown>)
+        assert.deepStrictEqual(
+          lines.map((line) => [line.key, line.state]),
+          [
+            ["alice", "Active"],
+            ["bob", "Active"],
+            ["carol", "Seeded"]
+          ]
+        )
+        for (const secret of [idle.accessToken, idle.refreshToken, fresh.accessToken, fresh.refreshToken]) {
+          assert.notInclude(listed.stdout, Redacted.value(secret))
+        }
+        const seededOnly = yield* run(["sessions", "--store", store, "--state", "seeded"], env)
+        assert.deepStrictEqual(
+          seededOnly.stdout
+            .trim()
+            .split("\n")
+            .map((line) => line.split("  ")[0]),
+          ["carol"]
+        )
+
+        // Spotify documents no idle timeout: nothing is due, nothing is sent
+        const swept = yield* run(["keep-alive", "--store", store, "--json"], env)
+        assert.strictEqual(swept.code, 0, swept.stderr)
+        const report = JSON.parse(swept.stdout.trim()) as Record<string, number>
+        assert.deepStrictEqual([report.scanned, report.keptAlive, report.rejected], [3, 0, 0])
+        assert.strictEqual((yield* server.stats).refreshesServed, 0)
+
+        // every refresh token is revoked at the server; a sweep of the sessions idle for 30 days refreshes alice only
+        yield* server.revokeRefreshTokens
+        const refusedSweep = yield* run(["keep-alive", "--store", store, "--after-days", "30"], env)
+        assert.strictEqual(refusedSweep.code, 3, refusedSweep.stderr)
+        assert.match(
+          refusedSweep.stdout,
+          /^Swept 3 sessions in \d+ ms: 0 kept alive, 0 ending soon, 1 rejected, 0 failed, 0 skipped\n$/
+        )
+        assert.strictEqual(
+          refusedSweep.stderr,
+          "token-refresher: 1 session was refused by the provider during the keep-alive: their users must log in again\n"
+        )
+        const refused = yield* run(["sessions", "--store", store, "--state", "rejected"], env)
+        assert.strictEqual(refused.code, 0, refused.stderr)
+        assert.match(
+          refused.stdout,
+          /^alice {2}Rejected {2}rejected \S+ \(invalid_grant \(HTTP 400\): Refresh token revoked\)\n$/
+        )
+        assert.strictEqual((yield* server.stats).refreshesRejected, 1)
+      })
   )
 
   describe("each failure is one clear line on stderr with its own exit code, and no secret", () => {

@@ -3,7 +3,15 @@ import * as HelpDoc from "@effect/cli/HelpDoc"
 import * as Options from "@effect/cli/Options"
 import * as ValidationError from "@effect/cli/ValidationError"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
-import { Errors, Session, TokenManager, TokenRefresher, TokenSessions, TokenStore } from "@token-refresher/core"
+import {
+  Errors,
+  Session,
+  SessionKeeper,
+  TokenManager,
+  TokenRefresher,
+  TokenSessions,
+  TokenStore
+} from "@token-refresher/core"
 import type { TokenSet } from "@token-refresher/core"
 import { NodeTokenStore } from "@token-refresher/node"
 import { Spotify } from "@token-refresher/spotify"
@@ -19,7 +27,7 @@ import * as Layer from "effect/Layer"
 import * as Match from "effect/Match"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
-import { sanitize } from "./errors.js"
+import { sanitize, SessionsRejected } from "./errors.js"
 import { login } from "./login.js"
 import { clientFlags, type Location, locate, type Settings, settings } from "./settings.js"
 
@@ -363,6 +371,108 @@ const logout = Command.make("logout", clientFlags, (flags) =>
   )
 )
 
+/** One line per session, or one JSON object per line: never a token. */
+const sessionLine = (status: TokenSessions.SessionStatus): string => {
+  const at = (label: string, time: DateTime.Utc | undefined) =>
+    time === undefined ? [] : [`${label} ${DateTime.formatIso(time)}`]
+  const parts = [
+    ...at("expires", status.expiresAt),
+    ...at("refresh token ends", status.refreshTokenExpiresAt),
+    ...at("seeded", status.seededAt),
+    ...at("rejected", status.rejectedAt)
+  ]
+  const why = status.error === undefined ? "" : ` (${providerAnswer(status.error)})`
+  return `${status.key}  ${status.state}${parts.length === 0 ? "" : `  ${parts.join(", ")}`}${why}`
+}
+
+const sessionJson = (status: TokenSessions.SessionStatus): string =>
+  JSON.stringify({
+    key: status.key,
+    state: status.state,
+    ...(status.expiresAt === undefined ? {} : { expiresAt: DateTime.formatIso(status.expiresAt) }),
+    ...(status.issuedAt === undefined ? {} : { issuedAt: DateTime.formatIso(status.issuedAt) }),
+    ...(status.refreshTokenExpiresAt === undefined
+      ? {}
+      : { refreshTokenExpiresAt: DateTime.formatIso(status.refreshTokenExpiresAt) }),
+    ...(status.seededAt === undefined ? {} : { seededAt: DateTime.formatIso(status.seededAt) }),
+    ...(status.rejectedAt === undefined ? {} : { rejectedAt: DateTime.formatIso(status.rejectedAt) }),
+    ...(status.error === undefined ? {} : { error: { description: status.error.description ?? null } })
+  })
+
+const stateOption = Options.choice("state", ["seeded", "active", "rejected"]).pipe(
+  Options.withDescription("Only the sessions in this state"),
+  Options.optional
+)
+
+const jsonOption = Options.boolean("json").pipe(Options.withDescription("One JSON object per line"))
+
+const sessions = Command.make("sessions", { state: stateOption, json: jsonOption, ...clientFlags }, (flags) =>
+  within(locate(flags), (settings) =>
+    Effect.gen(function* () {
+      const names = { seeded: "Seeded", active: "Active", rejected: "Rejected" } as const
+      const state = Option.map(flags.state, (name) => names[name])
+      const store = yield* TokenStore.TokenStore
+      let after: string | undefined = undefined
+      for (;;) {
+        const keys: ReadonlyArray<string> = yield* store.keys({ after, limit: 1000 })
+        for (const key of keys) {
+          const stored = yield* store.get(key)
+          if (Option.isNone(stored)) continue
+          const status = TokenSessions.statusOf(key, stored.value)
+          if (Option.isSome(state) && status.state !== state.value) continue
+          yield* Console.log(flags.json ? sessionJson(status) : sessionLine(status))
+        }
+        if (keys.length < 1000) break
+        after = keys[keys.length - 1]
+      }
+    }).pipe(Effect.provide(NodeTokenStore.layerFile(settings.storePath)))
+  )
+).pipe(
+  Command.withDescription(
+    "List the sessions of the store: key, state, expiry, the refresh token's end, rejected since and why (never the tokens)"
+  )
+)
+
+const keepAlive = Command.make(
+  "keep-alive",
+  {
+    afterDays: integerOption("after-days").pipe(
+      Options.withDescription(
+        "Refresh the sessions last refreshed more than this many days ago. Default: half the provider's refresh-token idle timeout (none known: nothing is refreshed)"
+      ),
+      Options.optional
+    ),
+    json: jsonOption,
+    ...clientFlags
+  },
+  (flags) =>
+    within(settings(flags), (settings) =>
+      Effect.gen(function* () {
+        const report = yield* SessionKeeper.sweep({
+          keepAliveAfter: Option.getOrUndefined(Option.map(flags.afterDays, Duration.days))
+        }).pipe(
+          Effect.provide(
+            TokenSessions.layer().pipe(
+              Layer.provideMerge(NodeTokenStore.layerFile(settings.storePath)),
+              Layer.provideMerge(refresherLayer(settings))
+            )
+          )
+        )
+        yield* Console.log(
+          flags.json
+            ? JSON.stringify(report)
+            : `Swept ${report.scanned} sessions in ${report.durationMillis} ms: ${report.keptAlive} kept alive, ` +
+                `${report.ending} ending soon, ${report.rejected} rejected, ${report.failed} failed, ${report.skipped} skipped`
+        )
+        if (report.rejected > 0) return yield* new SessionsRejected({ count: report.rejected })
+      })
+    )
+).pipe(
+  Command.withDescription(
+    "One keep-alive sweep (for a cron job): refresh the sessions idle for half the provider's refresh-token idle timeout, report those ending; exit 3 when the provider refused one"
+  )
+)
+
 const fakeServer = Command.make(
   "fake-server",
   {
@@ -419,5 +529,5 @@ export const command = Command.make("token-refresher").pipe(
       "130 Ctrl-C, 143 SIGTERM, 1 a bug."
     ].join("\n")
   ),
-  Command.withSubcommands([login_, token, refresh, status, logout, fakeServer])
+  Command.withSubcommands([login_, token, refresh, status, sessions, keepAlive, logout, fakeServer])
 )

@@ -19,6 +19,16 @@ export class LoginError extends Schema.TaggedError<LoginError>("@token-refresher
   }
 }
 
+/** A keep-alive sweep in which the provider refused some sessions: their users must log in again (exit 3). */
+export class SessionsRejected extends Schema.TaggedError<SessionsRejected>("@token-refresher/cli/SessionsRejected")(
+  "SessionsRejected",
+  { count: Schema.Number }
+) {
+  override get message(): string {
+    return `${this.count} session${this.count === 1 ? " was" : "s were"} refused by the provider during the keep-alive: their users must log in again`
+  }
+}
+
 /** The exit codes, one per kind of failure, so scripts can tell them apart. */
 export const ExitCode = {
   Ok: 0,
@@ -128,6 +138,7 @@ export const report = (
       RevocationUnsupported: (error): Report => ({ code: ExitCode.Server, line: error.message }),
       TokenStoreError: (error): Report => ({ code: ExitCode.Store, line: error.message }),
       LoginError: (error): Report => ({ code: ExitCode.Login, line: `login failed: ${error.message}` }),
+      SessionsRejected: (error): Report => ({ code: ExitCode.LoginRequired, line: error.message }),
       ListenError: (error): Report => ({ code: ExitCode.Listen, line: error.message })
     })
   )
@@ -141,6 +152,7 @@ export type CliError =
   | Errors.RevocationUnsupported
   | TokenStore.TokenStoreError
   | LoginError
+  | SessionsRejected
   | FakeAuthorizationServer.ListenError
 
 const cliErrorTags: ReadonlySet<string> = new Set<CliError["_tag"]>([
@@ -154,6 +166,7 @@ const cliErrorTags: ReadonlySet<string> = new Set<CliError["_tag"]>([
   "RevocationUnsupported",
   "TokenStoreError",
   "LoginError",
+  "SessionsRejected",
   "ListenError"
 ])
 
