@@ -31,7 +31,9 @@ JSON
 npm install --no-audit --no-fund --loglevel=error \
   "$work"/tarballs/*.tgz \
   effect@^3.22 @effect/platform@^0.97 @effect/platform-node@^0.108 @effect/sql@^0.52 @effect/sql-pg@^0.53 \
-  @effect/sql-sqlite-node@^0.53 ioredis@^5 @effect/vitest@^0.30 vitest@^3.2 typescript@5.9 @types/node@20
+  @effect/sql-sqlite-node@^0.53 ioredis@^5 @effect/vitest@^0.30 vitest@^3.2 typescript@5.9 @types/node@20 \
+  @effect/opentelemetry@0.64.1 @opentelemetry/api@1.9.0 @opentelemetry/sdk-metrics@2.12.0 \
+  @opentelemetry/resources@2.12.0 @opentelemetry/exporter-prometheus@0.223.0
 
 cat > tsconfig.json <<'JSON'
 {

@@ -9,12 +9,14 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
+import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as PubSub from "effect/PubSub"
 import * as Stream from "effect/Stream"
 import type * as Redacted from "effect/Redacted"
 import * as Scope from "effect/Scope"
 import { EventSink, publishOf } from "./internal/sessionEvents.js"
+import * as Metrics from "./internal/metrics.js"
 import * as internalManager from "./internal/tokenManager.js"
 import * as SessionEvent from "./SessionEvent.js"
 import * as TokenManager from "./TokenManager.js"
@@ -240,6 +242,8 @@ export const make = (options?: Options): Effect.Effect<Service, never, TokenRefr
     }
     type Entry = Light | Held
     const entries = new Map<string, Entry>()
+    /** `token_refresher_sessions_live`: the sessions held in memory, managers and fresh tokens alike. */
+    const countLive = Effect.suspend(() => Metric.set(Metrics.sessionsLive, entries.size))
 
     /** The access token of `key` from memory, while it is fresh at `now`; the session's idle time starts again. */
     const freshToken = (key: string, now: number): Redacted.Redacted<string> | undefined => {
@@ -274,6 +278,7 @@ export const make = (options?: Options): Effect.Effect<Service, never, TokenRefr
         const internals = internalManager.internalsOf.get(manager)!
         const entry: Held = { _tag: "Held", key, manager, internals, scope, refs: 0, idleSince: 0, dropped: false }
         entries.set(key, entry)
+        yield* countLive
         return entry
       })
 
@@ -324,7 +329,10 @@ export const make = (options?: Options): Effect.Effect<Service, never, TokenRefr
           idle.push(entry.scope)
         }
       }
-      return Effect.forEach(idle, (scope) => Scope.close(scope, Exit.void), { discard: true })
+      return Effect.zipRight(
+        Effect.forEach(idle, (scope) => Scope.close(scope, Exit.void), { discard: true }),
+        countLive
+      )
     })
     yield* Effect.forkScoped(
       Effect.forever(Effect.zipRight(Effect.sleep(Duration.millis(Math.max(100, idleMillis / 2))), sweep))
@@ -343,10 +351,10 @@ export const make = (options?: Options): Effect.Effect<Service, never, TokenRefr
         const entry = entries.get(key)
         if (entry === undefined) return Effect.void
         entries.delete(key)
-        if (entry._tag === "Light") return Effect.void
+        if (entry._tag === "Light") return countLive
         entry.dropped = true
         entry.internals.forget()
-        return entry.refs === 0 ? Scope.close(entry.scope, Exit.void) : Effect.void
+        return Effect.zipRight(countLive, entry.refs === 0 ? Scope.close(entry.scope, Exit.void) : Effect.void)
       })
 
     /**

@@ -2,6 +2,7 @@ import * as Clock from "effect/Clock"
 import * as DateTime from "effect/DateTime"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Ref from "effect/Ref"
@@ -13,6 +14,7 @@ import type { TokenSet } from "../TokenSet.js"
 import { defaultKey, TokenStore } from "../TokenStore.js"
 import * as SessionEvent from "../SessionEvent.js"
 import * as ManagerState from "./managerState.js"
+import * as Metrics from "./metrics.js"
 import { EventSink } from "./sessionEvents.js"
 import * as SingleFlight from "./singleFlight.js"
 
@@ -73,6 +75,11 @@ export const makeWith = Effect.fnUntraced(function* (options: TokenManager.Optio
   const key = options?.key ?? defaultKey
   const leeway = Duration.decode(options?.leeway ?? "60 seconds")
   const warnWithin = Duration.toMillis(Duration.decode(options?.refreshTokenWarning ?? "7 days"))
+  const providerName = refresher.provider.name
+  /** How many token requests this manager started: a refresh that started none adopted what another wrote. */
+  let refreshCount = 0
+  const countRefresh = (outcome: Metrics.Outcome) =>
+    Metric.update(Metrics.refreshes.pipe(Metric.tagged("provider", providerName), Metric.tagged("outcome", outcome)), 1)
   // what happens to the session, for `TokenSessions.events` (a manager made on its own publishes nowhere)
   const publish = Option.getOrElse(yield* Effect.serviceOption(EventSink), () => () => Effect.void)
   /** The refresh-token end (epoch millis) already warned about: one warning per end, not one per call. */
@@ -160,7 +167,20 @@ export const makeWith = Effect.fnUntraced(function* (options: TokenManager.Optio
     sent: Option.Option<Redacted.Redacted<string>>
   ): Effect.Effect<TokenSet, TokenManager.TokenError> =>
     Effect.gen(function* () {
+      refreshCount++
       const tokens = yield* renew.pipe(
+        // every request's time, whatever its outcome
+        (request) =>
+          Effect.flatMap(Clock.currentTimeMillis, (started) =>
+            Effect.onExit(request, () =>
+              Effect.flatMap(Clock.currentTimeMillis, (ended) =>
+                Metric.update(
+                  Metrics.refreshDuration.pipe(Metric.tagged("provider", providerName)),
+                  (ended - started) / 1000
+                )
+              )
+            )
+          ),
         Effect.tapError((error) =>
           error._tag === "InvalidGrant" ? Effect.void : publish(SessionEvent.RefreshFailed({ key, error }))
         )
@@ -261,7 +281,27 @@ export const makeWith = Effect.fnUntraced(function* (options: TokenManager.Optio
     if (current._tag === "Refused") return yield* current.error
     if (ManagerState.usableAt(current, yield* Clock.currentTimeMillis)) return current.tokens
     if (empty && renewal._tag === "RefreshToken") return yield* new Errors.NoToken()
-    return yield* store.withLock(key)(refreshLocked)
+    // the lock's wait, then the refresh's outcome (a session refreshed meanwhile by another process: `adopted`)
+    const waiting = yield* Clock.currentTimeMillis
+    const refreshedBefore = refreshCount
+    return yield* store
+      .withLock(key)(
+        Effect.zipRight(
+          Effect.flatMap(Clock.currentTimeMillis, (now) =>
+            Metrics.lockWait.pipe(Metric.tagged("provider", providerName), Metric.update((now - waiting) / 1000))
+          ),
+          refreshLocked
+        )
+      )
+      .pipe(
+        Effect.tapBoth({
+          onFailure: (error) => {
+            const outcome = Metrics.outcomeOf(error)
+            return outcome === undefined ? Effect.void : countRefresh(outcome)
+          },
+          onSuccess: () => countRefresh(refreshCount === refreshedBefore ? "adopted" : "ok")
+        })
+      )
   })
 
   const shared = yield* SingleFlight.make(Effect.tap(settle, warnIfEnding))
@@ -350,21 +390,31 @@ export const makeWith = Effect.fnUntraced(function* (options: TokenManager.Optio
   }
 
   const keepAlive = (issuedBefore: number): Effect.Effect<"KeptAlive" | "Skipped", TokenManager.TokenError> =>
-    store.withLock(key)(
-      Effect.gen(function* () {
-        const stored = yield* store.get(key)
-        yield* sync(stored)
-        if (Option.isNone(stored) || stored.value._tag !== "Active") return "Skipped" as const
-        if (stored.value.tokens.issuedAt.epochMillis >= issuedBefore) return "Skipped" as const
-        yield* refreshSession(stored.value).pipe(
-          Effect.catchTag("InvalidGrant", (error) =>
-            reject(Option.getOrThrow(Session.refreshToken(stored.value)))(error)
+    store
+      .withLock(key)(
+        Effect.gen(function* () {
+          const stored = yield* store.get(key)
+          yield* sync(stored)
+          if (Option.isNone(stored) || stored.value._tag !== "Active") return "Skipped" as const
+          if (stored.value.tokens.issuedAt.epochMillis >= issuedBefore) return "Skipped" as const
+          yield* refreshSession(stored.value).pipe(
+            Effect.catchTag("InvalidGrant", (error) =>
+              reject(Option.getOrThrow(Session.refreshToken(stored.value)))(error)
+            )
           )
-        )
-        yield* publish(SessionEvent.KeptAlive({ key }))
-        return "KeptAlive" as const
-      })
-    )
+          yield* publish(SessionEvent.KeptAlive({ key }))
+          return "KeptAlive" as const
+        })
+      )
+      .pipe(
+        Effect.tapBoth({
+          onFailure: (error) => {
+            const outcome = Metrics.outcomeOf(error)
+            return outcome === undefined ? Effect.void : countRefresh(outcome)
+          },
+          onSuccess: (outcome) => (outcome === "KeptAlive" ? countRefresh("ok") : Effect.void)
+        })
+      )
 
   internalsOf.set(service, {
     fresh: () => (cell.value._tag === "Fresh" ? cell.value : undefined),
