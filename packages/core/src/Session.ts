@@ -33,7 +33,15 @@ export class Seeded extends Schema.TaggedClass<Seeded>("@token-refresher/core/Se
  * @category models
  */
 export class Active extends Schema.TaggedClass<Active>("@token-refresher/core/Session/Active")("Active", {
-  tokens: TokenSet
+  tokens: TokenSet,
+  /**
+   * The end of the refresh token (`tokens.refreshTokenExpiresAt`) that `SessionKeeper` has reported
+   * (`RefreshTokenEnding`), so that no other replica and no later sweep reports it again. Kept across refreshes
+   * while the end stays the same. Since 0.5.0.
+   */
+  endingReported: Schema.optionalWith(Schema.DateTimeUtc, { as: "Option", exact: true }).pipe(
+    Schema.withConstructorDefault(() => Option.none<DateTime.Utc>())
+  )
 }) {}
 
 /**

@@ -14,7 +14,8 @@ import type { InvalidGrant, RefreshError } from "./Errors.js"
  * - `RefreshFailed`: the provider's answer to a refresh was another failure (the typed error: `NetworkError`,
  *   `DecodeError`, `OAuthError`, `InvalidClient`);
  * - `Saved` and `Removed`: a login stored (`TokenSessions.save`), a logout done (`TokenSessions.remove`);
- * - `RefreshTokenEnding`: the refresh token ends within `refreshTokenWarning`;
+ * - `RefreshTokenEnding`: a `SessionKeeper` sweep found that the refresh token ends within `refreshTokenWarning`;
+ *   once per session and end across every replica (the report is recorded in the session);
  * - `KeptAlive`: an idle session was refreshed to keep its refresh token alive.
  *
  * @since 0.5.0

@@ -14,9 +14,7 @@ import * as Option from "effect/Option"
 import * as Random from "effect/Random"
 import * as Ref from "effect/Ref"
 import type * as Errors from "./Errors.js"
-import { publishOf } from "./internal/sessionEvents.js"
 import * as internalManager from "./internal/tokenManager.js"
-import * as SessionEvent from "./SessionEvent.js"
 import { TokenRefresher } from "./TokenRefresher.js"
 import { TokenSessions } from "./TokenSessions.js"
 import { type Service as StoreService, TokenStore, type TokenStoreError } from "./TokenStore.js"
@@ -99,7 +97,6 @@ export const sweep = (
     const sessions = yield* TokenSessions
     const store = yield* TokenStore
     const refresher = yield* TokenRefresher
-    const publish = publishOf.get(sessions) ?? (() => Effect.void)
     const keepAliveAfter = Option.orElse(
       Option.map(Option.fromNullable(options?.keepAliveAfter), Duration.decode),
       () => Option.map(refresher.provider.refreshTokenIdleTimeout, (idle) => Duration.times(idle, 0.5))
@@ -172,7 +169,17 @@ export const sweep = (
           const endsAt = tokens.refreshTokenExpiresAt.value
           if (endsAt.epochMillis - now < warnWithin) {
             counts.ending++
-            yield* publish(SessionEvent.RefreshTokenEnding({ key, endsAt }))
+            // reported once per session and end, recorded in the session: no other replica, no later sweep again
+            const already =
+              Option.isSome(stored.value.endingReported) &&
+              stored.value.endingReported.value.epochMillis === endsAt.epochMillis
+            if (!already) {
+              yield* Effect.scoped(
+                Effect.flatMap(sessions.manager(key), (manager) =>
+                  internalManager.internalsOf.get(manager)!.reportEnding(endsAt.epochMillis)
+                )
+              )
+            }
           }
         }
         if (Option.isNone(keepAliveAfter)) return

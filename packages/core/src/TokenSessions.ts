@@ -15,7 +15,7 @@ import * as PubSub from "effect/PubSub"
 import * as Stream from "effect/Stream"
 import type * as Redacted from "effect/Redacted"
 import * as Scope from "effect/Scope"
-import { EventSink, publishOf } from "./internal/sessionEvents.js"
+import { EventSink } from "./internal/sessionEvents.js"
 import * as Metrics from "./internal/metrics.js"
 import * as internalManager from "./internal/tokenManager.js"
 import * as SessionEvent from "./SessionEvent.js"
@@ -437,7 +437,6 @@ export const make = (options?: Options): Effect.Effect<Service, never, TokenRefr
       },
       events: Stream.fromPubSub(pubsub)
     }
-    publishOf.set(service, publish)
     return TokenSessions.of(service)
   })
 

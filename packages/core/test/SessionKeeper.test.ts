@@ -100,9 +100,15 @@ describe("SessionKeeper.sweep", () => {
             "Refreshed idle-2",
             "KeptAlive idle-2"
           ])
-          // refreshed now: the next sweep has nothing to keep alive
+          // refreshed now: the next sweep has nothing to keep alive, and "ending" was reported already
           const again = yield* SessionKeeper.sweep({ keepAliveAfter: "30 days" })
-          assert.strictEqual(again.keptAlive, 0)
+          assert.deepStrictEqual([again.keptAlive, again.ending], [0, 1])
+          assert.strictEqual((yield* events).length, 5)
+          const ending = Option.getOrThrow(yield* TokenStore.get("ending"))
+          assert.strictEqual(
+            ending._tag === "Active" && Option.getOrNull(Option.map(ending.endingReported, (at) => at.epochMillis)),
+            today + 3 * day
+          )
           assert.strictEqual(yield* requestCount, 2)
           const stored = Option.getOrThrow(yield* TokenStore.get("idle-1"))
           assert.strictEqual(stored._tag === "Active" && stored.tokens.issuedAt.epochMillis, today)

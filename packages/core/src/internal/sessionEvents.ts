@@ -7,6 +7,3 @@ export class EventSink extends Context.Tag("@token-refresher/core/internal/Event
   EventSink,
   (event: SessionEvent) => Effect.Effect<void>
 >() {}
-
-/** Where each `TokenSessions` publishes: the keeper publishes there too. */
-export const publishOf = new WeakMap<object, (event: SessionEvent) => Effect.Effect<void>>()

@@ -11,7 +11,7 @@ import * as Session from "../Session.js"
 import { TokenRefresher } from "../TokenRefresher.js"
 import type * as TokenManager from "../TokenManager.js"
 import type { TokenSet } from "../TokenSet.js"
-import { defaultKey, TokenStore } from "../TokenStore.js"
+import { defaultKey, TokenStore, type TokenStoreError } from "../TokenStore.js"
 import * as SessionEvent from "../SessionEvent.js"
 import * as ManagerState from "./managerState.js"
 import * as Metrics from "./metrics.js"
@@ -40,6 +40,12 @@ export interface Internals {
   readonly fresh: () => Fresh | undefined
   /** Forgets what the manager holds: its next call reads the store (a new login was saved, or a logout). */
   readonly forget: () => void
+  /**
+   * The keeper's report of a refresh token that ends soon: with the store's lock, re-reads the session and, when it is
+   * `Active`, its refresh token ends at `endsAt` and that end was not reported yet, records the report in the session
+   * and returns `true`: one report per session and end, whatever the replicas and the sweeps.
+   */
+  readonly reportEnding: (endsAt: number) => Effect.Effect<boolean, TokenStoreError>
   /**
    * The keeper's refresh: with the store's lock, re-reads the session and refreshes it only if it is `Active` and
    * its tokens were issued before `issuedBefore` (epoch millis); a session refreshed meanwhile (by another replica,
@@ -95,17 +101,14 @@ export const makeWith = Effect.fnUntraced(function* (options: TokenManager.Optio
             Ref.modify(warned, (at) => [at !== end.epochMillis, end.epochMillis]),
             (first) =>
               first
-                ? Effect.zipLeft(
-                    Effect.logWarning(
-                      "the refresh token reaches its end of life soon: the user must log in again before then"
-                    ).pipe(
-                      Effect.annotateLogs({
-                        key,
-                        refreshTokenExpiresAt: DateTime.formatIso(end),
-                        remaining: Duration.format(Duration.millis(Math.max(0, left)))
-                      })
-                    ),
-                    publish(SessionEvent.RefreshTokenEnding({ key, endsAt: end }))
+                ? Effect.logWarning(
+                    "the refresh token reaches its end of life soon: the user must log in again before then"
+                  ).pipe(
+                    Effect.annotateLogs({
+                      key,
+                      refreshTokenExpiresAt: DateTime.formatIso(end),
+                      remaining: Duration.format(Duration.millis(Math.max(0, left)))
+                    })
                   )
                 : Effect.void
           )
@@ -164,7 +167,8 @@ export const makeWith = Effect.fnUntraced(function* (options: TokenManager.Optio
    */
   const renewWith = (
     renew: Effect.Effect<TokenSet, Errors.RefreshError>,
-    sent: Option.Option<Redacted.Redacted<string>>
+    sent: Option.Option<Redacted.Redacted<string>>,
+    previous?: Session.Active
   ): Effect.Effect<TokenSet, TokenManager.TokenError> =>
     Effect.gen(function* () {
       refreshCount++
@@ -192,10 +196,19 @@ export const makeWith = Effect.fnUntraced(function* (options: TokenManager.Optio
         Option.isSome(tokens.refreshToken) &&
         Redacted.value(tokens.refreshToken.value) !== Redacted.value(sent.value)
       yield* publish(SessionEvent.Refreshed({ key, rotated, expiresAt: tokens.expiresAt }))
-      yield* store.set(key, Session.active(tokens))
+      yield* store.set(key, carryOver(tokens, previous))
       yield* updateState((s) => ManagerState.saved(s, tokens))
       return tokens
     })
+
+  /** The new tokens as a session, keeping the keeper's report of the refresh token's end while that end is the same. */
+  const carryOver = (tokens: TokenSet, previous: Session.Active | undefined): Session.Session =>
+    previous !== undefined &&
+    Option.isSome(previous.endingReported) &&
+    Option.isSome(tokens.refreshTokenExpiresAt) &&
+    tokens.refreshTokenExpiresAt.value.epochMillis === previous.endingReported.value.epochMillis
+      ? new Session.Active({ tokens, endingReported: previous.endingReported })
+      : Session.active(tokens)
 
   /** The provider refused `refreshToken`: every process learns it from the store, and none sends it again. */
   const reject = (refreshToken: Redacted.Redacted<string>) => (error: Errors.InvalidGrant) =>
@@ -225,7 +238,7 @@ export const makeWith = Effect.fnUntraced(function* (options: TokenManager.Optio
       case "Active": {
         const refreshToken = session.tokens.refreshToken
         if (Option.isNone(refreshToken)) return Effect.fail(new Errors.NoToken({ reason: "NoRefreshToken" }))
-        return renewWith(refresher.refresh(refreshToken.value, { previous: session.tokens }), refreshToken)
+        return renewWith(refresher.refresh(refreshToken.value, { previous: session.tokens }), refreshToken, session)
       }
     }
   }
@@ -416,12 +429,28 @@ export const makeWith = Effect.fnUntraced(function* (options: TokenManager.Optio
         })
       )
 
+  const reportEnding = (endsAt: number): Effect.Effect<boolean, TokenStoreError> =>
+    store.withLock(key)(
+      Effect.gen(function* () {
+        const stored = yield* store.get(key)
+        if (Option.isNone(stored) || stored.value._tag !== "Active") return false
+        const session = stored.value
+        const end = session.tokens.refreshTokenExpiresAt
+        if (Option.isNone(end) || end.value.epochMillis !== endsAt) return false
+        if (Option.isSome(session.endingReported) && session.endingReported.value.epochMillis === endsAt) return false
+        yield* store.set(key, new Session.Active({ tokens: session.tokens, endingReported: end }))
+        yield* publish(SessionEvent.RefreshTokenEnding({ key, endsAt: end.value }))
+        return true
+      })
+    )
+
   internalsOf.set(service, {
     fresh: () => (cell.value._tag === "Fresh" ? cell.value : undefined),
     forget: () => {
       cell.value = ManagerState.unknown
     },
-    keepAlive
+    keepAlive,
+    reportEnding
   })
   return service
 })
