@@ -35,6 +35,24 @@ const threeKeepers = (dialect: "sqlite" | "pg", where: string, table: string) =>
         )
       )
     }
+    // and 5 recent sessions whose refresh token ends in 3 days: each reported once, by one of the three
+    for (let i = 0; i < 5; i++) {
+      const issued = yield* server.issueTokens()
+      yield* Effect.orDie(
+        store.set(
+          `ending-${i}`,
+          Session.active(
+            TokenSet.make({
+              accessToken: issued.accessToken,
+              refreshToken: issued.refreshToken,
+              issuedAt: now - 60_000,
+              expiresAt: now + 3_600_000,
+              refreshTokenExpiresAt: now + 3 * 86_400_000
+            })
+          )
+        )
+      )
+    }
     const replicas = yield* Effect.all(
       Array.from({ length: 3 }, () =>
         runScript(fixture("keeper-worker.ts"), [server.url, dialect, where, table, "12000"])
@@ -44,10 +62,19 @@ const threeKeepers = (dialect: "sqlite" | "pg", where: string, table: string) =>
       replicas.map((replica) => replica.result),
       { concurrency: "unbounded" }
     )
-    const kept = results.map((result) => {
+    const reports = results.map((result) => {
       assert.strictEqual(result.code, 0, result.stderr)
-      return (JSON.parse(result.stdout.trim().split("\n").at(-1)!) as { readonly keptAlive: number }).keptAlive
+      return JSON.parse(result.stdout.trim().split("\n").at(-1)!) as {
+        readonly keptAlive: number
+        readonly ending: number
+      }
     })
+    const kept = reports.map((report) => report.keptAlive)
+    // each ending refresh token reported once across the three, whatever the rounds
+    assert.strictEqual(
+      reports.reduce((sum, report) => sum + report.ending, 0),
+      5
+    )
     const stats = yield* server.stats
     console.log(
       `three keepers on ${dialect}: kept alive ${kept.join(" / ")}; ${stats.refreshesServed} refreshes served`
@@ -73,7 +100,7 @@ const threeKeepers = (dialect: "sqlite" | "pg", where: string, table: string) =>
 
 describe("SessionKeeper across processes", () => {
   it.scopedLive(
-    "three replicas on one SQLite file, 30 idle sessions: each refreshed exactly once, by one replica, no reuse",
+    "three replicas on one SQLite file, 30 idle sessions: each refreshed exactly once, by one replica, no reuse; 5 ending ones reported once",
     () =>
       Effect.gen(function* () {
         const fs = yield* FileSystem.FileSystem
@@ -84,7 +111,7 @@ describe("SessionKeeper across processes", () => {
   )
 
   it.scopedLive.skipIf(pgUrl === undefined)(
-    "three replicas on one PostgreSQL database, 30 idle sessions: each refreshed exactly once, by one replica, no reuse",
+    "three replicas on one PostgreSQL database, 30 idle sessions: each refreshed exactly once, by one replica, no reuse; 5 ending ones reported once",
     () => threeKeepers("pg", pgUrl!, `keeper_${process.pid}`),
     90_000
   )
