@@ -200,7 +200,7 @@ export const sweep = (
 /**
  * Runs {@link sweep} every `interval` (±10%, so replicas started together do not sweep together; the first one
  * interval after the start), for as long as the layer lives. One replica sweeps at a time: a round first takes the
- * store's lock {@link lockKey} without waiting, and a replica that cannot have it skips that round; if the sweeping
+ * store's lock {@link lockKey} if it is free within 2 seconds, and a replica that cannot have it skips that round; if the sweeping
  * replica dies, the lock is freed as any store lock is, and the next round of another replica sweeps. A sweep that
  * fails is logged and the next round comes as planned.
  *
