@@ -174,6 +174,30 @@ describe("SessionKeeper.sweep", () => {
   )
 })
 
+describe("the report of a refresh token's end", () => {
+  it.effect("is kept across a refresh while the end stays the same, so it is not made again", () =>
+    onDay200(
+      stack(
+        () => MockTokenEndpoint.ok(),
+        [["ending", issuedOn("ending", 199, { refreshTokenExpiresAt: today + 3 * day })]]
+      ),
+      Effect.gen(function* () {
+        const first = yield* SessionKeeper.sweep()
+        assert.strictEqual(first.ending, 1)
+        // the access token (issued on day 199) has expired: a caller refreshes it, the refresh token stays the same
+        yield* TokenSessions.accessToken("ending")
+        assert.strictEqual(yield* requestCount, 1)
+        const stored = Option.getOrThrow(yield* TokenStore.get("ending"))
+        assert.isTrue(stored._tag === "Active" && stored.tokens.issuedAt.epochMillis === today)
+        assert.strictEqual(
+          stored._tag === "Active" && Option.getOrNull(Option.map(stored.endingReported, (at) => at.epochMillis)),
+          today + 3 * day
+        )
+      })
+    )
+  )
+})
+
 describe("SessionKeeper.layer", () => {
   it.effect("sweeps every interval (±10%), the first one interval after the start", () =>
     onDay200(
