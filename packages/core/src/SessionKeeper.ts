@@ -8,16 +8,17 @@ import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Random from "effect/Random"
 import * as Ref from "effect/Ref"
-import type * as Errors from "./Errors.js"
+import * as Stream from "effect/Stream"
 import * as internalManager from "./internal/tokenManager.js"
 import { TokenRefresher } from "./TokenRefresher.js"
 import { TokenSessions } from "./TokenSessions.js"
-import { type Service as StoreService, TokenStore, type TokenStoreError } from "./TokenStore.js"
+import { allKeys, type Service as StoreService, TokenStore, type TokenStoreError } from "./TokenStore.js"
 
 /**
  * What a sweep does.
@@ -109,54 +110,31 @@ export const sweep = (
     /** Until when a `Retry-After` holds the sweep back (epoch millis). */
     const pausedUntil = yield* Ref.make(0)
 
+    /** Runs `f` on the internals of the session's manager, held for the call. */
+    const onManager = <A, E>(key: string, f: (internals: internalManager.Internals) => Effect.Effect<A, E>) =>
+      Effect.scoped(Effect.flatMap(sessions.manager(key), (manager) => f(internalManager.internalsOf.get(manager)!)))
+
     const keepAlive = (key: string, issuedBefore: number): Effect.Effect<void> =>
       Effect.gen(function* () {
         const until = yield* Ref.get(pausedUntil)
         const now = yield* Clock.currentTimeMillis
         if (until > now) yield* Effect.sleep(Duration.millis(until - now))
-        const outcome = yield* Effect.scoped(
-          Effect.flatMap(sessions.manager(key), (manager) =>
-            internalManager.internalsOf.get(manager)!.keepAlive(issuedBefore)
-          )
-        ).pipe(Effect.either)
-        if (outcome._tag === "Right") {
+        const attempt = Effect.either(onManager(key, (internals) => internals.keepAlive(issuedBefore)))
+        let outcome = yield* attempt
+        if (Either.isLeft(outcome) && outcome.left._tag === "NetworkError" && outcome.left.retryAfter !== undefined) {
+          // the endpoint asked to wait: the whole sweep waits, then this session is tried once more
+          const retryAfter = outcome.left.retryAfter
+          const retryAt = (yield* Clock.currentTimeMillis) + Duration.toMillis(retryAfter)
+          yield* Ref.update(pausedUntil, (current) => Math.max(current, retryAt))
+          yield* Effect.sleep(retryAfter)
+          outcome = yield* attempt
+        }
+        if (Either.isRight(outcome)) {
           if (outcome.right === "KeptAlive") counts.keptAlive++
           else counts.skipped++
-          return
-        }
-        const error = outcome.left
-        if (error._tag === "InvalidGrant") {
-          counts.rejected++
-          return
-        }
-        if (error._tag === "NetworkError" && error.retryAfter !== undefined) {
-          // the endpoint asked to wait: the whole sweep waits, then this session is tried once more
-          const retryAt = (yield* Clock.currentTimeMillis) + Duration.toMillis(error.retryAfter)
-          yield* Ref.update(pausedUntil, (current) => Math.max(current, retryAt))
-          yield* Effect.sleep(error.retryAfter)
-          return yield* keepAliveOnce(key, issuedBefore)
-        }
-        counts.failed++
+        } else if (outcome.left._tag === "InvalidGrant") counts.rejected++
+        else counts.failed++
       })
-
-    /** The second try after a `Retry-After`: counted as it ends, without another pause. */
-    const keepAliveOnce = (key: string, issuedBefore: number): Effect.Effect<void> =>
-      Effect.scoped(
-        Effect.flatMap(sessions.manager(key), (manager) =>
-          internalManager.internalsOf.get(manager)!.keepAlive(issuedBefore)
-        )
-      ).pipe(
-        Effect.match({
-          onFailure: (error: Errors.RefreshError | TokenStoreError | Errors.NoToken) => {
-            if (error._tag === "InvalidGrant") counts.rejected++
-            else counts.failed++
-          },
-          onSuccess: (outcome) => {
-            if (outcome === "KeptAlive") counts.keptAlive++
-            else counts.skipped++
-          }
-        })
-      )
 
     const visit = (key: string): Effect.Effect<void, TokenStoreError> =>
       Effect.gen(function* () {
@@ -173,13 +151,7 @@ export const sweep = (
             const already =
               Option.isSome(stored.value.endingReported) &&
               stored.value.endingReported.value.epochMillis === endsAt.epochMillis
-            if (!already) {
-              yield* Effect.scoped(
-                Effect.flatMap(sessions.manager(key), (manager) =>
-                  internalManager.internalsOf.get(manager)!.reportEnding(endsAt.epochMillis)
-                )
-              )
-            }
+            if (!already) yield* onManager(key, (internals) => internals.reportEnding(endsAt.epochMillis))
           }
         }
         if (Option.isNone(keepAliveAfter)) return
@@ -187,13 +159,12 @@ export const sweep = (
         if (tokens.issuedAt.epochMillis < issuedBefore) yield* keepAlive(key, issuedBefore)
       })
 
-    let after: string | undefined = undefined
-    for (;;) {
-      const keys: ReadonlyArray<string> = yield* store.keys({ after, limit: pageSize })
-      yield* Effect.forEach(keys, visit, { concurrency, discard: true })
-      if (keys.length < pageSize) break
-      after = keys[keys.length - 1]
-    }
+    // a page at a time, as `TokenStore.allKeys` reads them (never every key at once)
+    yield* Effect.provideService(
+      Stream.runDrain(Stream.mapEffect(allKeys({ pageSize }), visit, { concurrency, unordered: true })),
+      TokenStore,
+      store
+    )
     return { ...counts, durationMillis: (yield* Clock.currentTimeMillis) - started }
   })
 

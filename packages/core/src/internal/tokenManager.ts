@@ -114,6 +114,11 @@ export const makeWith = Effect.fnUntraced(function* (options: TokenManager.Optio
           )
         })
     })
+  /** A failed refresh, counted by its outcome (a `NoToken` is no refresh: not counted). */
+  const countFailure = (error: { readonly _tag: string }) => {
+    const outcome = Metrics.outcomeOf(error)
+    return outcome === undefined ? Effect.void : countRefresh(outcome)
+  }
 
   const minInterval = Duration.toMillis(Duration.decode(options?.minRefreshInterval ?? "1 second"))
   // a token is used for at least `minRefreshInterval` after it was issued: `expires_in: 0` cannot make every call refresh
@@ -308,10 +313,7 @@ export const makeWith = Effect.fnUntraced(function* (options: TokenManager.Optio
       )
       .pipe(
         Effect.tapBoth({
-          onFailure: (error) => {
-            const outcome = Metrics.outcomeOf(error)
-            return outcome === undefined ? Effect.void : countRefresh(outcome)
-          },
+          onFailure: countFailure,
           onSuccess: () => countRefresh(refreshCount === refreshedBefore ? "adopted" : "ok")
         })
       )
@@ -421,10 +423,7 @@ export const makeWith = Effect.fnUntraced(function* (options: TokenManager.Optio
       )
       .pipe(
         Effect.tapBoth({
-          onFailure: (error) => {
-            const outcome = Metrics.outcomeOf(error)
-            return outcome === undefined ? Effect.void : countRefresh(outcome)
-          },
+          onFailure: countFailure,
           onSuccess: (outcome) => (outcome === "KeptAlive" ? countRefresh("ok") : Effect.void)
         })
       )
