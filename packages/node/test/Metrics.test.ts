@@ -4,7 +4,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Session, TokenRefresher, TokenSessions, TokenStore } from "@token-refresher/core"
 import { FakeAuthorizationServer } from "@token-refresher/testing/node"
 import { PrometheusExporter } from "@opentelemetry/exporter-prometheus"
-import { Effect, Layer, Redacted } from "effect"
+import { Effect, Layer } from "effect"
 import * as Http from "node:http"
 import type { AddressInfo } from "node:net"
 
@@ -37,11 +37,9 @@ describe("metrics, exported to Prometheus", () => {
         const Sessions = TokenSessions.layer().pipe(
           Layer.provide(Layer.succeed(TokenStore.TokenStore, store)),
           Layer.provide(
-            TokenRefresher.layer({
-              tokenUrl: server.tokenUrl,
-              clientId: FakeAuthorizationServer.confidentialClient.clientId,
-              clientSecret: Redacted.make(FakeAuthorizationServer.confidentialClient.clientSecret!)
-            }).pipe(Layer.provide(NodeHttpClient.layerUndici))
+            TokenRefresher.layer(FakeAuthorizationServer.confidentialOptions(server.url)).pipe(
+              Layer.provide(NodeHttpClient.layerUndici)
+            )
           )
         )
         yield* Effect.gen(function* () {

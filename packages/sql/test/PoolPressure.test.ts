@@ -80,9 +80,7 @@ const storm = (options: {
       TokenSessions.layer().pipe(
         Layer.provide(
           TokenRefresher.layer({
-            tokenUrl: server.tokenUrl,
-            clientId: FakeAuthorizationServer.confidentialClient.clientId,
-            clientSecret: Redacted.make(FakeAuthorizationServer.confidentialClient.clientSecret!),
+            ...FakeAuthorizationServer.confidentialOptions(server.url),
             timeout: tokenTimeout
           }).pipe(Layer.provide(NodeHttpClient.layerUndici))
         ),

@@ -377,6 +377,21 @@ export class ListenError extends Schema.TaggedError<ListenError>("@token-refresh
 export const confidentialClient: Client = { clientId: "fake-client-id", clientSecret: "fake-client-secret" }
 
 /**
+ * The `TokenRefresher` options of {@link confidentialClient} at the fake server whose `url` is given (a child process
+ * gets it as an argument): its token endpoint, client id and secret.
+ *
+ * @since 0.5.0
+ * @category constants
+ */
+export const confidentialOptions = (
+  url: string
+): { readonly tokenUrl: string; readonly clientId: string; readonly clientSecret: Redacted.Redacted<string> } => ({
+  tokenUrl: `${url}/api/token`,
+  clientId: confidentialClient.clientId,
+  clientSecret: Redacted.make(confidentialClient.clientSecret!)
+})
+
+/**
  * The default public (PKCE) client.
  *
  * @since 0.1.0

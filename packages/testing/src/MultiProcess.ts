@@ -14,11 +14,10 @@ import * as Effect from "effect/Effect"
 import * as Equal from "effect/Equal"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import * as assert from "node:assert/strict"
 import { spawn } from "node:child_process"
-import { confidentialClient, type Service as FakeServer } from "./FakeAuthorizationServer.js"
+import { confidentialOptions, type Service as FakeServer } from "./FakeAuthorizationServer.js"
 
 /**
  * How a child process ended, and what it printed.
@@ -268,13 +267,7 @@ export const worker = <E>(
 ): Effect.Effect<void> => {
   const [accountsUrl, millis, callerCount, leeway, ...storeArgs] = process.argv.slice(2)
   const manager = TokenManager.layer({ leeway: `${Number(leeway)} millis` }).pipe(
-    Layer.provide(
-      TokenRefresher.layer({
-        tokenUrl: `${accountsUrl}/api/token`,
-        clientId: confidentialClient.clientId,
-        clientSecret: Redacted.make(confidentialClient.clientSecret!)
-      })
-    ),
+    Layer.provide(TokenRefresher.layer(confidentialOptions(accountsUrl!))),
     Layer.provide(store(storeArgs))
   )
   return callers({
