@@ -27,6 +27,7 @@ import * as Layer from "effect/Layer"
 import * as Match from "effect/Match"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
+import * as Stream from "effect/Stream"
 import { sanitize, SessionsRejected } from "./errors.js"
 import { login } from "./login.js"
 import { clientFlags, type Location, locate, type Settings, settings } from "./settings.js"
@@ -411,20 +412,16 @@ const sessions = Command.make("sessions", { state: stateOption, json: jsonOption
     Effect.gen(function* () {
       const names = { seeded: "Seeded", active: "Active", rejected: "Rejected" } as const
       const state = Option.map(flags.state, (name) => names[name])
-      const store = yield* TokenStore.TokenStore
-      let after: string | undefined = undefined
-      for (;;) {
-        const keys: ReadonlyArray<string> = yield* store.keys({ after, limit: 1000 })
-        for (const key of keys) {
-          const stored = yield* store.get(key)
-          if (Option.isNone(stored)) continue
-          const status = TokenSessions.statusOf(key, stored.value)
-          if (Option.isSome(state) && status.state !== state.value) continue
-          yield* Console.log(flags.json ? sessionJson(status) : sessionLine(status))
-        }
-        if (keys.length < 1000) break
-        after = keys[keys.length - 1]
-      }
+      yield* TokenStore.allKeys().pipe(
+        Stream.mapEffect((key) =>
+          Effect.map(
+            TokenStore.get(key),
+            Option.map((session) => TokenSessions.statusOf(key, session))
+          )
+        ),
+        Stream.filterMap((status) => Option.filter(status, (s) => Option.isNone(state) || s.state === state.value)),
+        Stream.runForEach((status) => Console.log(flags.json ? sessionJson(status) : sessionLine(status)))
+      )
     }).pipe(Effect.provide(NodeTokenStore.layerFile(settings.storePath)))
   )
 ).pipe(
