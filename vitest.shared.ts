@@ -4,7 +4,7 @@ import type { UserWorkspaceConfig } from "vitest/config"
 
 const root = path.dirname(fileURLToPath(import.meta.url))
 
-const packages = ["core", "spotify", "providers", "node", "testing", "cli", "sql", "redis"] as const
+const packages = ["core", "spotify", "providers", "node", "testing", "cli", "sql", "redis", "browser"] as const
 
 /**
  * Workspace packages resolve to their sources, so tests run on a fresh clone without a build.
@@ -27,6 +27,7 @@ export const project = (name: (typeof packages)[number]): UserWorkspaceConfig =>
     name,
     root: path.join(root, "packages", name),
     include: ["test/**/*.test.ts"],
+    exclude: ["test/**/*.browser.test.ts"],
     sequence: { concurrent: false },
     fileParallelism: false,
     testTimeout: 20_000,
@@ -35,4 +36,39 @@ export const project = (name: (typeof packages)[number]): UserWorkspaceConfig =>
   }
 })
 
-export const projects = packages.map(project)
+/** Debian's Chromium, driven by playwright; nothing downloads a browser. */
+export const chromiumPath = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium"
+
+/** The flags Chromium runs with here: headless, offline but for loopback. */
+export const chromiumArgs = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync"
+]
+
+/** The browser package's `*.browser.test.ts`: they run in Chromium (vitest's browser mode), not in Node. */
+export const browserProject: UserWorkspaceConfig = {
+  resolve: { alias },
+  test: {
+    name: "browser (chromium)",
+    root: path.join(root, "packages", "browser"),
+    include: ["test/**/*.browser.test.ts"],
+    sequence: { concurrent: false },
+    fileParallelism: false,
+    testTimeout: 30_000,
+    browser: {
+      enabled: true,
+      provider: "playwright",
+      headless: true,
+      screenshotFailures: false,
+      instances: [{ browser: "chromium", launch: { executablePath: chromiumPath, args: chromiumArgs } }]
+    }
+  }
+}
+
+export const projects = [...packages.map(project), browserProject]

@@ -357,6 +357,9 @@ export const make = (options?: Options): Effect.Effect<Service, never, TokenRefr
         return Effect.zipRight(countLive, entry.refs === 0 ? Scope.close(entry.scope, Exit.void) : Effect.void)
       })
 
+    // news from another instance of the store (another tab): a session written or removed there is read again here
+    if (store.changes !== undefined) yield* Effect.forkScoped(Stream.runForEach(store.changes, forget))
+
     /**
      * A session with a fresh token in memory is answered from there: a map lookup and a clock read. Anything else (no
      * entry, a token to refresh) goes through the session's manager, held for the length of the call.

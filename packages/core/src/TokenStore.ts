@@ -95,6 +95,12 @@ export interface Service {
   readonly withLock: (
     key: string
   ) => <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E | TokenStoreError, R>
+  /**
+   * The keys that another instance of this store wrote or removed (another browser tab, say), as that instance
+   * announces them; absent for a store that hears no such news. `TokenSessions` and `TokenManager` drop what they hold
+   * in memory for a key heard here, so their next call re-reads the store.
+   */
+  readonly changes?: Stream.Stream<string> | undefined
 }
 
 /**
@@ -137,6 +143,8 @@ export interface Backend {
   readonly lockName?: ((key: string) => string) | undefined
   /** How long `withLock` waits for the lock before failing with `TokenStoreError` (`Lock`). Default: 30 seconds. */
   readonly lockTimeout?: Duration.DurationInput | undefined
+  /** As {@link Service.changes}: the keys other instances wrote or removed, for a store that hears of them. */
+  readonly changes?: Stream.Stream<string> | undefined
 }
 
 /**
@@ -175,6 +183,16 @@ export const makeAround: (
     ) => <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E | TokenStoreError, R>
   }
 ) => Effect.Effect<Service, never, Scope.Scope> = internal.makeAround
+
+/**
+ * One page of `sorted` keys as {@link Service.keys} returns it (those under `prefix`, after `after`, at most `limit`):
+ * for a store that lists all its keys and pages them in memory.
+ *
+ * @since 0.6.0
+ * @category utils
+ */
+export const pageOf: (sorted: ReadonlyArray<string>, options: KeysOptions | undefined) => Array<string> =
+  internal.pageOf
 
 /**
  * What {@link layerMemory} takes: a session (kept under {@link defaultKey}) or `[key, session]` pairs. A `TokenSet`

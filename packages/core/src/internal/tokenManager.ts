@@ -6,6 +6,7 @@ import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Ref from "effect/Ref"
+import * as Stream from "effect/Stream"
 import * as Errors from "../Errors.js"
 import * as Session from "../Session.js"
 import { TokenRefresher } from "../TokenRefresher.js"
@@ -442,6 +443,21 @@ export const makeWith = Effect.fnUntraced(function* (options: TokenManager.Optio
         return true
       })
     )
+
+  // news from another instance of the store (another tab): what this manager holds may be stale, so it re-reads.
+  // Under `TokenSessions` (which publishes events) the sessions service listens once for all its managers.
+  const sink = yield* Effect.serviceOption(EventSink)
+  if (store.changes !== undefined && Option.isNone(sink)) {
+    yield* Effect.forkScoped(
+      Stream.runForEach(store.changes, (changed) =>
+        changed === key
+          ? Effect.sync(() => {
+              cell.value = ManagerState.unknown
+            })
+          : Effect.void
+      )
+    )
+  }
 
   internalsOf.set(service, {
     fresh: () => (cell.value._tag === "Fresh" ? cell.value : undefined),

@@ -184,7 +184,8 @@ const makeWith = (backend: TokenStore.Backend, lock: Lock): Effect.Effect<TokenS
       set,
       remove: (key) => withLock(key)(backend.remove(key)),
       keys: (options) => backend.keys(options),
-      withLock
+      withLock,
+      changes: backend.changes
     }
   })
 
