@@ -71,6 +71,12 @@ export interface Options {
    * `/.well-known/oauth-authorization-server`, or none. Default: `openid`.
    */
   readonly discovery?: "openid" | "oauth" | "none" | undefined
+  /**
+   * Answer pages of other origins (CORS), for tests in a browser: preflights get a 204, and every answer carries
+   * `Access-Control-Allow-Origin` for the request's `Origin`. `true` allows any origin; a string allows that origin
+   * only (`http://127.0.0.1:5173`, say). Preflights are not counted in `stats` or `requests`. Default: false.
+   */
+  readonly cors?: boolean | string | undefined
 }
 
 /**
@@ -1034,7 +1040,26 @@ export const make = (options?: Options): Effect.Effect<Service, ListenError, Sco
       send(response, answer)
     }
 
+    const corsOrigin = options?.cors ?? false
+    /** Adds the CORS headers for an allowed `Origin`; answers a preflight, and says so. */
+    const cors = (request: Http.IncomingMessage, response: Http.ServerResponse): boolean => {
+      const origin = request.headers.origin
+      if (corsOrigin === false || origin === undefined || (corsOrigin !== true && origin !== corsOrigin)) return false
+      response.setHeader("access-control-allow-origin", origin)
+      response.setHeader("vary", "Origin")
+      response.setHeader("access-control-expose-headers", "retry-after, www-authenticate, dpop-nonce")
+      if (request.method !== "OPTIONS" || request.headers["access-control-request-method"] === undefined) return false
+      response.writeHead(204, {
+        "access-control-allow-methods": "GET, POST",
+        "access-control-allow-headers": request.headers["access-control-request-headers"] ?? "authorization",
+        "access-control-max-age": "600"
+      })
+      response.end()
+      return true
+    }
+
     const server = Http.createServer((request, response) => {
+      if (cors(request, response)) return
       const chunks: Array<Buffer> = []
       let size = 0
       request.on("data", (chunk: Buffer) => {

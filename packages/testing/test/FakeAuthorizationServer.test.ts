@@ -35,6 +35,57 @@ const withServer = <A, E>(
 ) => Effect.scoped(Effect.flatMap(FakeAuthorizationServer.make(options), f))
 
 describe("FakeAuthorizationServer", () => {
+  it.live("cors: a preflight of an allowed origin gets 204, answers carry its origin, other origins get nothing", () =>
+    withServer(
+      (server) =>
+        Effect.gen(function* () {
+          const preflight = (origin: string) =>
+            Effect.promise(() =>
+              fetch(`${server.url}/v1/me`, {
+                method: "OPTIONS",
+                headers: {
+                  origin,
+                  "access-control-request-method": "GET",
+                  "access-control-request-headers": "authorization"
+                }
+              })
+            )
+          const allowed = yield* preflight("http://127.0.0.1:4000")
+          assert.deepStrictEqual(
+            [
+              allowed.status,
+              allowed.headers.get("access-control-allow-origin"),
+              allowed.headers.get("access-control-allow-methods"),
+              allowed.headers.get("access-control-allow-headers")
+            ],
+            [204, "http://127.0.0.1:4000", "GET, POST", "authorization"]
+          )
+          const other = yield* preflight("http://evil.example")
+          assert.deepStrictEqual([other.status, other.headers.get("access-control-allow-origin")], [404, null])
+
+          const issued = yield* server.issueTokens({ clientId: "fake-public-client-id" })
+          const answer = yield* Effect.promise(() =>
+            fetch(server.tokenUrl, {
+              method: "POST",
+              headers: { origin: "http://127.0.0.1:4000", "content-type": "application/x-www-form-urlencoded" },
+              body: new URLSearchParams({
+                grant_type: "refresh_token",
+                refresh_token: Redacted.value(issued.refreshToken),
+                client_id: "fake-public-client-id"
+              }).toString()
+            })
+          )
+          assert.deepStrictEqual(
+            [answer.status, answer.headers.get("access-control-allow-origin"), answer.headers.get("vary")],
+            [200, "http://127.0.0.1:4000", "Origin"]
+          )
+          // the allowed preflight is not a request; the other origin's, unanswered, is
+          assert.strictEqual((yield* server.stats).requests, 2)
+        }),
+      { cors: "http://127.0.0.1:4000" }
+    )
+  )
+
   it.live("listens on 127.0.0.1 and refreshes with Basic authentication, rotating the refresh token", () =>
     withServer((server) =>
       Effect.gen(function* () {
