@@ -1,5 +1,5 @@
 # Starts the database servers the SQL and Redis tests use, on 127.0.0.1, and exports where they are (and installs
-# libfaketime, which the file lock's clock test preloads into one process):
+# libfaketime, which the file lock's clock test preloads into one process, and Chromium, for the browser tests):
 #   source scripts/test-servers.sh && pnpm test
 # PostgreSQL: the Debian cluster (pg_ctlcluster), a fresh database per run. Redis: installed with apt-get if missing,
 # started without persistence on a free port. Needs root (or sudo rights) for both; CI runs it as root.
@@ -66,6 +66,14 @@ _tr_faketime() {
     _tr_log "faketime could not be installed: the file lock's clock test will be skipped"
 }
 
+_tr_chromium() {
+  # Debian's Chromium, for the browser package's tests (driven by playwright-core; nothing downloads a browser)
+  if [ -x /usr/bin/chromium ]; then return 0; fi
+  _tr_log "installing chromium"
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null 2>&1 ||
+    _tr_log "chromium could not be installed: the browser tests will be skipped"
+}
+
 # Stops the Redis server this script started (PostgreSQL is the system's cluster and stays up).
 stop_test_servers() {
   if [ -n "${TOKEN_REFRESHER_REDIS_PIDFILE:-}" ] && [ -f "$TOKEN_REFRESHER_REDIS_PIDFILE" ]; then
@@ -76,3 +84,4 @@ stop_test_servers() {
 _tr_postgres
 _tr_redis
 _tr_faketime
+_tr_chromium
