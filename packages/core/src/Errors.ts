@@ -171,6 +171,36 @@ export class DecodeError extends Schema.TaggedError<DecodeError>("@token-refresh
 }
 
 /**
+ * A device login (RFC 8628) that did not end with tokens: the user denied it (`Denied`: `access_denied`), its code
+ * expired before the user approved it (`Expired`: `expired_token`, or the end of `expiresIn`), or the provider has no
+ * device authorization endpoint (`Unsupported`).
+ *
+ * @since 0.6.0
+ * @category errors
+ */
+export class DeviceAuthorizationError extends Schema.TaggedError<DeviceAuthorizationError>(
+  "@token-refresher/core/DeviceAuthorizationError"
+)("DeviceAuthorizationError", {
+  reason: Schema.Literal("Expired", "Denied", "Unsupported"),
+  /** The provider's name. */
+  provider: Schema.String,
+  /** The server's `error_description`, when it sent one. */
+  description: Schema.optional(Schema.String)
+}) {
+  override get message(): string {
+    const said = this.description === undefined ? "" : ` (${this.description})`
+    switch (this.reason) {
+      case "Expired":
+        return `The device login at ${this.provider} expired before the user approved it${said}: start it again.`
+      case "Denied":
+        return `The user denied the device login at ${this.provider}${said}.`
+      case "Unsupported":
+        return `${this.provider} has no device authorization endpoint: log in with a browser instead.`
+    }
+  }
+}
+
+/**
  * Every way a refresh can fail.
  *
  * @since 0.1.0

@@ -23,6 +23,8 @@ export type Grant = Data.TaggedEnum<{
     readonly refreshToken: Redacted.Redacted<string>
     readonly scope: ReadonlyArray<string>
     readonly previous: Option.Option<TokenSet>
+    /** The DPoP key of the refresh token when `previous` has none (a seeded DPoP-bound token). */
+    readonly dpopKey?: Redacted.Redacted<string> | undefined
   }
   AuthorizationCode: {
     readonly code: Redacted.Redacted<string>
@@ -31,6 +33,11 @@ export type Grant = Data.TaggedEnum<{
   }
   ClientCredentials: {
     readonly scope: ReadonlyArray<string>
+  }
+  DeviceCode: {
+    readonly deviceCode: Redacted.Redacted<string>
+    /** With DPoP: the key made for the device login (`DeviceAuthorization.dpopKey`). */
+    readonly dpopKey?: Redacted.Redacted<string> | undefined
   }
 }>
 
@@ -59,6 +66,15 @@ export const AuthorizationCode = constructors.AuthorizationCode
  * @category constructors
  */
 export const ClientCredentials = constructors.ClientCredentials
+
+/**
+ * A device's poll for the tokens of a device login (RFC 8628 §3.4): `TokenRefresher.pollDeviceToken` sends it until
+ * the user has approved.
+ *
+ * @since 0.6.0
+ * @category constructors
+ */
+export const DeviceCode = constructors.DeviceCode
 
 /**
  * Whether a grant is of the given kind.

@@ -18,12 +18,20 @@ import * as internal from "./internal/provider.js"
  *
  * - `client_secret_basic`: `Authorization: Basic base64(urlencode(id):urlencode(secret))`.
  * - `client_secret_post`: `client_id` and `client_secret` in the form body.
+ * - `private_key_jwt`: a JWT signed with the client's private key (`clientAssertionKey`), in the body as
+ *   `client_assertion` (RFC 7523 §2.2, OpenID Connect Core §9).
+ * - `client_secret_jwt`: the same JWT, signed with `clientSecret` (HS256).
  * - `none`: a public client (PKCE): `client_id` in the body, no secret.
  *
  * @since 0.3.0
  * @category models
  */
-export type AuthMethod = "client_secret_basic" | "client_secret_post" | "none"
+export type AuthMethod =
+  | "client_secret_basic"
+  | "client_secret_post"
+  | "private_key_jwt"
+  | "client_secret_jwt"
+  | "none"
 
 /**
  * A provider's answer as it came: the status, the headers (lower-case names) and the body, parsed as JSON when it is
@@ -67,6 +75,18 @@ export interface Provider {
   readonly authorizeUrl?: string | undefined
   /** The RFC 7009 revocation endpoint, when the provider has one. */
   readonly revocationUrl?: string | undefined
+  /** The RFC 8628 device authorization endpoint, where a device flow starts, when the provider has one. */
+  readonly deviceAuthorizationUrl: Option.Option<string>
+  /**
+   * The issuer (discovery's `issuer`), when known: the audience of a client assertion (`private_key_jwt`,
+   * `client_secret_jwt`); without it, the token endpoint is.
+   */
+  readonly issuer?: string | undefined
+  /**
+   * The client authentication methods the server lists (discovery's `token_endpoint_auth_methods_supported`), when
+   * known: a `TokenRefresher` configured with another method (but `none`) fails with a `ConfigError`.
+   */
+  readonly authMethodsSupported?: ReadonlyArray<string> | undefined
   /** How a confidential client authenticates by default. Default: `client_secret_basic`. */
   readonly authMethod?: Exclude<AuthMethod, "none"> | undefined
   /** Whether a refresh returns a new refresh token that replaces the old one. */
@@ -95,14 +115,16 @@ export interface Provider {
  * @category constructors
  */
 export const make = (
-  provider: Omit<Provider, "rotatesRefreshTokens" | "refreshTokenIdleTimeout"> & {
+  provider: Omit<Provider, "rotatesRefreshTokens" | "refreshTokenIdleTimeout" | "deviceAuthorizationUrl"> & {
     readonly rotatesRefreshTokens?: boolean | undefined
     readonly refreshTokenIdleTimeout?: Duration.DurationInput | undefined
+    readonly deviceAuthorizationUrl?: string | undefined
   }
 ): Provider => ({
   ...provider,
   rotatesRefreshTokens: provider.rotatesRefreshTokens ?? false,
-  refreshTokenIdleTimeout: Option.map(Option.fromNullable(provider.refreshTokenIdleTimeout), Duration.decode)
+  refreshTokenIdleTimeout: Option.map(Option.fromNullable(provider.refreshTokenIdleTimeout), Duration.decode),
+  deviceAuthorizationUrl: Option.fromNullable(provider.deviceAuthorizationUrl)
 })
 
 /**

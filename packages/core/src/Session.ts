@@ -9,6 +9,7 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import { InvalidGrant } from "./Errors.js"
+import { DpopKey } from "./internal/jwk.js"
 import { TokenSet } from "./TokenSet.js"
 
 const RedactedToken = Schema.Redacted(Schema.String)
@@ -23,7 +24,11 @@ const RedactedToken = Schema.Redacted(Schema.String)
 export class Seeded extends Schema.TaggedClass<Seeded>("@token-refresher/core/Session/Seeded")("Seeded", {
   refreshToken: RedactedToken,
   /** When the token was put in the store. */
-  seededAt: Schema.DateTimeUtc
+  seededAt: Schema.DateTimeUtc,
+  /** The DPoP key the refresh token is bound to, for an imported DPoP-bound token. Since 0.6.0. */
+  dpopKey: Schema.optionalWith(DpopKey, { as: "Option", exact: true }).pipe(
+    Schema.withConstructorDefault(() => Option.none<Redacted.Redacted<string>>())
+  )
 }) {}
 
 /**
@@ -91,16 +96,47 @@ export const Session: Schema.Union<[typeof Seeded, typeof Active, typeof Rejecte
 export const SessionFromJson: Schema.Schema<Session, string> = Schema.parseJson(Session)
 
 /**
- * A session seeded from a bare refresh token (a string or a `Redacted`). `seededAt` defaults to now.
+ * What {@link seeded} takes besides the token: when it was seeded, and the DPoP key of a DPoP-bound refresh token.
+ *
+ * @since 0.6.0
+ * @category models
+ */
+export interface SeededOptions {
+  /** Default: now. */
+  readonly seededAt?: DateTime.DateTime.Input | undefined
+  /** The private JWK (as JSON) the refresh token is bound to: its refreshes are made with this key. */
+  readonly dpopKey?: Redacted.Redacted<string> | undefined
+}
+
+/**
+ * A session seeded from a bare refresh token (a string or a `Redacted`): `seeded(token)`, `seeded(token, seededAt)`,
+ * or `seeded(token, { seededAt, dpopKey })` for a DPoP-bound refresh token imported with its key.
  *
  * @since 0.4.0
  * @category constructors
  */
-export const seeded = (refreshToken: Redacted.Redacted<string> | string, seededAt?: DateTime.DateTime.Input): Seeded =>
-  new Seeded({
+export const seeded = (
+  refreshToken: Redacted.Redacted<string> | string,
+  options?: DateTime.DateTime.Input | SeededOptions
+): Seeded => {
+  const isOptions =
+    typeof options === "object" &&
+    options !== null &&
+    !(options instanceof Date) &&
+    !DateTime.isDateTime(options) &&
+    ("seededAt" in options || "dpopKey" in options)
+  const seededOptions: SeededOptions = isOptions
+    ? (options as SeededOptions)
+    : { seededAt: options as DateTime.DateTime.Input | undefined }
+  return new Seeded({
     refreshToken: typeof refreshToken === "string" ? Redacted.make(refreshToken) : refreshToken,
-    seededAt: seededAt === undefined ? DateTime.unsafeNow() : DateTime.toUtc(DateTime.unsafeMake(seededAt))
+    seededAt:
+      seededOptions.seededAt === undefined
+        ? DateTime.unsafeNow()
+        : DateTime.toUtc(DateTime.unsafeMake(seededOptions.seededAt)),
+    dpopKey: Option.fromNullable(seededOptions.dpopKey)
   })
+}
 
 /**
  * A working session holding `tokens`.

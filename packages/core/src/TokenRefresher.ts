@@ -8,11 +8,13 @@ import type * as HttpClient from "@effect/platform/HttpClient"
 import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
+import type * as DateTime from "effect/DateTime"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import type * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
-import type { RefreshError, RevokeError } from "./Errors.js"
+import type { DeviceAuthorizationError, RefreshError, RevokeError } from "./Errors.js"
 import type * as Grant from "./Grant.js"
 import * as internal from "./internal/tokenRefresher.js"
 import type * as Provider from "./Provider.js"
@@ -65,8 +67,26 @@ export interface Options {
   readonly clientId: string
   /** The client secret of a confidential client. Omit it for a public (PKCE) client. */
   readonly clientSecret?: Redacted.Redacted<string> | undefined
-  /** Default: the provider's method (else `client_secret_basic`) with a secret, `none` without. */
+  /**
+   * Default: `private_key_jwt` with a `clientAssertionKey`; else the provider's method (else `client_secret_basic`)
+   * with a secret; `none` without either.
+   */
   readonly authMethod?: AuthMethod | undefined
+  /**
+   * `private_key_jwt`'s signing key: a PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----`) or a private JWK as JSON. It never
+   * appears in an error, a log, a span or a stored value.
+   */
+  readonly clientAssertionKey?: Redacted.Redacted<string> | undefined
+  /** `private_key_jwt`'s algorithm. Default: `ES256` for an EC key, `RS256` for RSA, `EdDSA` for Ed25519. */
+  readonly clientAssertionAlg?: "ES256" | "RS256" | "PS256" | "EdDSA" | undefined
+  /** The `kid` of the assertion's header. Default: the JWK's `kid`, else none. */
+  readonly clientAssertionKid?: string | undefined
+  /**
+   * DPoP (RFC 9449): each session gets a key pair at its first grant, kept with its tokens (`TokenSet.dpopKey`), and
+   * every token, revocation and device request carries a proof. `BearerAuth` then sends `Authorization: DPoP` with a
+   * proof. Default: off. `alg` default: `ES256`.
+   */
+  readonly dpop?: boolean | { readonly alg?: "ES256" | "EdDSA" | undefined } | undefined
   /**
    * The longest answer read, in bytes: a longer one is a `DecodeError` with reason `TooLarge`, and reading stops
    * there. Default: 1 MB (1,048,576).
@@ -92,6 +112,11 @@ export interface RefreshOptions {
    * `invalid_grant` after that end says so (`InvalidGrant.refreshTokenExpiredAt`). `TokenManager` passes them.
    */
   readonly previous?: TokenSet | undefined
+  /**
+   * With DPoP: the key the refresh token is bound to, when there is no `previous` set to carry it (a seeded token
+   * imported with `Session.seeded(token, { dpopKey })`). `TokenManager` passes it.
+   */
+  readonly dpopKey?: Redacted.Redacted<string> | undefined
 }
 
 /**
@@ -114,6 +139,8 @@ export interface ClientCredentialsOptions {
 export interface RevokeOptions {
   /** Which kind of token it is (RFC 7009 §2.1 `token_type_hint`). Default: no hint. */
   readonly hint?: "refresh_token" | "access_token" | undefined
+  /** With DPoP: the key of the session whose token is revoked. Default: a new key for this request. */
+  readonly dpopKey?: Redacted.Redacted<string> | undefined
 }
 
 /**
@@ -129,6 +156,43 @@ export interface CodeExchange {
   readonly redirectUri: string
   /** The PKCE verifier whose challenge the authorization request sent. */
   readonly codeVerifier?: Redacted.Redacted<string> | undefined
+}
+
+/**
+ * A device login in progress (RFC 8628 §3.2): show `userCode` and `verificationUri` to the user, then
+ * `pollDeviceToken` until they approve.
+ *
+ * @since 0.6.0
+ * @category models
+ */
+export interface DeviceAuthorization {
+  /** The code the device polls with: never shown. */
+  readonly deviceCode: Redacted.Redacted<string>
+  /** The code the user types on the verification page. */
+  readonly userCode: string
+  /** The page where the user types `userCode`. */
+  readonly verificationUri: string
+  /** The same page with the code filled in (for a QR code, say), when the server gives one. */
+  readonly verificationUriComplete: Option.Option<string>
+  /** How long the codes live. */
+  readonly expiresIn: Duration.Duration
+  /** How long to wait between polls: the server's, else 5 seconds. */
+  readonly interval: Duration.Duration
+  /** When the codes expire (by the Effect `Clock` when they were asked for). */
+  readonly expiresAt: DateTime.Utc
+  /** With DPoP: the key made for this login, which its tokens will be bound to. */
+  readonly dpopKey: Option.Option<Redacted.Redacted<string>>
+}
+
+/**
+ * The options of `deviceAuthorization`.
+ *
+ * @since 0.6.0
+ * @category models
+ */
+export interface DeviceAuthorizationOptions {
+  /** The scopes to ask for. Default: the server's default for the client. */
+  readonly scope?: ReadonlyArray<string> | undefined
 }
 
 /**
@@ -164,6 +228,23 @@ export interface Service {
    * `RevocationUnsupported` when the provider has no such endpoint (see `provider.revocationUrl`).
    */
   readonly revoke: (token: Redacted.Redacted<string>, options?: RevokeOptions) => Effect.Effect<void, RevokeError>
+  /**
+   * Starts a device login (RFC 8628 §3.1) at the provider's device authorization endpoint, with the same client
+   * authentication as the token endpoint. Fails with `DeviceAuthorizationError` (`Unsupported`) when the provider has
+   * none (`provider.deviceAuthorizationUrl`).
+   */
+  readonly deviceAuthorization: (
+    options?: DeviceAuthorizationOptions
+  ) => Effect.Effect<DeviceAuthorization, RefreshError | DeviceAuthorizationError>
+  /**
+   * Polls the token endpoint for a device login's tokens (RFC 8628 §3.4): one poll every `interval` (the first after
+   * one `interval`), 5 seconds more after each `slow_down`, and on after `authorization_pending`. `access_denied`
+   * fails with `DeviceAuthorizationError` `Denied`; `expired_token` or the end of `expiresIn` with `Expired`. The
+   * waits are `Effect.sleep`, so `TestClock` drives them.
+   */
+  readonly pollDeviceToken: (
+    authorization: DeviceAuthorization
+  ) => Effect.Effect<TokenSet, RefreshError | DeviceAuthorizationError>
   /** The provider this service talks to, with `tokenUrl` and `revocationUrl` as configured. */
   readonly provider: Provider.Provider
 }
@@ -277,3 +358,25 @@ export const revoke = (
   options?: RevokeOptions
 ): Effect.Effect<void, RevokeError, TokenRefresher> =>
   Effect.flatMap(TokenRefresher, (service) => service.revoke(token, options))
+
+/**
+ * Starts a device login, with the `TokenRefresher` in context.
+ *
+ * @since 0.6.0
+ * @category accessors
+ */
+export const deviceAuthorization = (
+  options?: DeviceAuthorizationOptions
+): Effect.Effect<DeviceAuthorization, RefreshError | DeviceAuthorizationError, TokenRefresher> =>
+  Effect.flatMap(TokenRefresher, (service) => service.deviceAuthorization(options))
+
+/**
+ * Polls for a device login's tokens, with the `TokenRefresher` in context.
+ *
+ * @since 0.6.0
+ * @category accessors
+ */
+export const pollDeviceToken = (
+  authorization: DeviceAuthorization
+): Effect.Effect<TokenSet, RefreshError | DeviceAuthorizationError, TokenRefresher> =>
+  Effect.flatMap(TokenRefresher, (service) => service.pollDeviceToken(authorization))

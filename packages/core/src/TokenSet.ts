@@ -8,6 +8,7 @@ import * as Duration from "effect/Duration"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
+import { DpopKey } from "./internal/jwk.js"
 
 const RedactedToken = Schema.Redacted(Schema.String)
 
@@ -58,7 +59,13 @@ export class TokenSet extends Schema.Class<TokenSet>("@token-refresher/core/Toke
    * When the refresh token stops working whatever the refreshes: from the server's `refresh_token_expires_in`, or
    * from the provider's documented policy (`Provider.refreshTokenLifetime`). `None` when no end is known.
    */
-  refreshTokenExpiresAt: optionalField(Schema.DateTimeUtc)
+  refreshTokenExpiresAt: optionalField(Schema.DateTimeUtc),
+  /**
+   * The session's DPoP key (RFC 9449), the private JWK as JSON: set by every grant made with `dpop` on, and used by
+   * the next refresh and by `BearerAuth`. Stored with the tokens (and sealed with them under `TokenStore.encrypted`).
+   * `None` without DPoP. Since 0.6.0.
+   */
+  dpopKey: optionalField(DpopKey)
 }) {
   /**
    * When the access token should be refreshed, in epoch milliseconds: `expiresAt - leeway`, where the leeway is at

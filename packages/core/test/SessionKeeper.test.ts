@@ -124,7 +124,8 @@ describe("SessionKeeper.sweep", () => {
         name: "idle-90",
         tokenUrl,
         rotatesRefreshTokens: false,
-        refreshTokenIdleTimeout: Option.some(Duration.days(90))
+        refreshTokenIdleTimeout: Option.some(Duration.days(90)),
+        deviceAuthorizationUrl: Option.none()
       }
       // half of 90 days: day 150 is not due, day 100 is
       const kept = yield* onDay200(

@@ -24,6 +24,9 @@ describe("Provider.discover (real HTTP against the fake server)", () => {
         revocationUrl: `${server.url}/revoke`,
         // the document lists private_key_jwt first, which this library does not implement
         authMethod: "client_secret_basic",
+        deviceAuthorizationUrl: Option.some(`${server.url}/device/code`),
+        issuer: server.issuer,
+        authMethodsSupported: ["private_key_jwt", "client_secret_basic", "client_secret_post"],
         rotatesRefreshTokens: false,
         refreshTokenIdleTimeout: Option.none()
       })

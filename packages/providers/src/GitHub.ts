@@ -64,6 +64,8 @@ export const provider: Provider.Provider = Provider.make({
   tokenUrl: "https://github.com/login/oauth/access_token",
   authorizeUrl: "https://github.com/login/oauth/authorize",
   authMethod: "client_secret_post",
+  // https://docs.github.com/en/apps/oauth-apps/building-oauth-apps/authorizing-oauth-apps#device-flow
+  deviceAuthorizationUrl: "https://github.com/login/device/code",
   rotatesRefreshTokens: true,
   normalize
 })

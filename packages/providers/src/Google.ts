@@ -37,6 +37,8 @@ export const provider: Provider.Provider = Provider.make({
   tokenUrl: "https://oauth2.googleapis.com/token",
   authorizeUrl: "https://accounts.google.com/o/oauth2/v2/auth",
   revocationUrl: "https://oauth2.googleapis.com/revoke",
+  // https://developers.google.com/identity/protocols/oauth2/limited-input-device
+  deviceAuthorizationUrl: "https://oauth2.googleapis.com/device/code",
   authMethod: "client_secret_post",
   rotatesRefreshTokens: false,
   refreshTokenIdleTimeout: "180 days"

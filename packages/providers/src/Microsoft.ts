@@ -40,6 +40,8 @@ export const provider = (tenant = "common"): Provider.Provider => {
     name: "microsoft",
     tokenUrl: `${base}/token`,
     authorizeUrl: `${base}/authorize`,
+    // https://learn.microsoft.com/entra/identity-platform/v2-oauth2-device-code
+    deviceAuthorizationUrl: `${base}/devicecode`,
     authMethod: "client_secret_post",
     rotatesRefreshTokens: true,
     refreshTokenLifetime: { from: "issue", length: { days: 90 } },

@@ -36,7 +36,9 @@ describe("Spotify", () => {
       rotatesRefreshTokens: true,
       refreshTokenLifetime: { from: "authorization", length: { months: 6 } },
       // Spotify documents no idle timeout
-      refreshTokenIdleTimeout: Option.none()
+      refreshTokenIdleTimeout: Option.none(),
+      // nor a device flow
+      deviceAuthorizationUrl: Option.none()
     })
   })
 

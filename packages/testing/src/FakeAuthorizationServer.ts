@@ -77,6 +77,10 @@ export interface Options {
    * only (`http://127.0.0.1:5173`, say). Preflights are not counted in `stats` or `requests`. Default: false.
    */
   readonly cors?: boolean | string | undefined
+  /** The device flow's polling `interval` (whole seconds, RFC 8628 §3.2). Default: 5 seconds. */
+  readonly deviceInterval?: Duration.DurationInput | undefined
+  /** How long a device code lives (`expires_in`). Default: 10 minutes. */
+  readonly deviceCodeLifetime?: Duration.DurationInput | undefined
 }
 
 /**
@@ -317,6 +321,13 @@ export interface Service {
   readonly authorizeUrl: string
   /** The RFC 7009 revocation endpoint, `<url>/revoke`. */
   readonly revocationUrl: string
+  /** The RFC 8628 device authorization endpoint, `<url>/device/code`. */
+  readonly deviceAuthorizationUrl: string
+  /**
+   * Approves the device login of `userCode` as the user would on the verification page (`approve: false` denies it):
+   * the device's next poll gets tokens (or `access_denied`). `false` when no pending login has that code.
+   */
+  readonly approveDevice: (userCode: string, options?: { readonly approve?: boolean | undefined }) => Effect.Effect<boolean>
   /** The issuer of the discovery documents: `url`. */
   readonly issuer: string
   /** `<url>/v1`: use it as the Web API URL. */
@@ -451,6 +462,8 @@ const MAX_BODY_BYTES = 64 * 1024
 
 const randomToken = (prefix: string) => `${prefix}-${Crypto.randomBytes(24).toString("base64url")}`
 
+const deviceCodeGrantType = "urn:ietf:params:oauth:grant-type:device_code"
+
 const isLoopbackRedirect = (uri: string): boolean => {
   try {
     const url = new URL(uri)
@@ -511,6 +524,25 @@ export const make = (options?: Options): Effect.Effect<Service, ListenError, Sco
     const refreshTokens = new Map<string, RefreshRecord>()
     const accessTokens = new Map<string, AccessRecord>()
     const codes = new Map<string, CodeRecord>()
+    /** Device logins by device code (RFC 8628). */
+    const devices = new Map<
+      string,
+      {
+        readonly clientId: string
+        readonly userCode: string
+        readonly scope: string
+        readonly expiresAt: number
+        state: "pending" | "approved" | "denied" | "used"
+        lastPoll: number
+      }
+    >()
+    const deviceIntervalSeconds = Math.max(
+      1,
+      Math.round(Duration.toSeconds(Duration.decode(options?.deviceInterval ?? "5 seconds")))
+    )
+    const deviceLifetimeSeconds = Math.round(
+      Duration.toSeconds(Duration.decode(options?.deviceCodeLifetime ?? "10 minutes"))
+    )
     const faults: Array<Fault> = []
     const recorded: Array<RecordedRequest> = []
     const stats = {
@@ -792,8 +824,14 @@ export const make = (options?: Options): Effect.Effect<Service, ListenError, Sco
               authorization_endpoint: `${publicUrl}/authorize`,
               token_endpoint: `${publicUrl}/api/token`,
               revocation_endpoint: `${publicUrl}/revoke`,
+              device_authorization_endpoint: `${publicUrl}/device/code`,
               token_endpoint_auth_methods_supported: ["private_key_jwt", "client_secret_basic", "client_secret_post"],
-              grant_types_supported: ["authorization_code", "refresh_token", "client_credentials"],
+              grant_types_supported: [
+                "authorization_code",
+                "refresh_token",
+                "client_credentials",
+                "urn:ietf:params:oauth:grant-type:device_code"
+              ],
               response_types_supported: ["code"],
               code_challenge_methods_supported: ["S256"]
             }
@@ -825,10 +863,69 @@ export const make = (options?: Options): Effect.Effect<Service, ListenError, Sco
         }
         case "client_credentials":
           return { ...clientCredentialsGrant(authenticated.client, form), ...who, grantType }
+        case deviceCodeGrantType:
+          return { ...deviceGrant(authenticated.client, form), ...who, grantType }
         case undefined:
           return { ...fail("unsupported_grant_type", "grant_type parameter is missing"), ...who }
         default:
           return { ...fail("unsupported_grant_type", "Unsupported grant type"), ...who, grantType }
+      }
+    }
+
+    /** RFC 8628 §3.2: a device login starts; the user approves it elsewhere (`approveDevice`). */
+    const deviceAuthorization = (
+      headers: Http.IncomingHttpHeaders,
+      body: string
+    ): Answer & { clientId?: string; auth?: "basic" | "post" | "none" } => {
+      const form = new URLSearchParams(body)
+      const authenticated = authenticate(headers, form)
+      if ("status" in authenticated) return authenticated
+      const deviceCode = randomToken("fake-device")
+      const letters = "BCDFGHJKLMNPQRSTVWXZ"
+      const pick = () => letters[Math.floor(Math.random() * letters.length)]
+      const userCode = `${Array.from({ length: 4 }, pick).join("")}-${Array.from({ length: 4 }, pick).join("")}`
+      devices.set(deviceCode, {
+        clientId: authenticated.client.clientId,
+        userCode,
+        scope: form.get("scope") ?? defaultScope,
+        expiresAt: Date.now() + deviceLifetimeSeconds * 1000,
+        state: "pending",
+        lastPoll: 0
+      })
+      return {
+        ...json(200, {
+          device_code: deviceCode,
+          user_code: userCode,
+          verification_uri: `${publicUrl}/device`,
+          verification_uri_complete: `${publicUrl}/device?user_code=${userCode}`,
+          expires_in: deviceLifetimeSeconds,
+          interval: deviceIntervalSeconds
+        }),
+        clientId: authenticated.client.clientId,
+        auth: authenticated.auth
+      }
+    }
+
+    /** RFC 8628 §3.4 and §3.5: a device's poll. */
+    const deviceGrant = (client: Client, form: URLSearchParams): Answer => {
+      const device = devices.get(form.get("device_code") ?? "")
+      if (device === undefined || device.clientId !== client.clientId || device.state === "used") {
+        return fail("invalid_grant", "Invalid device code")
+      }
+      const now = Date.now()
+      if (now >= device.expiresAt) return fail("expired_token", "The device code expired")
+      const tooSoon = now - device.lastPoll < deviceIntervalSeconds * 1000
+      device.lastPoll = now
+      switch (device.state) {
+        case "denied":
+          return fail("access_denied", "The user denied the request")
+        case "pending":
+          return tooSoon
+            ? fail("slow_down", "Polling too fast")
+            : fail("authorization_pending", "The user has not approved the request yet")
+        case "approved":
+          device.state = "used"
+          return tokenAnswer(client.clientId, device.scope, true)
       }
     }
 
@@ -1031,6 +1128,8 @@ export const make = (options?: Options): Effect.Effect<Service, ListenError, Sco
             ? me(request.headers)
             : request.method === "POST" && url.pathname === "/revoke"
               ? revocationEndpoint(request.headers, body)
+              : request.method === "POST" && url.pathname === "/device/code"
+                ? deviceAuthorization(request.headers, body)
               : request.method === "GET" &&
                   ((discovery === "openid" && url.pathname === "/.well-known/openid-configuration") ||
                     (discovery === "oauth" && url.pathname === "/.well-known/oauth-authorization-server"))
@@ -1106,6 +1205,17 @@ export const make = (options?: Options): Effect.Effect<Service, ListenError, Sco
       tokenUrl: `${url}/api/token`,
       authorizeUrl: `${url}/authorize`,
       revocationUrl: `${url}/revoke`,
+      deviceAuthorizationUrl: `${url}/device/code`,
+      approveDevice: (userCode, approveOptions) =>
+        Effect.sync(() => {
+          for (const device of devices.values()) {
+            if (device.userCode === userCode && device.state === "pending") {
+              device.state = approveOptions?.approve === false ? "denied" : "approved"
+              return true
+            }
+          }
+          return false
+        }),
       issuer: url,
       apiUrl: `${url}/v1`,
       clients,

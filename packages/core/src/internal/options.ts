@@ -5,6 +5,7 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import type * as Provider from "../Provider.js"
 import type * as TokenRefresher from "../TokenRefresher.js"
+import * as Jose from "./jose.js"
 
 export interface Resolved {
   /** The provider, with `tokenUrl` and `revocationUrl` as overridden by the options. */
@@ -21,6 +22,12 @@ export interface Resolved {
   readonly maxDelay: Duration.Duration
   readonly maxRetryAfter: Duration.Duration
   readonly maxResponseBytes: number
+  /** The key that signs client assertions (`private_key_jwt`, `client_secret_jwt`). */
+  readonly assertionKey: Jose.AssertionKey | undefined
+  /** The audience of client assertions: the issuer when known, else the token endpoint. */
+  readonly audience: string
+  /** DPoP's key algorithm, when DPoP is on. */
+  readonly dpop: Jose.DpopAlg | undefined
 }
 
 const invalid = (path: string, message: string) => Effect.fail(ConfigError.InvalidData([path], message))
@@ -72,7 +79,8 @@ export const resolve = (options: TokenRefresher.Options): Effect.Effect<Resolved
       ...(options.provider ?? {
         name: tokenUrl.host,
         rotatesRefreshTokens: false,
-        refreshTokenIdleTimeout: Option.none()
+        refreshTokenIdleTimeout: Option.none(),
+        deviceAuthorizationUrl: Option.none()
       }),
       tokenUrl: tokenUrl.toString(),
       revocationUrl: revocationUrl?.toString()
@@ -81,10 +89,48 @@ export const resolve = (options: TokenRefresher.Options): Effect.Effect<Resolved
     if (options.clientId.length === 0) return yield* invalid("clientId", "clientId must not be empty")
     const secret = options.clientSecret
     const authMethod =
-      options.authMethod ?? (secret === undefined ? "none" : (provider.authMethod ?? "client_secret_basic"))
-    if (authMethod !== "none" && (secret === undefined || Redacted.value(secret).length === 0)) {
+      options.authMethod ??
+      (options.clientAssertionKey !== undefined
+        ? "private_key_jwt"
+        : secret === undefined
+          ? "none"
+          : (provider.authMethod ?? "client_secret_basic"))
+    if (
+      authMethod !== "none" &&
+      authMethod !== "private_key_jwt" &&
+      (secret === undefined || Redacted.value(secret).length === 0)
+    ) {
       return yield* invalid("clientSecret", `authMethod ${authMethod} needs a clientSecret`)
     }
+    if (authMethod === "private_key_jwt" && options.clientAssertionKey === undefined) {
+      return yield* invalid("clientAssertionKey", "authMethod private_key_jwt needs a clientAssertionKey")
+    }
+    // a server that lists its methods (discovery) is taken at its word; public clients (`none`) are often unlisted
+    const supported = provider.authMethodsSupported
+    if (authMethod !== "none" && supported !== undefined && !supported.includes(authMethod)) {
+      return yield* invalid(
+        "authMethod",
+        `authMethod ${authMethod} is not one the server supports (its token_endpoint_auth_methods_supported: ${
+          supported.length === 0 ? "none listed" : supported.join(", ")
+        })`
+      )
+    }
+    const assertionKey =
+      authMethod === "private_key_jwt"
+        ? yield* Jose.importAssertionKey(
+            options.clientAssertionKey!,
+            options.clientAssertionAlg,
+            options.clientAssertionKid
+          )
+        : authMethod === "client_secret_jwt"
+          ? Jose.secretKey(secret!)
+          : undefined
+    const dpop: Jose.DpopAlg | undefined =
+      options.dpop === undefined || options.dpop === false
+        ? undefined
+        : options.dpop === true
+          ? "ES256"
+          : (options.dpop.alg ?? "ES256")
     const retry = options.retry ?? {}
     const maxRetries = retry.maxRetries ?? 3
     if (!Number.isSafeInteger(maxRetries) || maxRetries < 0) {
@@ -95,6 +141,9 @@ export const resolve = (options: TokenRefresher.Options): Effect.Effect<Resolved
       return yield* invalid("maxResponseBytes", "maxResponseBytes must be a whole number of at least 1024")
     }
     return {
+      assertionKey,
+      audience: provider.issuer ?? tokenUrl.toString(),
+      dpop,
       maxResponseBytes,
       provider,
       tokenUrl,
@@ -104,7 +153,7 @@ export const resolve = (options: TokenRefresher.Options): Effect.Effect<Resolved
           ? undefined
           : yield* duration("defaultExpiresIn", rawDefaultExpiresIn, rawDefaultExpiresIn, false),
       clientId: options.clientId,
-      clientSecret: authMethod === "none" ? undefined : secret,
+      clientSecret: authMethod === "none" || authMethod === "private_key_jwt" ? undefined : secret,
       authMethod,
       timeout: yield* duration("timeout", options.timeout, "10 seconds", false),
       maxRetries,

@@ -13,6 +13,7 @@ import { loopback } from "./options.js"
 /** Discovery documents are small; anything bigger is not one. */
 const maxDocumentBytes = 512 * 1024
 
+/** The methods a client with a secret may default to; the JWT methods need a key or an explicit choice. */
 const implemented: ReadonlyArray<Provider.AuthMethod> = ["client_secret_basic", "client_secret_post"]
 
 const Document = Schema.Struct({
@@ -20,6 +21,7 @@ const Document = Schema.Struct({
   token_endpoint: Schema.optional(Schema.String),
   authorization_endpoint: Schema.optional(Schema.String),
   revocation_endpoint: Schema.optional(Schema.String),
+  device_authorization_endpoint: Schema.optional(Schema.String),
   token_endpoint_auth_methods_supported: Schema.optional(Schema.Array(Schema.String))
 })
 
@@ -105,6 +107,10 @@ export const discover = (
     if (tokenUrl === undefined) return yield* fail("MissingEndpoint", "the document has no token_endpoint")
     const authorizeUrl = yield* endpoint("authorization_endpoint", document.authorization_endpoint)
     const revocationUrl = yield* endpoint("revocation_endpoint", document.revocation_endpoint)
+    const deviceAuthorizationUrl = yield* endpoint(
+      "device_authorization_endpoint",
+      document.device_authorization_endpoint
+    )
     // RFC 8414 §2: client_secret_basic when the document does not say
     const supported = document.token_endpoint_auth_methods_supported ?? ["client_secret_basic"]
     const authMethod = supported.find((method): method is "client_secret_basic" | "client_secret_post" =>
@@ -116,6 +122,9 @@ export const discover = (
       ...(authorizeUrl === undefined ? {} : { authorizeUrl }),
       ...(revocationUrl === undefined ? {} : { revocationUrl }),
       ...(authMethod === undefined ? {} : { authMethod }),
+      deviceAuthorizationUrl: Option.fromNullable(deviceAuthorizationUrl),
+      issuer: document.issuer,
+      authMethodsSupported: supported,
       rotatesRefreshTokens: options?.rotatesRefreshTokens ?? false,
       // discovery documents do not say how long an unused refresh token lives
       refreshTokenIdleTimeout: Option.none()

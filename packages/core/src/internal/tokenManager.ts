@@ -240,7 +240,10 @@ export const makeWith = Effect.fnUntraced(function* (options: TokenManager.Optio
       case "Rejected":
         return Effect.fail(session.error)
       case "Seeded":
-        return renewWith(refresher.refresh(session.refreshToken), Option.some(session.refreshToken))
+        return renewWith(
+          refresher.refresh(session.refreshToken, { dpopKey: Option.getOrUndefined(session.dpopKey) }),
+          Option.some(session.refreshToken)
+        )
       case "Active": {
         const refreshToken = session.tokens.refreshToken
         if (Option.isNone(refreshToken)) return Effect.fail(new Errors.NoToken({ reason: "NoRefreshToken" }))

@@ -13,7 +13,9 @@ import * as Encoding from "effect/Encoding"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Ref from "effect/Ref"
+import * as ParseResult from "effect/ParseResult"
 import * as Schedule from "effect/Schedule"
+import * as Schema from "effect/Schema"
 import * as Deadline from "../Deadline.js"
 import * as Errors from "../Errors.js"
 import type * as Grant from "../Grant.js"
@@ -23,6 +25,7 @@ import type * as TokenRefresher from "../TokenRefresher.js"
 import { TokenSet } from "../TokenSet.js"
 import { boundedText, sanitize } from "./body.js"
 import { someCause } from "./causes.js"
+import * as Jose from "./jose.js"
 import * as Options from "./options.js"
 import { parseErrorResponse, parseTokenResponse, splitScope, type TokenResponse } from "./tokenResponse.js"
 
@@ -265,11 +268,54 @@ const tokenSetOf = (
   )
 }
 
+/**
+ * RFC 8628 §3.2's answer. Google names the page `verification_url`. The lifetimes are bounded: a day at most for the
+ * codes, five minutes between polls, so a hostile answer cannot make a poll loop last for ever or never poll.
+ */
+const DeviceAnswer = Schema.Struct({
+  device_code: Schema.String.pipe(Schema.minLength(1), Schema.maxLength(4096)),
+  user_code: Schema.String.pipe(Schema.minLength(1), Schema.maxLength(256)),
+  verification_uri: Schema.optional(Schema.String.pipe(Schema.maxLength(2048))),
+  verification_url: Schema.optional(Schema.String.pipe(Schema.maxLength(2048))),
+  verification_uri_complete: Schema.optional(Schema.String.pipe(Schema.maxLength(2048))),
+  expires_in: Schema.Number.pipe(Schema.int(), Schema.between(1, 86_400)),
+  interval: Schema.optional(Schema.Number.pipe(Schema.int(), Schema.between(1, 300)))
+}).pipe(
+  Schema.filter((answer) =>
+    answer.verification_uri !== undefined || answer.verification_url !== undefined
+      ? undefined
+      : "verification_uri is missing"
+  )
+)
+const decodeDeviceAnswerSchema = Schema.decodeUnknownEither(DeviceAnswer, { errors: "all" })
+const decodeDeviceAnswer = (body: unknown): Either.Either<Schema.Schema.Type<typeof DeviceAnswer>, string> =>
+  Either.mapLeft(decodeDeviceAnswerSchema(body), (error) =>
+    // by path only: the formatter's messages quote the values, and the device code is a secret
+    [
+      ...new Set(
+        ParseResult.ArrayFormatter.formatErrorSync(error).map((issue) =>
+          issue.path.length === 0 ? "the device authorization answer is invalid" : `${issue.path.join(".")} is invalid`
+        )
+      )
+    ].join("; ")
+  )
+
+/** RFC 9449 §8: the server wants a proof with its nonce. */
+const isNonceError = (error: unknown): boolean =>
+  typeof error === "object" &&
+  error !== null &&
+  (error as { readonly _tag?: unknown })._tag === "OAuthError" &&
+  (error as Errors.OAuthError).error === "use_dpop_nonce"
+
 const spanNames: { readonly [K in Grant.Grant["_tag"]]: string } = {
   RefreshToken: "TokenRefresher.refresh",
   AuthorizationCode: "TokenRefresher.exchangeCode",
-  ClientCredentials: "TokenRefresher.clientCredentials"
+  ClientCredentials: "TokenRefresher.clientCredentials",
+  DeviceCode: "TokenRefresher.pollDeviceToken"
 }
+
+/** RFC 8628 §3.4. */
+export const deviceCodeGrantType = "urn:ietf:params:oauth:grant-type:device_code"
 
 const scopeParam = (scope: ReadonlyArray<string>): ReadonlyArray<readonly [string, string]> =>
   scope.length === 0 ? [] : [["scope", scope.join(" ")]]
@@ -294,6 +340,11 @@ const grantParams = (grant: Grant.Grant): ReadonlyArray<readonly [string, string
       ]
     case "ClientCredentials":
       return [["grant_type", "client_credentials"], ...scopeParam(grant.scope)]
+    case "DeviceCode":
+      return [
+        ["grant_type", deviceCodeGrantType],
+        ["device_code", Redacted.value(grant.deviceCode)]
+      ]
   }
 }
 
@@ -335,23 +386,46 @@ export const make = (
         ? timedOut()
         : unanswered({ reason: "Transport", retryable: true, maybeDelivered, detail: transportDetail(error) })
 
-    /** The request's own fields, then the client's (RFC 6749 §2.3.1 for `client_secret_post`, §3.2.1 for public clients). */
-    const formRequest = (url: string, fields: ReadonlyArray<readonly [string, string]>) => {
-      const params: Array<readonly [string, string]> = [...fields]
-      if (options.authMethod !== "client_secret_basic") params.push(["client_id", options.clientId])
-      if (options.authMethod === "client_secret_post" && options.clientSecret !== undefined) {
-        params.push(["client_secret", Redacted.value(options.clientSecret)])
-      }
-      // the form as a string: no encoding pass here, and a client that can send a string sends it as it is
-      const form = new URLSearchParams(params as Array<[string, string]>).toString()
-      return HttpClientRequest.post(url, {
-        headers,
-        body: HttpBody.raw(form, {
-          contentType: "application/x-www-form-urlencoded",
-          // URL-encoded: ASCII only, so one character is one byte
-          contentLength: form.length
+    /** The client's fields that never change: `client_id` (but with Basic), and the secret of `client_secret_post`. */
+    const clientFields: Array<readonly [string, string]> = []
+    if (options.authMethod !== "client_secret_basic") clientFields.push(["client_id", options.clientId])
+    if (options.authMethod === "client_secret_post" && options.clientSecret !== undefined) {
+      clientFields.push(["client_secret", Redacted.value(options.clientSecret)])
+    }
+    const assertionKey = options.assertionKey
+
+    /**
+     * One request to `url`: its own fields, then the client's (RFC 6749 §2.3.1 for `client_secret_post`, §3.2.1 for
+     * public clients, RFC 7523 §2.2 for a client assertion), and a DPoP proof with `dpopKey`. An assertion and a proof
+     * are made anew for every attempt (each has its own `jti`); a request with neither is built once.
+     */
+    const requestOf = (
+      url: string,
+      fields: ReadonlyArray<readonly [string, string]>,
+      dpopKey: Redacted.Redacted<string> | undefined
+    ): Effect.Effect<HttpClientRequest.HttpClientRequest> => {
+      const build = (assertion: ReadonlyArray<readonly [string, string]>, proof: string | undefined) => {
+        // the form as a string: no encoding pass here, and a client that can send a string sends it as it is
+        const form = new URLSearchParams([...fields, ...clientFields, ...assertion] as Array<[string, string]>).toString()
+        return HttpClientRequest.post(url, {
+          headers: proof === undefined ? headers : Headers.set(headers, "dpop", proof),
+          body: HttpBody.raw(form, {
+            contentType: "application/x-www-form-urlencoded",
+            // URL-encoded: ASCII only, so one character is one byte
+            contentLength: form.length
+          })
         })
-      })
+      }
+      if (assertionKey === undefined && dpopKey === undefined) return Effect.succeed(build([], undefined))
+      return Effect.zipWith(
+        assertionKey === undefined
+          ? Effect.succeed([])
+          : Jose.assertionFields(assertionKey, options.clientId, options.audience),
+        dpopKey === undefined
+          ? Effect.succeed(undefined)
+          : Effect.suspend(() => Jose.dpopProof(dpopKey, { method: "POST", url, nonce: Jose.nonces.get(url) })),
+        build
+      )
     }
 
     /**
@@ -367,9 +441,11 @@ export const make = (
       // answer (or a busy event loop) can only make the client refresh early, never use an expired token
       Effect.flatMap(DateTime.now, (sentAt) =>
         client.execute(request).pipe(
-          Effect.flatMap((response) =>
-            Effect.map(boundedText(response, options.maxResponseBytes), (body) => ({ response, body }))
-          ),
+          Effect.flatMap((response) => {
+            // DPoP: the server's latest nonce for its origin, for the next proof (RFC 9449 §8)
+            if (options.dpop !== undefined) Jose.nonces.set(request.url, response.headers["dpop-nonce"])
+            return Effect.map(boundedText(response, options.maxResponseBytes), (body) => ({ response, body }))
+          }),
           // a client that enforces the deadline itself saves the two fibers of `Effect.timeout` per attempt
           clientEnforcesDeadline
             ? Effect.locally(Deadline.current, deadline)
@@ -512,7 +588,7 @@ export const make = (
     /** One request to the authorization server, with the retry policy, a span and debug logs. */
     const send = <A, E extends { readonly _tag: string; readonly message: string }>(
       span: string,
-      request: HttpClientRequest.HttpClientRequest,
+      request: Effect.Effect<HttpClientRequest.HttpClientRequest>,
       onSuccess: (raw: Provider.RawResponse, text: string, sentAt: DateTime.Utc) => Effect.Effect<A, E>,
       describeSuccess: (a: A) => Record<string, unknown>
     ): Effect.Effect<A, E | Errors.RefreshError> =>
@@ -520,9 +596,9 @@ export const make = (
         // what the attempts of this one request have seen: how many were sent, and whether one may have reached the
         // server (and used the grant) without our seeing the answer
         const seen = { attempts: 0, possiblyConsumed: false }
-        const once = Effect.suspend(() => {
+        const sent = Effect.suspend(() => {
           seen.attempts++
-          return attempt(request, seen.possiblyConsumed, onSuccess)
+          return Effect.flatMap(request, (built) => attempt(built, seen.possiblyConsumed, onSuccess))
         }).pipe(
           Effect.tapError((failure) => {
             if (!isUnanswered(failure)) return Effect.void
@@ -530,6 +606,9 @@ export const make = (
             return holdBack(failure)
           })
         )
+        // DPoP: a server that asks for a nonce (RFC 9449 §8) refused the proof before it looked at the grant, so the
+        // request goes again at once with the nonce it sent: not a retry, and nothing was consumed
+        const once = options.dpop === undefined ? sent : Effect.catchIf(sent, isNonceError, () => sent)
         return checkHeldBack.pipe(
           Effect.zipRight(Effect.retry(once, { schedule: retryPolicy, while: isUnanswered })),
           Effect.catchIf(isUnanswered, (failure) => Effect.fail(networkError(failure, seen.attempts))),
@@ -587,18 +666,45 @@ export const make = (
               : Effect.fail(error)
           })
 
+    /** The DPoP key of a grant: the refreshed set's, a seeded token's, or a new one for a first grant. */
+    const dpopKeyOf = (grant: Grant.Grant): Effect.Effect<Redacted.Redacted<string> | undefined> => {
+      if (options.dpop === undefined) return Effect.succeed(undefined)
+      const known =
+        grant._tag === "RefreshToken"
+          ? Option.getOrUndefined(Option.flatMap(grant.previous, (previous) => previous.dpopKey)) ?? grant.dpopKey
+          : undefined
+      return known === undefined ? Jose.generateDpopKey(options.dpop) : Effect.succeed(known)
+    }
+    /** RFC 9449 §5: a server may answer a DPoP request with a Bearer token. Said once per refresher. */
+    let warnedBearer = false
+    const keepKey = (key: Redacted.Redacted<string> | undefined) => (tokens: TokenSet) => {
+      if (key === undefined) return Effect.succeed(tokens)
+      const bound = new TokenSet({ ...tokens, dpopKey: Option.some(key) }, { disableValidation: true })
+      if (tokens.tokenType.toLowerCase() === "dpop" || warnedBearer) return Effect.succeed(bound)
+      warnedBearer = true
+      return Effect.as(
+        Effect.logWarning("the token endpoint answered a DPoP request with a Bearer token: it is used as Bearer").pipe(
+          Effect.annotateLogs({ "token_refresher.host": host, tokenType: tokens.tokenType })
+        ),
+        bound
+      )
+    }
+
     const grant = (grant: Grant.Grant): Effect.Effect<TokenSet, Errors.RefreshError> =>
-      send(spanNames[grant._tag], formRequest(tokenUrl, grantParams(grant)), tokensOf(grant), (tokens) => ({
-        rotated: grant._tag === "RefreshToken" && !Option.contains(tokens.refreshToken, grant.refreshToken),
-        expiresAt: DateTime.formatIso(tokens.expiresAt)
-      })).pipe(Effect.catchTag("InvalidGrant", endOfLife(grant)))
+      Effect.flatMap(dpopKeyOf(grant), (dpopKey) =>
+        send(spanNames[grant._tag], requestOf(tokenUrl, grantParams(grant), dpopKey), tokensOf(grant), (tokens) => ({
+          rotated: grant._tag === "RefreshToken" && !Option.contains(tokens.refreshToken, grant.refreshToken),
+          expiresAt: DateTime.formatIso(tokens.expiresAt)
+        })).pipe(Effect.catchTag("InvalidGrant", endOfLife(grant)), Effect.flatMap(keepKey(dpopKey)))
+      )
 
     const refresh = (refreshToken: Redacted.Redacted<string>, refreshOptions?: TokenRefresher.RefreshOptions) =>
       grant(
         GrantModule.RefreshToken({
           refreshToken,
           scope: refreshOptions?.scope ?? [],
-          previous: Option.fromNullable(refreshOptions?.previous)
+          previous: Option.fromNullable(refreshOptions?.previous),
+          dpopKey: refreshOptions?.dpopKey
         })
       )
 
@@ -625,10 +731,22 @@ export const make = (
         : send(
             "TokenRefresher.revoke",
             // RFC 7009 §2.1
-            formRequest(revocationUrl, [
-              ["token", Redacted.value(token)],
-              ...(revokeOptions?.hint === undefined ? [] : [["token_type_hint", revokeOptions.hint] as const])
-            ]),
+            Effect.flatMap(
+              options.dpop === undefined
+                ? Effect.succeed(undefined)
+                : revokeOptions?.dpopKey !== undefined
+                  ? Effect.succeed(revokeOptions.dpopKey)
+                  : Jose.generateDpopKey(options.dpop),
+              (dpopKey) =>
+                requestOf(
+                  revocationUrl,
+                  [
+                    ["token", Redacted.value(token)],
+                    ...(revokeOptions?.hint === undefined ? [] : [["token_type_hint", revokeOptions.hint] as const])
+                  ],
+                  dpopKey
+                )
+            ),
             revoked,
             () => ({})
           ).pipe(
@@ -636,12 +754,91 @@ export const make = (
             Effect.catchTag("InvalidGrant", () => Effect.void)
           )
 
+    const deviceUrl = Option.getOrUndefined(provider.deviceAuthorizationUrl)
+    const deviceError = (reason: Errors.DeviceAuthorizationError["reason"], description?: string | undefined) =>
+      new Errors.DeviceAuthorizationError({
+        reason,
+        provider: provider.name,
+        ...(description === undefined ? {} : { description })
+      })
+
+    const deviceAuthorization = (
+      deviceOptions?: TokenRefresher.DeviceAuthorizationOptions
+    ): Effect.Effect<TokenRefresher.DeviceAuthorization, Errors.RefreshError | Errors.DeviceAuthorizationError> =>
+      deviceUrl === undefined
+        ? Effect.fail(deviceError("Unsupported"))
+        : Effect.flatMap(
+            options.dpop === undefined ? Effect.succeed(undefined) : Jose.generateDpopKey(options.dpop),
+            (dpopKey) =>
+              send(
+                "TokenRefresher.deviceAuthorization",
+                requestOf(deviceUrl, scopeParam(deviceOptions?.scope ?? []), dpopKey),
+                (raw, _text, sentAt) =>
+                  Either.match(decodeDeviceAnswer(raw.body), {
+                    onLeft: (detail) =>
+                      Effect.fail(new Errors.DecodeError({ status: raw.status, reason: "Schema", detail })),
+                    onRight: (answer): Effect.Effect<TokenRefresher.DeviceAuthorization> =>
+                      Effect.succeed({
+                        deviceCode: Redacted.make(answer.device_code),
+                        userCode: answer.user_code,
+                        verificationUri: answer.verification_uri ?? answer.verification_url!,
+                        verificationUriComplete: Option.fromNullable(answer.verification_uri_complete),
+                        expiresIn: Duration.seconds(answer.expires_in),
+                        interval: Duration.seconds(answer.interval ?? 5),
+                        expiresAt: DateTime.addDuration(sentAt, Duration.seconds(answer.expires_in)),
+                        dpopKey: Option.fromNullable(dpopKey)
+                      })
+                  }),
+                (authorization) => ({ expiresIn: Duration.format(authorization.expiresIn) })
+              )
+          )
+
+    /** RFC 8628 §3.5: how long `slow_down` adds to the interval. */
+    const slowDownMillis = 5000
+    const pollDeviceToken = (
+      authorization: TokenRefresher.DeviceAuthorization
+    ): Effect.Effect<TokenSet, Errors.RefreshError | Errors.DeviceAuthorizationError> => {
+      const poll = grant(
+        GrantModule.DeviceCode({
+          deviceCode: authorization.deviceCode,
+          dpopKey: Option.getOrUndefined(authorization.dpopKey)
+        })
+      )
+      const loop = (intervalMillis: number): Effect.Effect<TokenSet, Errors.RefreshError | Errors.DeviceAuthorizationError> =>
+        Effect.zipRight(
+          Effect.sleep(Duration.millis(intervalMillis)),
+          Effect.flatMap(Clock.currentTimeMillis, (now) =>
+            now >= authorization.expiresAt.epochMillis
+              ? Effect.fail(deviceError("Expired"))
+              : Effect.catchTag(poll, "OAuthError", (error) => {
+                  switch (error.error) {
+                    case "authorization_pending":
+                      return loop(intervalMillis)
+                    case "slow_down":
+                      return loop(intervalMillis + slowDownMillis)
+                    case "expired_token":
+                      return Effect.fail(deviceError("Expired", error.description))
+                    case "access_denied":
+                      return Effect.fail(deviceError("Denied", error.description))
+                    default:
+                      return Effect.fail(error)
+                  }
+                })
+          )
+        )
+      return loop(Math.max(1000, Duration.toMillis(authorization.interval))).pipe(
+        Effect.withSpan("TokenRefresher.pollDeviceToken", spanOptions)
+      )
+    }
+
     return {
       refresh,
       exchangeCode,
       clientCredentials,
       grant,
       revoke,
+      deviceAuthorization,
+      pollDeviceToken,
       provider
     } satisfies TokenRefresher.Service
   })
