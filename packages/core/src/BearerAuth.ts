@@ -11,7 +11,8 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
-import type * as Redacted from "effect/Redacted"
+import * as Redacted from "effect/Redacted"
+import * as Jose from "./internal/jose.js"
 import { type Service as TokenManagerService, TokenManager, type TokenError } from "./TokenManager.js"
 import { TokenSessions } from "./TokenSessions.js"
 
@@ -63,18 +64,65 @@ export const forSession =
       Effect.succeed
     )
 
-/** Sends `request` with the manager's token; on a 401, invalidates that token, refreshes once and sends it again. */
+/** RFC 9449 §9: the resource server wants a proof with its nonce. */
+const asksForNonce = (response: HttpClientResponse.HttpClientResponse): boolean => {
+  const challenge = response.headers["www-authenticate"] ?? ""
+  return /^\s*dpop\b/i.test(challenge) && /error="use_dpop_nonce"/.test(challenge)
+}
+
+/**
+ * `request` with `token`: `Authorization: Bearer`, or for a DPoP token, `Authorization: DPoP` and a new proof of the
+ * session's key for this method and URL (with `ath`, and the server's last nonce).
+ */
+const authorize = (
+  request: HttpClientRequest.HttpClientRequest,
+  token: Redacted.Redacted<string>
+): Effect.Effect<HttpClientRequest.HttpClientRequest> => {
+  const dpopKey = Jose.dpopBindings.get(token)
+  if (dpopKey === undefined) return Effect.succeed(HttpClientRequest.bearerToken(request, token))
+  return Effect.map(
+    Jose.dpopProof(dpopKey, {
+      method: request.method,
+      url: request.url,
+      nonce: Jose.nonces.get(request.url),
+      accessToken: token
+    }),
+    (proof) =>
+      HttpClientRequest.setHeaders(request, {
+        authorization: `DPoP ${Redacted.value(token)}`,
+        dpop: proof
+      })
+  )
+}
+
+/**
+ * Sends `request` with the manager's token; on a 401, invalidates that token, refreshes once and sends it again. A
+ * DPoP 401 that asks for a nonce is sent again at once with it, with the same token.
+ */
 const execute = <E, R>(
   manager: Pick<TokenManagerService, "accessToken" | "invalidateToken">,
   client: HttpClient.HttpClient.With<E, R>,
   request: HttpClientRequest.HttpClientRequest
 ): Effect.Effect<HttpClientResponse.HttpClientResponse, E | TokenError, R> => {
-  const send = Effect.flatMap(manager.accessToken, (token) =>
-    Effect.map(
-      client.execute(HttpClientRequest.bearerToken(request, token)),
-      (response): readonly [HttpClientResponse.HttpClientResponse, Redacted.Redacted<string>] => [response, token]
+  const sendWith = (token: Redacted.Redacted<string>) =>
+    Effect.flatMap(authorize(request, token), (authorized) =>
+      Effect.map(
+        client.execute(authorized),
+        (response): readonly [HttpClientResponse.HttpClientResponse, Redacted.Redacted<string>] => [response, token]
+      )
     )
-  )
+  const sendOnce = (token: Redacted.Redacted<string>) =>
+    Jose.dpopBindings.has(token)
+      ? Effect.flatMap(sendWith(token), (sent) => {
+          const [response] = sent
+          const nonce = response.headers["dpop-nonce"]
+          Jose.nonces.set(request.url, nonce)
+          return response.status === 401 && nonce !== undefined && asksForNonce(response)
+            ? Effect.zipRight(Effect.ignore(Effect.timeout(response.arrayBuffer, "5 seconds")), sendWith(token))
+            : Effect.succeed(sent)
+        })
+      : sendWith(token)
+  const send = Effect.flatMap(manager.accessToken, sendOnce)
   return Effect.flatMap(send, ([response, token]) =>
     response.status === 401
       ? response.arrayBuffer.pipe(

@@ -26,12 +26,7 @@ import * as internal from "./internal/provider.js"
  * @since 0.3.0
  * @category models
  */
-export type AuthMethod =
-  | "client_secret_basic"
-  | "client_secret_post"
-  | "private_key_jwt"
-  | "client_secret_jwt"
-  | "none"
+export type AuthMethod = "client_secret_basic" | "client_secret_post" | "private_key_jwt" | "client_secret_jwt" | "none"
 
 /**
  * A provider's answer as it came: the status, the headers (lower-case names) and the body, parsed as JSON when it is

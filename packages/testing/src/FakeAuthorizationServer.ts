@@ -327,7 +327,10 @@ export interface Service {
    * Approves the device login of `userCode` as the user would on the verification page (`approve: false` denies it):
    * the device's next poll gets tokens (or `access_denied`). `false` when no pending login has that code.
    */
-  readonly approveDevice: (userCode: string, options?: { readonly approve?: boolean | undefined }) => Effect.Effect<boolean>
+  readonly approveDevice: (
+    userCode: string,
+    options?: { readonly approve?: boolean | undefined }
+  ) => Effect.Effect<boolean>
   /** The issuer of the discovery documents: `url`. */
   readonly issuer: string
   /** `<url>/v1`: use it as the Web API URL. */
@@ -1130,11 +1133,11 @@ export const make = (options?: Options): Effect.Effect<Service, ListenError, Sco
               ? revocationEndpoint(request.headers, body)
               : request.method === "POST" && url.pathname === "/device/code"
                 ? deviceAuthorization(request.headers, body)
-              : request.method === "GET" &&
-                  ((discovery === "openid" && url.pathname === "/.well-known/openid-configuration") ||
-                    (discovery === "oauth" && url.pathname === "/.well-known/oauth-authorization-server"))
-                ? discoveryDocument()
-                : json(404, { error: { status: 404, message: "Service not found" } })
+                : request.method === "GET" &&
+                    ((discovery === "openid" && url.pathname === "/.well-known/openid-configuration") ||
+                      (discovery === "oauth" && url.pathname === "/.well-known/oauth-authorization-server"))
+                  ? discoveryDocument()
+                  : json(404, { error: { status: 404, message: "Service not found" } })
       record(answer)
       send(response, answer)
     }

@@ -197,6 +197,23 @@ export const dpopProof = (
     })
   )
 
+/**
+ * The DPoP key of every DPoP access token a manager serves, by its `Redacted`: `BearerAuth` finds there how to send
+ * the token it was given (`Authorization: DPoP` with a proof). Entries go with their tokens.
+ */
+export const dpopBindings = new WeakMap<Redacted.Redacted<string>, Redacted.Redacted<string>>()
+
+/** Records the binding of `tokens` when they are DPoP tokens with a key. */
+export const bind = (tokens: {
+  readonly accessToken: Redacted.Redacted<string>
+  readonly tokenType: string
+  readonly dpopKey: { readonly _tag: "Some"; readonly value: Redacted.Redacted<string> } | { readonly _tag: "None" }
+}): void => {
+  if (tokens.dpopKey._tag === "Some" && tokens.tokenType.toLowerCase() === "dpop") {
+    dpopBindings.set(tokens.accessToken, tokens.dpopKey.value)
+  }
+}
+
 /** The most origins whose last `DPoP-Nonce` is remembered: the oldest is forgotten first. */
 const maxNonceOrigins = 256
 

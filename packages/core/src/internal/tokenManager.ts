@@ -15,6 +15,7 @@ import type { TokenSet } from "../TokenSet.js"
 import { defaultKey, TokenStore, type TokenStoreError } from "../TokenStore.js"
 import * as SessionEvent from "../SessionEvent.js"
 import * as ManagerState from "./managerState.js"
+import * as Jose from "./jose.js"
 import * as Metrics from "./metrics.js"
 import { EventSink } from "./sessionEvents.js"
 import * as SingleFlight from "./singleFlight.js"
@@ -130,16 +131,21 @@ export const makeWith = Effect.fnUntraced(function* (options: TokenManager.Optio
    * effect. Every change is one synchronous step, as with a `Ref`.
    */
   const cell: { value: State } = { value: ManagerState.unknown }
+  /** A DPoP access token served from here is known to `BearerAuth` with its key. */
+  const bound = (state: State): State => {
+    if (state._tag === "Fresh" || state._tag === "Unsaved") Jose.bind(state.tokens)
+    return state
+  }
   const getState = Effect.sync(() => cell.value)
   const setState = (next: State) =>
     Effect.sync(() => {
-      cell.value = next
+      cell.value = bound(next)
     })
   const updateState = (f: (s: State) => State) =>
     Effect.sync(() => {
-      cell.value = f(cell.value)
+      cell.value = bound(f(cell.value))
     })
-  const updateAndGetState = (f: (s: State) => State) => Effect.sync(() => (cell.value = f(cell.value)))
+  const updateAndGetState = (f: (s: State) => State) => Effect.sync(() => (cell.value = bound(f(cell.value))))
   const adopt = (stored: Option.Option<Session.Session>) =>
     updateAndGetState(() => ManagerState.adopt(stored, refreshAtOf))
   /** Reads the store and adopts what it holds unless memory holds it already (a 401 on it stays known). */

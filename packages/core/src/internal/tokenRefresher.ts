@@ -406,7 +406,9 @@ export const make = (
     ): Effect.Effect<HttpClientRequest.HttpClientRequest> => {
       const build = (assertion: ReadonlyArray<readonly [string, string]>, proof: string | undefined) => {
         // the form as a string: no encoding pass here, and a client that can send a string sends it as it is
-        const form = new URLSearchParams([...fields, ...clientFields, ...assertion] as Array<[string, string]>).toString()
+        const form = new URLSearchParams([...fields, ...clientFields, ...assertion] as Array<
+          [string, string]
+        >).toString()
         return HttpClientRequest.post(url, {
           headers: proof === undefined ? headers : Headers.set(headers, "dpop", proof),
           body: HttpBody.raw(form, {
@@ -671,7 +673,7 @@ export const make = (
       if (options.dpop === undefined) return Effect.succeed(undefined)
       const known =
         grant._tag === "RefreshToken"
-          ? Option.getOrUndefined(Option.flatMap(grant.previous, (previous) => previous.dpopKey)) ?? grant.dpopKey
+          ? (Option.getOrUndefined(Option.flatMap(grant.previous, (previous) => previous.dpopKey)) ?? grant.dpopKey)
           : undefined
       return known === undefined ? Jose.generateDpopKey(options.dpop) : Effect.succeed(known)
     }
@@ -804,7 +806,9 @@ export const make = (
           dpopKey: Option.getOrUndefined(authorization.dpopKey)
         })
       )
-      const loop = (intervalMillis: number): Effect.Effect<TokenSet, Errors.RefreshError | Errors.DeviceAuthorizationError> =>
+      const loop = (
+        intervalMillis: number
+      ): Effect.Effect<TokenSet, Errors.RefreshError | Errors.DeviceAuthorizationError> =>
         Effect.zipRight(
           Effect.sleep(Duration.millis(intervalMillis)),
           Effect.flatMap(Clock.currentTimeMillis, (now) =>

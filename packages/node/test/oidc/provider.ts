@@ -238,21 +238,8 @@ const interact = async (jar: CookieJar, start: Page): Promise<Page> => {
 
 // ---------------------------------------------------------------------------------------------------------------
 
-const dpopProof = async (
-  key: CryptoKeyPair,
-  htm: string,
-  htu: string,
-  extra: { readonly nonce?: string | undefined; readonly accessToken?: string }
-) =>
-  new Jose.SignJWT({
-    htm,
-    htu,
-    jti: Crypto.randomUUID(),
-    ...(extra.nonce === undefined ? {} : { nonce: extra.nonce }),
-    ...(extra.accessToken === undefined
-      ? {}
-      : { ath: Crypto.createHash("sha256").update(extra.accessToken).digest("base64url") })
-  })
+const dpopProof = async (key: CryptoKeyPair, htm: string, htu: string, nonce: string | undefined) =>
+  new Jose.SignJWT({ htm, htu, jti: Crypto.randomUUID(), ...(nonce === undefined ? {} : { nonce }) })
     .setProtectedHeader({ alg: "ES256", typ: "dpop+jwt", jwk: await Jose.exportJWK(key.publicKey) })
     .setIssuedAt()
     .sign(key.privateKey)
@@ -370,7 +357,12 @@ export const startOidcServer = (
         }
       }
 
-      const provider = await quietly(() => new (Provider as ProviderConstructor)(issuer, configuration))
+      const provider = await quietly(() => new (Provider as ProviderConstructor)(issuer, configuration)).catch(
+        (error: unknown) => {
+          server.close()
+          throw error
+        }
+      )
       // same secret and label as the provider's own DPoP nonces, so the token and resource endpoints (one origin)
       // accept each other's nonces
       const nonces = nonceSecret && new (Challenge as ServerChallengeConstructor)(nonceSecret, "DPoP")
@@ -485,7 +477,7 @@ export const startOidcServer = (
         let nonce: string | undefined
         for (let attempt = 0; ; attempt++) {
           const headers: Record<string, string> = { "content-type": "application/x-www-form-urlencoded" }
-          if (dpop !== undefined) headers.dpop = await dpopProof(dpop, "POST", tokenUrl, { nonce })
+          if (dpop !== undefined) headers.dpop = await dpopProof(dpop, "POST", tokenUrl, nonce)
           const response = await fetch(tokenUrl, {
             method: "POST",
             headers,
