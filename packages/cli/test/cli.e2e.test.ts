@@ -708,6 +708,46 @@ describe("token-refresher CLI (built, as a child process, against the fake serve
     })
   )
 
+  it.scoped("login --device: the code and the page on stderr, the approval, the session saved; denied is exit 8", () =>
+    Effect.gen(function* () {
+      const { fs, home, server } = yield* setup({ deviceInterval: "1 second" })
+      const env = { HOME: home, OAUTH_CLIENT_ID: "fake-public-client-id" }
+      const store = Path.join(home, "device.json")
+      const login = yield* start(["login", "--device", "--issuer", server.issuer, "--store", store], env)
+      const [, page, code] = yield* login.waitFor(/open (\S+) in a browser[^\n]*\n\n {2}([A-Z]{4}-[A-Z]{4})\n/)
+      assert.strictEqual(page, `${server.url}/device`)
+      assert.isTrue(yield* server.approveDevice(code!))
+      const result = yield* login.result
+      assert.strictEqual(result.code, 0, result.stderr)
+      assert.include(result.stdout, `Logged in. Tokens saved to ${store}`)
+      assert.notInclude(result.stdout, code!)
+      const key = new URL(server.issuer).host
+      assert.deepStrictEqual(Object.keys(JSON.parse(yield* fs.readFileString(store))), [key])
+      const polls = (yield* server.requests).filter(
+        (r) => r.grantType === "urn:ietf:params:oauth:grant-type:device_code"
+      )
+      assert.deepStrictEqual(polls.at(-1)!.status, 200)
+
+      const denied = yield* start(["login", "--device", "--issuer", server.issuer, "--store", store], env)
+      const [, , deniedCode] = yield* denied.waitFor(/open (\S+) in a browser[^\n]*\n\n {2}([A-Z]{4}-[A-Z]{4})\n/)
+      yield* server.approveDevice(deniedCode!, { approve: false })
+      const refused = yield* denied.result
+      assert.strictEqual(refused.code, 8, refused.stderr)
+      assert.include(refused.stderr, "login failed: The user denied the device login")
+    })
+  )
+
+  it.scoped("login --device with Spotify, which has no device endpoint: exit 2, naming the loopback login", () =>
+    Effect.gen(function* () {
+      const { env, server, store } = yield* setup()
+      const result = yield* run(["login", "--device", "--store", store], env)
+      assert.strictEqual(result.code, 2, result.stderr)
+      assertOneLine(result.stderr)
+      assert.include(result.stderr, "spotify has no device authorization endpoint: log in with `token-refresher login`")
+      assert.strictEqual((yield* server.requests).length, 0)
+    })
+  )
+
   it.scoped("status shows when a Spotify refresh token ends: six months after the login", () =>
     Effect.gen(function* () {
       const { env, server, store } = yield* setup()

@@ -259,7 +259,7 @@ describe("TokenRefresher: unusable answers are DecodeError", () => {
           status: 200,
           reason: "Schema",
           detail:
-            'access_token: expected 1 to 65536 visible ASCII characters; token_type: expected "Bearer" (case-insensitive); ' +
+            'access_token: expected 1 to 65536 visible ASCII characters; token_type: expected "Bearer" or "DPoP" (case-insensitive); ' +
             "expires_in: expected a number of seconds from 0 to 315360000 (ten years)"
         })
       )

@@ -8,10 +8,12 @@ import {
   ConfigProvider,
   DateTime,
   Effect,
+  Either,
   type FiberRefs,
   Layer,
   Option,
   Redacted,
+  Schema,
   Stream
 } from "effect"
 
@@ -69,8 +71,32 @@ describe("TokenStore", () => {
       assert.strictEqual(seed._tag, "Seeded")
       assert.strictEqual(Redacted.value(seed.refreshToken), "r")
       assert.strictEqual(DateTime.formatIso(seed.seededAt), "2029-01-01T00:00:00.000Z")
-      assert.deepStrictEqual(Object.keys(seed).sort(), ["_tag", "refreshToken", "seededAt"])
+      assert.deepStrictEqual(Object.keys(seed).sort(), ["_tag", "dpopKey", "refreshToken", "seededAt"])
+      assert.isTrue(Option.isNone(seed.dpopKey))
+      // no DPoP key: the encoded form is as before 0.6
+      assert.deepStrictEqual(Object.keys(Schema.encodeSync(Session.Session)(seed)).sort(), [
+        "_tag",
+        "refreshToken",
+        "seededAt"
+      ])
     })
+  )
+
+  it.effect(
+    "Session.seeded with a DPoP key: kept, encoded with the session, and a key that is no private JWK does not decode",
+    () =>
+      Effect.gen(function* () {
+        const jwk = JSON.stringify({ kty: "EC", crv: "P-256", x: "x-coordinate", y: "y-coordinate", d: "private" })
+        const seed = Session.seeded("r", { seededAt: 0, dpopKey: Redacted.make(jwk) })
+        assert.strictEqual(DateTime.formatIso(seed.seededAt), "1970-01-01T00:00:00.000Z")
+        assert.strictEqual(Redacted.value(Option.getOrThrow(seed.dpopKey)), jwk)
+        const encodedSeed = Schema.encodeSync(Session.Session)(seed)
+        assert.strictEqual((encodedSeed as { dpopKey?: string }).dpopKey, jwk)
+        const decodedSeed = Schema.decodeUnknownSync(Session.Session)(encodedSeed)
+        assert.strictEqual(Redacted.value(Option.getOrThrow((decodedSeed as Session.Seeded).dpopKey)), jwk)
+        const publicOnly = { ...encodedSeed, dpopKey: JSON.stringify({ kty: "EC", crv: "P-256", x: "x", y: "y" }) }
+        assert.isTrue(Either.isLeft(Schema.decodeUnknownEither(Session.Session)(publicOnly)))
+      })
   )
 
   it.effect("allKeys streams every key a page at a time", () =>

@@ -99,8 +99,8 @@ describe("many processes on one token file", () => {
         const summary = MultiProcess.summaryOf(result)
         assert.deepStrictEqual(summary.errors, {})
         assert.strictEqual(summary.accepted, summary.calls)
-        // the lease is 2 s; the process also needs a moment to start
-        assert.isBelow(took, 2000 + 4000, `took ${took} ms`)
+        // the lease is 2 s; the process also needs a moment to start (seconds, on a busy 2-core machine)
+        assert.isBelow(took, 2000 + 6000, `took ${took} ms`)
         const stats = yield* server.stats
         assert.strictEqual(stats.refreshesRejected, 0)
         assert.strictEqual(stats.refreshesServed, 1)

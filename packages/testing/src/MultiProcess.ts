@@ -40,7 +40,7 @@ export interface Result {
  */
 export interface Child {
   readonly pid: number
-  /** Succeeds when `pattern` appears on stdout; dies if the process exits first. */
+  /** Succeeds when `pattern` appears on stdout (else on stderr); dies if the process exits first. */
   readonly waitFor: (pattern: RegExp) => Effect.Effect<RegExpMatchArray>
   readonly result: Effect.Effect<Result>
   /** `SIGTERM`, and waits for it to exit. */
@@ -76,7 +76,10 @@ export const spawnNode = (options: {
         stdout += chunk.toString("utf8")
         for (const listener of listeners) listener()
       })
-      child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString("utf8")))
+      child.stderr.on("data", (chunk: Buffer) => {
+        stderr += chunk.toString("utf8")
+        for (const listener of listeners) listener()
+      })
       const killer = setTimeout(() => child.kill("SIGKILL"), options.timeoutMs ?? 60_000)
       const done = new Promise<Result>((resolve) =>
         child.on("close", (code, signal) => {
@@ -95,7 +98,7 @@ export const spawnNode = (options: {
         waitFor: (pattern) =>
           Effect.async<RegExpMatchArray>((resume) => {
             const check = () => {
-              const match = stdout.match(pattern)
+              const match = stdout.match(pattern) ?? stderr.match(pattern)
               if (match !== null) {
                 listeners.delete(check)
                 resume(Effect.succeed(match))

@@ -29,7 +29,7 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
 import { sanitize, SessionsRejected } from "./errors.js"
-import { login } from "./login.js"
+import { deviceLogin, login } from "./login.js"
 import { clientFlags, type Location, locate, type Settings, settings } from "./settings.js"
 
 /**
@@ -172,6 +172,11 @@ const login_ = Command.make(
       Options.withDescription("Seconds to wait for the redirect. Default: 300"),
       Options.withDefault(300)
     ),
+    device: Options.boolean("device").pipe(
+      Options.withDescription(
+        "Log in with the device flow (RFC 8628): no browser here, no redirect; the user enters a code on another device"
+      )
+    ),
     ...clientFlags
   },
   (flags) =>
@@ -191,6 +196,12 @@ const login_ = Command.make(
           onNone: () => (settings.provider.name === "spotify" ? ["user-read-private", "user-read-email"] : []),
           onSome: scopeList
         })
+        if (flags.device) {
+          const tokens = yield* deviceLogin({ provider: settings.provider, key: settings.key, scope }).pipe(
+            Effect.provide(Layer.merge(refresherLayer(settings), NodeTokenStore.layerFile(settings.storePath)))
+          )
+          return yield* printSaved("Logged in", settings.storePath, tokens)
+        }
         const tokens = yield* login({
           provider: settings.provider,
           clientId: settings.clientId,

@@ -138,6 +138,13 @@ export const report = (
       RevocationUnsupported: (error): Report => ({ code: ExitCode.Server, line: error.message }),
       TokenStoreError: (error): Report => ({ code: ExitCode.Store, line: error.message }),
       LoginError: (error): Report => ({ code: ExitCode.Login, line: `login failed: ${error.message}` }),
+      DeviceAuthorizationError: (error): Report =>
+        error.reason === "Unsupported"
+          ? {
+              code: ExitCode.Usage,
+              line: `${error.provider} has no device authorization endpoint: log in with ${loginCommand} instead (a browser and a loopback redirect)`
+            }
+          : { code: ExitCode.Login, line: `login failed: ${error.message}` },
       SessionsRejected: (error): Report => ({ code: ExitCode.LoginRequired, line: error.message }),
       ListenError: (error): Report => ({ code: ExitCode.Listen, line: error.message })
     })
@@ -150,6 +157,7 @@ export type CliError =
   | Errors.NoToken
   | Errors.DiscoveryError
   | Errors.RevocationUnsupported
+  | Errors.DeviceAuthorizationError
   | TokenStore.TokenStoreError
   | LoginError
   | SessionsRejected
@@ -164,6 +172,7 @@ const cliErrorTags: ReadonlySet<string> = new Set<CliError["_tag"]>([
   "NoToken",
   "DiscoveryError",
   "RevocationUnsupported",
+  "DeviceAuthorizationError",
   "TokenStoreError",
   "LoginError",
   "SessionsRejected",

@@ -91,6 +91,35 @@ export interface LoginOptions {
   readonly timeout: Duration.Duration
 }
 
+/**
+ * The device flow (RFC 8628): the user code and the page go to stderr, the device polls until the user approves, then
+ * the tokens go to the store.
+ */
+export const deviceLogin = (options: {
+  readonly provider: Provider.Provider
+  readonly key: string
+  readonly scope: ReadonlyArray<string>
+}): Effect.Effect<
+  TokenSet.TokenSet,
+  Errors.DeviceAuthorizationError | Errors.RefreshError | TokenStore.TokenStoreError,
+  TokenRefresher.TokenRefresher | TokenStore.TokenStore
+> =>
+  Effect.gen(function* () {
+    const refresher = yield* TokenRefresher.TokenRefresher
+    const store = yield* TokenStore.TokenStore
+    const authorization = yield* refresher.deviceAuthorization({ scope: options.scope })
+    const page = sanitize(authorization.verificationUri)
+    yield* Console.error(`To log in, open ${page} in a browser (on any device) and enter the code:\n`)
+    yield* Console.error(`  ${sanitize(authorization.userCode)}\n`)
+    if (Option.isSome(authorization.verificationUriComplete)) {
+      yield* Console.error(`(or open ${sanitize(authorization.verificationUriComplete.value)} directly)`)
+    }
+    yield* Console.error(`Waiting for the approval (the code expires in ${Duration.format(authorization.expiresIn)}) …`)
+    const tokens = yield* refresher.pollDeviceToken(authorization)
+    yield* store.set(options.key, Session.active(tokens))
+    return tokens
+  })
+
 /** Authorization code with PKCE through a loopback redirect, then the tokens go to the store. */
 export const login = (
   options: LoginOptions

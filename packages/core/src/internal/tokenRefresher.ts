@@ -680,7 +680,17 @@ export const make = (
     /** RFC 9449 §5: a server may answer a DPoP request with a Bearer token. Said once per refresher. */
     let warnedBearer = false
     const keepKey = (key: Redacted.Redacted<string> | undefined) => (tokens: TokenSet) => {
-      if (key === undefined) return Effect.succeed(tokens)
+      if (key === undefined) {
+        return tokens.tokenType.toLowerCase() === "dpop"
+          ? Effect.fail(
+              new Errors.DecodeError({
+                status: 200,
+                reason: "Schema",
+                detail: "token_type is DPoP, but this client has no DPoP key (the TokenRefresher option dpop is off)"
+              })
+            )
+          : Effect.succeed(tokens)
+      }
       const bound = new TokenSet({ ...tokens, dpopKey: Option.some(key) }, { disableValidation: true })
       if (tokens.tokenType.toLowerCase() === "dpop" || warnedBearer) return Effect.succeed(bound)
       warnedBearer = true

@@ -8,6 +8,12 @@ const field = <S extends Schema.Schema.Any>(schema: S, expected: string): S =>
 /** The longest token accepted, in characters. */
 export const maxTokenLength = 65_536
 
+/** The token types this library can send: `Bearer` (RFC 6750), and `DPoP` (RFC 9449) for a refresher with DPoP on. */
+const isTokenType = (type: string): boolean => {
+  const lower = type.toLowerCase()
+  return lower === "bearer" || lower === "dpop"
+}
+
 /**
  * RFC 6750 `b64token` / RFC 6749 VSCHAR: visible ASCII only. A token with CR/LF, NUL or U+FFFD (invalid UTF-8) would be
  * printed by the CLI and pasted into an `Authorization` header: it is refused instead.
@@ -30,8 +36,8 @@ const ExpiresIn = field(
 )
 
 const TokenType = field(
-  Schema.String.pipe(Schema.filter((type) => type.toLowerCase() === "bearer")),
-  '"Bearer" (case-insensitive)'
+  Schema.String.pipe(Schema.filter((type) => isTokenType(type))),
+  '"Bearer" or "DPoP" (case-insensitive)'
 )
 
 const ExpiresAt = field(
@@ -82,7 +88,7 @@ export const fastTokenResponse = (json: unknown): TokenResponse | undefined => {
   if (typeof json !== "object" || json === null) return undefined
   const r = json as Record<string, unknown>
   if (!isToken(r.access_token)) return undefined
-  if (typeof r.token_type !== "string" || r.token_type.toLowerCase() !== "bearer") return undefined
+  if (typeof r.token_type !== "string" || !isTokenType(r.token_type)) return undefined
   if (r.expires_in !== undefined && !isSeconds(r.expires_in)) return undefined
   if (r.expires_at !== undefined) return undefined
   if (r.refresh_token !== undefined && !isToken(r.refresh_token)) return undefined
