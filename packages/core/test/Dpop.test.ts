@@ -1,8 +1,16 @@
 import { assert, describe, it } from "@effect/vitest"
-import { BearerAuth, Session, TokenManager, TokenSet, TokenStore } from "@token-refresher/core"
+import {
+  BearerAuth,
+  Provider,
+  Session,
+  TokenManager,
+  TokenRefresher,
+  TokenSet,
+  TokenStore
+} from "@token-refresher/core"
 import { MockTokenEndpoint, TestStack } from "@token-refresher/testing"
 import { HttpClient } from "@effect/platform"
-import { Effect, Encoding, Logger, Option, Redacted } from "effect"
+import { Effect, Encoding, Fiber, Logger, Option, Redacted, TestClock } from "effect"
 import * as Crypto from "node:crypto"
 import * as Jose from "jose"
 import { requests, stringBackend } from "./utils.js"
@@ -156,6 +164,55 @@ describe("DPoP (RFC 9449), on the mock endpoint", () => {
             }),
             MockTokenEndpoint.json({ ok: true })
           ])
+        )
+      )
+  )
+
+  it.effect(
+    "a device login with DPoP: the key made for it signs its request and every poll, and stays with the tokens",
+    () =>
+      Effect.gen(function* () {
+        const authorization = yield* TokenRefresher.deviceAuthorization()
+        const fiber = yield* Effect.fork(TokenRefresher.pollDeviceToken(authorization))
+        yield* TestClock.adjust("10 seconds")
+        const tokens = yield* Fiber.join(fiber)
+        assert.strictEqual(
+          Redacted.value(Option.getOrThrow(tokens.dpopKey)),
+          Redacted.value(Option.getOrThrow(authorization.dpopKey))
+        )
+        const sent = yield* requests
+        assert.strictEqual(sent.length, 3)
+        const proofs = yield* Effect.promise(() => Promise.all(sent.map((request) => proofOf(request.headers.dpop))))
+        for (const proof of proofs) assert.deepStrictEqual(proof.header.jwk, proofs[0]!.header.jwk)
+        assert.deepStrictEqual(
+          proofs.map((proof) => proof.payload.htu),
+          ["https://dpop-5.example.com/device", "https://dpop-5.example.com/token", "https://dpop-5.example.com/token"]
+        )
+      }).pipe(
+        Effect.provide(
+          TestStack.refresher(
+            [
+              MockTokenEndpoint.json({
+                device_code: "device-code",
+                user_code: "ABCD-EFGH",
+                verification_uri: "https://dpop-5.example.com/verify",
+                expires_in: 60,
+                interval: 5
+              }),
+              MockTokenEndpoint.json({ error: "authorization_pending" }, { status: 400 }),
+              MockTokenEndpoint.ok({ tokenType: "DPoP" })
+            ],
+            {
+              provider: Provider.make({
+                name: "dpop-5",
+                tokenUrl: "https://dpop-5.example.com/token",
+                deviceAuthorizationUrl: "https://dpop-5.example.com/device"
+              }),
+              tokenUrl: undefined,
+              clientSecret: undefined,
+              dpop: true
+            }
+          )
         )
       )
   )

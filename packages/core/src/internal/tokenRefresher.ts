@@ -674,7 +674,9 @@ export const make = (
       const known =
         grant._tag === "RefreshToken"
           ? (Option.getOrUndefined(Option.flatMap(grant.previous, (previous) => previous.dpopKey)) ?? grant.dpopKey)
-          : undefined
+          : grant._tag === "DeviceCode"
+            ? grant.dpopKey
+            : undefined
       return known === undefined ? Jose.generateDpopKey(options.dpop) : Effect.succeed(known)
     }
     /** RFC 9449 §5: a server may answer a DPoP request with a Bearer token. Said once per refresher. */
