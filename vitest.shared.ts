@@ -1,12 +1,13 @@
+import * as Fs from "node:fs"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import type { UserWorkspaceConfig } from "vitest/config"
 import { chromiumArgs, chromiumPath } from "./packages/browser/test/chromiumFlags.js"
-import * as Fs from "node:fs"
 
 const root = path.dirname(fileURLToPath(import.meta.url))
 
 const packages = ["core", "spotify", "providers", "node", "testing", "cli", "sql", "redis", "browser"] as const
+type Package = (typeof packages)[number]
 
 /**
  * Workspace packages resolve to their sources, so tests run on a fresh clone without a build.
@@ -23,30 +24,72 @@ export const alias = [
   }))
 ]
 
-export const project = (name: (typeof packages)[number]): UserWorkspaceConfig => ({
+/**
+ * The test files that start other processes (Node children, Chromium), use the database servers, or measure real
+ * time against a real clock under load: they need the machine to themselves, so they run one at a time, after the
+ * in-process files (which run in parallel). A new file of that kind belongs here.
+ */
+export const serialFiles: { readonly [P in Package]?: ReadonlyArray<string> } = {
+  node: [
+    "test/MultiProcess.test.ts",
+    "test/NodeTokenStore.test.ts",
+    "test/NodeTokenStoreContract.test.ts",
+    "test/Faults.test.ts",
+    "test/oidc/OidcProvider.test.ts"
+  ],
+  cli: ["test/**/*.test.ts"],
+  sql: ["test/**/*.test.ts"],
+  redis: ["test/**/*.test.ts"],
+  testing: ["test/Entries.test.ts"],
+  browser: ["test/Tabs.test.ts", "test/Example.test.ts"]
+}
+
+/** These packages' end-to-end tests run built code in child processes: build first (incremental). */
+const globalSetupOf = (name: Package) =>
+  name === "node" || name === "cli"
+    ? { globalSetup: [path.join(root, "packages", name, "test", "globalSetup.ts")] }
+    : {}
+
+/** A package's in-process test files: they run in parallel with every other package's, first (group 0). */
+export const project = (name: Package): UserWorkspaceConfig => ({
   resolve: { alias },
   test: {
     name,
     root: path.join(root, "packages", name),
     include: ["test/**/*.test.ts"],
-    exclude: ["test/**/*.browser.test.ts"],
-    sequence: { concurrent: false },
-    fileParallelism: false,
+    exclude: ["test/**/*.browser.test.ts", ...(serialFiles[name] ?? [])],
+    sequence: { concurrent: false, groupOrder: 0 },
     testTimeout: 20_000,
-    // these packages' end-to-end tests run built code in child processes
-    ...(name === "node" || name === "cli" ? { globalSetup: ["test/globalSetup.ts"] } : {})
+    ...globalSetupOf(name)
+  }
+})
+
+/**
+ * A package's serial test files: one file at a time (a single fork), in a group of their own (`groupOrder`), so no
+ * other file runs beside them.
+ */
+export const serialProject = (name: Package, groupOrder: number): UserWorkspaceConfig => ({
+  resolve: { alias },
+  test: {
+    name: `${name} (one at a time)`,
+    root: path.join(root, "packages", name),
+    include: [...(serialFiles[name] ?? [])],
+    exclude: ["test/**/*.browser.test.ts"],
+    sequence: { concurrent: false, groupOrder },
+    poolOptions: { forks: { singleFork: true } },
+    testTimeout: 20_000,
+    ...globalSetupOf(name)
   }
 })
 
 /** The browser package's `*.browser.test.ts`: they run in Chromium (vitest's browser mode), not in Node. */
-export const browserProject: UserWorkspaceConfig = {
+export const browserProject = (groupOrder: number): UserWorkspaceConfig => ({
   resolve: { alias },
   test: {
     name: "browser (chromium)",
     root: path.join(root, "packages", "browser"),
     include: ["test/**/*.browser.test.ts"],
-    sequence: { concurrent: false },
-    fileParallelism: false,
+    sequence: { concurrent: false, groupOrder },
     testTimeout: 30_000,
     browser: {
       enabled: true,
@@ -56,12 +99,25 @@ export const browserProject: UserWorkspaceConfig = {
       instances: [{ browser: "chromium", launch: { executablePath: chromiumPath, args: [...chromiumArgs] } }]
     }
   }
-}
+})
 
 const hasChromium = Fs.existsSync(chromiumPath)
 if (!hasChromium && !["1", "true"].includes(process.env.CI ?? "")) {
   console.warn(`Chromium tests skipped: no ${chromiumPath}. Run \`apt-get install -y chromium\` to run them.`)
 }
 
-/** Every project; the Chromium one only where there is a Chromium (in CI it must be there, and fails otherwise). */
-export const projects = [...packages.map(project), ...(hasChromium || process.env.CI ? [browserProject] : [])]
+const serialPackages = packages.filter((name) => serialFiles[name] !== undefined)
+
+/**
+ * Every project: the in-process files of every package together (group 0), then each package's serial files, one
+ * package at a time; the Chromium project last, where there is a Chromium (in CI it must be there, and fails
+ * otherwise).
+ */
+/** A package whose every file is serial has no in-process project. */
+const allSerial = (name: Package) => serialFiles[name]?.includes("test/**/*.test.ts") === true
+
+export const projects = [
+  ...packages.filter((name) => !allSerial(name)).map(project),
+  ...serialPackages.map((name, index) => serialProject(name, index + 1)),
+  ...(hasChromium || process.env.CI ? [browserProject(serialPackages.length + 1)] : [])
+]
