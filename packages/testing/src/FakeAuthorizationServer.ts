@@ -270,7 +270,7 @@ export interface RecordedRequest {
   readonly error: string | undefined
   /** The injected fault, if any. */
   readonly fault: Fault["_tag"] | undefined
-  /** When the request arrived (`Date.now()`, milliseconds). */
+  /** When the request arrived, by the server's `Clock` (milliseconds). */
   readonly at: number
 }
 
@@ -507,6 +507,10 @@ const htmlPage = (status: number): Answer => ({
  */
 export const make = (options?: Options): Effect.Effect<Service, ListenError, Scope.Scope> =>
   Effect.gen(function* () {
+    // the server's time is the Effect `Clock` of the fiber that made it: under `TestClock`, `TestClock.adjust` ages
+    // its tokens, codes and device logins as it ages the client's
+    const clock = yield* Effect.clock
+    const currentTime = () => clock.unsafeCurrentTimeMillis()
     const clients = options?.clients ?? [confidentialClient, publicClient]
     const defaultScope = options?.scope ?? "user-read-private user-read-email"
     const profile: Profile = options?.profile ?? "rfc6749"
@@ -568,14 +572,14 @@ export const make = (options?: Options): Effect.Effect<Service, ListenError, Sco
 
     const issue = (clientId: string, scope: string, withRefresh: boolean, family = ++families) => {
       const accessToken = randomToken("fake-access")
-      accessTokens.set(accessToken, { clientId, family, expiresAt: Date.now() + config.lifetimeSeconds * 1000 })
+      accessTokens.set(accessToken, { clientId, family, expiresAt: currentTime() + config.lifetimeSeconds * 1000 })
       const refreshToken = withRefresh ? randomToken("fake-refresh") : undefined
       if (refreshToken !== undefined) {
         refreshTokens.set(refreshToken, {
           clientId,
           scope,
           family,
-          expiresAt: Date.now() + refreshLifetimeMillis,
+          expiresAt: currentTime() + refreshLifetimeMillis,
           state: "active"
         })
       }
@@ -594,7 +598,7 @@ export const make = (options?: Options): Effect.Effect<Service, ListenError, Sco
       readonly refreshToken: string | undefined
       readonly scope: string
     }): Answer => {
-      const now = Date.now()
+      const now = currentTime()
       const standard = {
         access_token: fields.accessToken,
         token_type: "Bearer",
@@ -751,7 +755,7 @@ export const make = (options?: Options): Effect.Effect<Service, ListenError, Sco
         return fail("invalid_grant", "Invalid refresh token", "refresh_token")
       }
       if (record.state === "revoked") return fail("invalid_grant", "Refresh token revoked", "refresh_token")
-      if (record.expiresAt <= Date.now()) return fail("invalid_grant", "Refresh token expired", "refresh_token")
+      if (record.expiresAt <= currentTime()) return fail("invalid_grant", "Refresh token expired", "refresh_token")
       const requested = form.get("scope")
       if (requested !== null) {
         const granted = new Set(record.scope.split(" "))
@@ -766,7 +770,7 @@ export const make = (options?: Options): Effect.Effect<Service, ListenError, Sco
 
     const codeGrant = (client: Client, form: URLSearchParams): Answer => {
       const code = codes.get(form.get("code") ?? "")
-      if (code === undefined || code.used || code.expiresAt < Date.now() || code.clientId !== client.clientId) {
+      if (code === undefined || code.used || code.expiresAt < currentTime() || code.clientId !== client.clientId) {
         return fail("invalid_grant", "Invalid authorization code", "authorization_code")
       }
       if (form.get("redirect_uri") !== code.redirectUri) {
@@ -891,7 +895,7 @@ export const make = (options?: Options): Effect.Effect<Service, ListenError, Sco
         clientId: authenticated.client.clientId,
         userCode,
         scope: form.get("scope") ?? defaultScope,
-        expiresAt: Date.now() + deviceLifetimeSeconds * 1000,
+        expiresAt: currentTime() + deviceLifetimeSeconds * 1000,
         state: "pending",
         lastPoll: 0
       })
@@ -915,7 +919,7 @@ export const make = (options?: Options): Effect.Effect<Service, ListenError, Sco
       if (device === undefined || device.clientId !== client.clientId || device.state === "used") {
         return fail("invalid_grant", "Invalid device code")
       }
-      const now = Date.now()
+      const now = currentTime()
       if (now >= device.expiresAt) return fail("expired_token", "The device code expired")
       const tooSoon = now - device.lastPoll < deviceIntervalSeconds * 1000
       device.lastPoll = now
@@ -967,7 +971,7 @@ export const make = (options?: Options): Effect.Effect<Service, ListenError, Sco
         redirectUri,
         scope: query.get("scope") ?? defaultScope,
         challenge,
-        expiresAt: Date.now() + CODE_LIFETIME_MS,
+        expiresAt: currentTime() + CODE_LIFETIME_MS,
         used: false
       })
       stats.codesIssued++
@@ -983,7 +987,7 @@ export const make = (options?: Options): Effect.Effect<Service, ListenError, Sco
         stats.apiRejected++
         return json(401, { error: { status: 401, message: "Invalid access token" } })
       }
-      if (record.expiresAt <= Date.now()) {
+      if (record.expiresAt <= currentTime()) {
         stats.apiRejected++
         return json(401, { error: { status: 401, message: "The access token expired" } })
       }
@@ -1006,7 +1010,7 @@ export const make = (options?: Options): Effect.Effect<Service, ListenError, Sco
 
     const handle = (request: Http.IncomingMessage, response: Http.ServerResponse, body: string) => {
       stats.requests++
-      const at = Date.now()
+      const at = currentTime()
       const url = new URL(request.url ?? "/", "http://fake")
       const record = (
         answer: Answer & { clientId?: string; auth?: "basic" | "post" | "none"; grantType?: string },
