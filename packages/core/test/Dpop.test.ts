@@ -5,12 +5,13 @@ import {
   Session,
   TokenManager,
   TokenRefresher,
+  TokenSessions,
   TokenSet,
   TokenStore
 } from "@token-refresher/core"
 import { MockTokenEndpoint, TestStack } from "@token-refresher/testing"
 import { HttpClient } from "@effect/platform"
-import { Effect, Encoding, Fiber, Logger, Option, Redacted, TestClock } from "effect"
+import { Effect, Encoding, Fiber, Layer, Logger, Option, Redacted, TestClock } from "effect"
 import * as Crypto from "node:crypto"
 import * as Jose from "jose"
 import { requests, stringBackend } from "./utils.js"
@@ -215,6 +216,41 @@ describe("DPoP (RFC 9449), on the mock endpoint", () => {
           )
         )
       )
+  )
+
+  it.effect("a logout with revocation sends a proof of the session's own key", () =>
+    Effect.gen(function* () {
+      const sessions = yield* TokenSessions.TokenSessions
+      yield* sessions.accessToken(TokenStore.defaultKey)
+      const tokens = Option.getOrThrow(Option.flatMap(yield* TokenStore.get(), Session.tokens))
+      const key = JSON.parse(Redacted.value(Option.getOrThrow(tokens.dpopKey))) as Jose.JWK
+      yield* sessions.remove(TokenStore.defaultKey, { revoke: true })
+      const revocation = (yield* requests)[1]!
+      assert.strictEqual(revocation.url, "https://dpop-6.example.com/revoke")
+      const proof = yield* Effect.promise(() => proofOf(revocation.headers.dpop))
+      assert.deepStrictEqual([proof.header.jwk!.x, proof.payload.htu], [key.x, "https://dpop-6.example.com/revoke"])
+    }).pipe(
+      Effect.provide(
+        TokenSessions.layer().pipe(
+          Layer.provideMerge(TokenStore.layerMemory(Session.seeded("seed-token", 0))),
+          Layer.provideMerge(
+            TestStack.refresher(
+              [MockTokenEndpoint.ok({ tokenType: "DPoP", rotate: true }), MockTokenEndpoint.json({})],
+              {
+                provider: Provider.make({
+                  name: "dpop-6",
+                  tokenUrl: "https://dpop-6.example.com/token",
+                  revocationUrl: "https://dpop-6.example.com/revoke"
+                }),
+                tokenUrl: undefined,
+                clientSecret: undefined,
+                dpop: true
+              }
+            )
+          )
+        )
+      )
+    )
   )
 
   it.scoped("the key is sealed with the rest of the session under TokenStore.encrypted", () =>

@@ -64,6 +64,50 @@ describe("JWT client authentication (RFC 7523 §2.2), on the mock endpoint", () 
       })
   )
 
+  it.effect("revocation and device authorization carry an assertion too", () =>
+    Effect.gen(function* () {
+      const { pem, publicKey } = yield* ecKey
+      const stack = TokenRefresher.layer({
+        ...TestStack.refresherOptions,
+        clientSecret: undefined,
+        provider: Provider.make({
+          name: "example",
+          tokenUrl,
+          revocationUrl: "https://accounts.example.com/revoke",
+          deviceAuthorizationUrl: "https://accounts.example.com/device"
+        }),
+        tokenUrl: undefined,
+        clientAssertionKey: Redacted.make(pem)
+      }).pipe(
+        Layer.provideMerge(
+          MockTokenEndpoint.layer([
+            MockTokenEndpoint.json({}),
+            MockTokenEndpoint.json({
+              device_code: "d",
+              user_code: "U",
+              verification_uri: "https://accounts.example.com/verify",
+              expires_in: 60
+            })
+          ])
+        )
+      )
+      const sent = yield* Effect.gen(function* () {
+        yield* TokenRefresher.revoke(savedRefreshToken, { hint: "refresh_token" })
+        yield* TokenRefresher.deviceAuthorization()
+        return yield* requests
+      }).pipe(Effect.provide(stack))
+      assert.deepStrictEqual(
+        sent.map((request) => request.url),
+        ["https://accounts.example.com/revoke", "https://accounts.example.com/device"]
+      )
+      for (const request of sent) {
+        assert.strictEqual(request.form.client_assertion_type, "urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
+        const { payload } = yield* assertionOf(request.form, publicKey)
+        assert.strictEqual(payload.iss, "client-id")
+      }
+    })
+  )
+
   it.effect("the audience is the issuer when the provider has one (discovery)", () =>
     Effect.gen(function* () {
       const { pem, publicKey } = yield* ecKey
