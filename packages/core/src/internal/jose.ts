@@ -157,8 +157,17 @@ const importDpopKey = (key: Redacted.Redacted<string>): Promise<ImportedDpopKey>
 
 /** `htu`: the request's URL without query and fragment (RFC 9449 §4.2). */
 export const htuOf = (url: string): string => {
-  const parsed = new URL(url)
-  return `${parsed.origin}${parsed.pathname}`
+  const parsed = parseUrl(url)
+  return parsed === undefined ? url.replace(/[?#].*$/, "") : `${parsed.origin}${parsed.pathname}`
+}
+
+/** `url` parsed, or `undefined` for a URL that does not parse (a relative one, say): never a throw. */
+const parseUrl = (url: string): URL | undefined => {
+  try {
+    return new URL(url)
+  } catch {
+    return undefined
+  }
 }
 
 /** `ath`: base64url(SHA-256(access token)) (RFC 9449 §4.2). */
@@ -221,11 +230,14 @@ const maxNonceOrigins = 256
 export const nonces = {
   entries: new Map<string, string>(),
   get(url: string): string | undefined {
-    return this.entries.get(new URL(url).origin)
+    const origin = parseUrl(url)?.origin
+    return origin === undefined ? undefined : this.entries.get(origin)
   },
   set(url: string, nonce: string | undefined): void {
-    if (nonce === undefined || nonce === "") return
-    const origin = new URL(url).origin
+    // a nonce is short; anything else is not remembered
+    if (nonce === undefined || nonce === "" || nonce.length > 1024) return
+    const origin = parseUrl(url)?.origin
+    if (origin === undefined) return
     this.entries.delete(origin)
     this.entries.set(origin, nonce)
     if (this.entries.size > maxNonceOrigins) this.entries.delete(this.entries.keys().next().value!)
