@@ -9,7 +9,7 @@ import type * as ConfigError from "effect/ConfigError"
 import * as Chunk from "effect/Chunk"
 import * as Context from "effect/Context"
 import * as DateTime from "effect/DateTime"
-import type * as Duration from "effect/Duration"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
@@ -18,6 +18,7 @@ import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as encryption from "./internal/encryption.js"
+import * as KeyedMutex from "./internal/keyedMutex.js"
 import * as internal from "./internal/tokenStore.js"
 import * as Session from "./Session.js"
 import { TokenSet } from "./TokenSet.js"
@@ -207,25 +208,59 @@ const toSession = (value: Session.Session | TokenSet): Session.Session =>
   value instanceof TokenSet ? Session.active(value) : value
 
 /**
+ * The options of {@link makeMemory} and {@link layerMemory}.
+ *
+ * @since 0.6.0
+ * @category models
+ */
+export interface MemoryOptions {
+  /** How long `withLock` waits for the lock. Default: 30 seconds. */
+  readonly lockTimeout?: Duration.DurationInput | undefined
+  /**
+   * The map that holds the encoded sessions (default: a new one). Stores given the same map share the sessions and
+   * the locks, as two processes share a file: how the contract suite runs on the memory store, and how a test can
+   * read or write what a store keeps.
+   */
+  readonly entries?: Map<string, string> | undefined
+}
+
+/** The lock of the stores that share one map of entries. */
+const sharedLocks = new WeakMap<Map<string, string>, KeyedMutex.KeyedMutex>()
+
+/**
  * A store in memory, lost with the process; its lock is in-process. It keeps the encoded sessions, as every store
  * does, so {@link encrypted} works on it too.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const makeMemory = (
-  initial?: Initial,
-  options?: { readonly lockTimeout?: Duration.DurationInput | undefined }
-): Effect.Effect<Service, never, Scope.Scope> =>
+export const makeMemory = (initial?: Initial, options?: MemoryOptions): Effect.Effect<Service, never, Scope.Scope> =>
   Effect.gen(function* () {
-    const entries = new Map<string, string>()
+    const shared = options?.entries
+    const entries = shared ?? new Map<string, string>()
+    let lock = shared === undefined ? undefined : sharedLocks.get(shared)
+    if (shared !== undefined && lock === undefined) {
+      lock = KeyedMutex.make()
+      sharedLocks.set(shared, lock)
+    }
+    const sharedLock = lock
     const service = yield* make({
       location: "memory",
       get: (key) => Effect.sync(() => Option.fromNullable(entries.get(key))),
       set: (key, value) => Effect.sync(() => void entries.set(key, value)),
       remove: (key) => Effect.sync(() => void entries.delete(key)),
       keys: (keysOptions) => Effect.sync(() => internal.pageOf([...entries.keys()].sort(), keysOptions)),
-      lockTimeout: options?.lockTimeout
+      lockTimeout: options?.lockTimeout,
+      // stores on one map exclude each other as processes on one file do; the wait is bounded by `lockTimeout`
+      acquire:
+        sharedLock === undefined
+          ? undefined
+          : (name) =>
+              Effect.uninterruptibleMask((restore) =>
+                Effect.flatMap(restore(sharedLock.take(name, Duration.infinity, () => undefined as never)), (release) =>
+                  Effect.addFinalizer(() => release)
+                )
+              )
     })
     const pairs: Iterable<readonly [string, Session.Session | TokenSet]> =
       initial === undefined
@@ -243,10 +278,8 @@ export const makeMemory = (
  * @since 0.1.0
  * @category layers
  */
-export const layerMemory = (
-  initial?: Initial,
-  options?: { readonly lockTimeout?: Duration.DurationInput | undefined }
-): Layer.Layer<TokenStore> => Layer.scoped(TokenStore, makeMemory(initial, options))
+export const layerMemory = (initial?: Initial, options?: MemoryOptions): Layer.Layer<TokenStore> =>
+  Layer.scoped(TokenStore, makeMemory(initial, options))
 
 /**
  * The session `key` (default `defaultKey`), with the `TokenStore` in context.

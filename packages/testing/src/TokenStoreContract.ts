@@ -133,40 +133,17 @@ const encryptionKey = Redacted.make("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8
 const otherKey = Redacted.make("HxwdHBsaGRgXFhUUExIREA8ODQwLCgkIBwYFBAMCAQA=")
 
 /**
- * A memory backing whose instances share their entries and their (in-process) lock, as processes share a file: the
- * contract's reference, and a base for {@link encrypted}.
+ * `TokenStore.makeMemory` itself, its instances on one map of entries (`MemoryOptions.entries`): they share the
+ * sessions and the lock, as processes share a file. The contract's reference, and a base for {@link encrypted}.
  *
  * @since 0.2.0
  * @category constructors
  */
-export const memory: Effect.Effect<Backing> = Effect.gen(function* () {
+export const memory: Effect.Effect<Backing> = Effect.sync(() => {
+  // the memory store users get: instances on one map share its sessions and its lock
   const entries = new Map<string, string>()
-  const lock = yield* Effect.makeSemaphore(1)
   return {
-    store: ({ lockTimeout }) =>
-      TokenStore.make({
-        location: "memory",
-        get: (key) => Effect.sync(() => Option.fromNullable(entries.get(key))),
-        set: (key, value) => Effect.sync(() => void entries.set(key, value)),
-        remove: (key) => Effect.sync(() => void entries.delete(key)),
-        keys: (options) =>
-          Effect.sync(() =>
-            [...entries.keys()]
-              .sort()
-              .filter(
-                (key) => key.startsWith(options?.prefix ?? "") && (options?.after === undefined || key > options.after)
-              )
-              .slice(0, options?.limit ?? Number.POSITIVE_INFINITY)
-          ),
-        acquire: () =>
-          Effect.uninterruptibleMask((restore) =>
-            Effect.zipRight(
-              restore(lock.take(1)),
-              Effect.addFinalizer(() => lock.release(1))
-            )
-          ),
-        lockTimeout
-      }),
+    store: ({ lockTimeout }) => TokenStore.makeMemory(undefined, { lockTimeout, entries }),
     writeRaw: (key, value) => Effect.sync(() => void entries.set(key, value))
   }
 })
