@@ -6,7 +6,7 @@ export default defineConfig({
     projects,
     // the in-process files run in parallel (their I/O is on loopback or mocked, their time mostly TestClock); the
     // files that start processes, servers or Chromium run one at a time after them (see `serialFiles`)
-    maxWorkers: 4,
+    maxWorkers: 3,
     minWorkers: 1,
     // CI also writes a machine-readable report, from which .ci/run prints the "N passed, N failed" line.
     reporters: process.env.CI ? ["default", "json"] : ["default"],

@@ -25,11 +25,13 @@ export const alias = [
 ]
 
 /**
- * The test files that start other processes (Node children, Chromium), use the database servers, or measure real
- * time against a real clock under load: they need the machine to themselves, so they run one at a time, after the
+ * The test files that start other processes (Node children, Chromium), use the database servers, measure real time
+ * against a real clock under load, or load the machine for a minute: they need the machine to themselves, so they run one at a time, after the
  * in-process files (which run in parallel). A new file of that kind belongs here.
  */
 export const serialFiles: { readonly [P in Package]?: ReadonlyArray<string> } = {
+  // 100,000 keys and 100,000 saves: hundreds of MB of heap and a minute of CPU, which starve parallel workers
+  core: ["test/TokenSessions.test.ts", "test/TokenStore.test.ts"],
   node: [
     "test/MultiProcess.test.ts",
     "test/NodeTokenStore.test.ts",
