@@ -111,10 +111,7 @@ export const makeLocalStorage = (
           }
           return TokenStore.pageOf(keys.sort(), keysOptions)
         }),
-      acquire: shared.acquireWebLock(location),
-      lockName: (key) => shared.lockName(location, key),
-      lockTimeout: options?.lockTimeout,
-      changes: news.heard
+      ...shared.acrossTabs(location, options?.lockTimeout, news)
     })
   })
 
@@ -258,10 +255,7 @@ export const makeIndexedDb = (
           }
         )
       },
-      acquire: shared.acquireWebLock(location),
-      lockName: (key) => shared.lockName(location, key),
-      lockTimeout: options?.lockTimeout,
-      changes: news.heard
+      ...shared.acrossTabs(location, options?.lockTimeout, news)
     })
   })
 

@@ -1,4 +1,5 @@
 import { TokenStore } from "@token-refresher/core"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
@@ -114,6 +115,14 @@ export const news = (location: string): Effect.Effect<News, never, Scope.Scope> 
             })
     })
   )
+
+/** What makes a store hold across tabs: its Web Locks, its `lockTimeout`, and the news of the other tabs. */
+export const acrossTabs = (location: string, lockTimeout: Duration.DurationInput | undefined, news: News) => ({
+  acquire: acquireWebLock(location),
+  lockName: (key: string) => lockName(location, key),
+  lockTimeout,
+  changes: news.heard
+})
 
 /** Runs a browser storage call, failing with a `TokenStoreError` of `reason` that names the error, never a value. */
 export const attempt = <A>(
