@@ -5,9 +5,12 @@
 import * as Clock from "effect/Clock"
 import * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
-import * as Encoding from "effect/Encoding"
+import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Jose from "jose"
+import * as Pkce from "../Pkce.js"
+import type { TokenSet } from "../TokenSet.js"
+import { parseUrl } from "./url.js"
 
 /** What `private_key_jwt` accepts for `clientAssertionAlg`. */
 export type AssertionAlg = "ES256" | "RS256" | "PS256" | "EdDSA"
@@ -85,9 +88,6 @@ export const secretKey = (secret: Redacted.Redacted<string>): AssertionKey => ({
   kid: undefined
 })
 
-/** A random `jti`: 16 bytes, base64url. */
-const randomId = (): string => Encoding.encodeBase64Url(globalThis.crypto.getRandomValues(new Uint8Array(16)))
-
 /** The lifetime of an assertion: short, as RFC 7523 §3 asks (the issue's contract: at most 60 s). */
 const assertionLifetimeSeconds = 60
 
@@ -100,7 +100,7 @@ export const assertionFields = (
   clientId: string,
   audience: string
 ): Effect.Effect<ReadonlyArray<readonly [string, string]>> =>
-  Effect.flatMap(Clock.currentTimeMillis, (now) => {
+  Effect.flatMap(Effect.zip(Clock.currentTimeMillis, Pkce.randomString(16)), ([now, jti]) => {
     const iat = Math.floor(now / 1000)
     return Effect.map(
       Effect.promise(() =>
@@ -109,7 +109,7 @@ export const assertionFields = (
           .setIssuer(clientId)
           .setSubject(clientId)
           .setAudience(audience)
-          .setJti(randomId())
+          .setJti(jti)
           .setIssuedAt(iat)
           .setExpirationTime(iat + assertionLifetimeSeconds)
           .sign(key.key)
@@ -161,21 +161,6 @@ export const htuOf = (url: string): string => {
   return parsed === undefined ? url.replace(/[?#].*$/, "") : `${parsed.origin}${parsed.pathname}`
 }
 
-/** `url` parsed, or `undefined` for a URL that does not parse (a relative one, say): never a throw. */
-const parseUrl = (url: string): URL | undefined => {
-  try {
-    return new URL(url)
-  } catch {
-    return undefined
-  }
-}
-
-/** `ath`: base64url(SHA-256(access token)) (RFC 9449 §4.2). */
-const athOf = (accessToken: Redacted.Redacted<string>): Promise<string> =>
-  globalThis.crypto.subtle
-    .digest("SHA-256", new TextEncoder().encode(Redacted.value(accessToken)))
-    .then((digest) => Encoding.encodeBase64Url(new Uint8Array(digest)))
-
 /**
  * A DPoP proof for one request: `htm`, `htu`, a new `jti`, `iat` now, the server's `nonce` when one is known, and
  * `ath` with an access token (a resource request).
@@ -189,21 +174,29 @@ export const dpopProof = (
     readonly accessToken?: Redacted.Redacted<string> | undefined
   }
 ): Effect.Effect<string> =>
-  Effect.flatMap(Clock.currentTimeMillis, (now) =>
-    Effect.promise(async () => {
-      const { alg, privateKey, publicJwk } = await importDpopKey(key)
-      const ath = request.accessToken === undefined ? undefined : await athOf(request.accessToken)
-      return new Jose.SignJWT({
-        htm: request.method.toUpperCase(),
-        htu: htuOf(request.url),
-        ...(request.nonce === undefined ? {} : { nonce: request.nonce }),
-        ...(ath === undefined ? {} : { ath })
+  Effect.flatMap(
+    Effect.all([
+      Clock.currentTimeMillis,
+      Pkce.randomString(16),
+      // `ath` is base64url(SHA-256(access token)) (RFC 9449 §4.2): a PKCE challenge's very computation
+      request.accessToken === undefined
+        ? Effect.succeed(undefined)
+        : Pkce.challengeOf(Redacted.value(request.accessToken))
+    ]),
+    ([now, jti, ath]) =>
+      Effect.promise(async () => {
+        const { alg, privateKey, publicJwk } = await importDpopKey(key)
+        return new Jose.SignJWT({
+          htm: request.method.toUpperCase(),
+          htu: htuOf(request.url),
+          ...(request.nonce === undefined ? {} : { nonce: request.nonce }),
+          ...(ath === undefined ? {} : { ath })
+        })
+          .setProtectedHeader({ typ: "dpop+jwt", alg, jwk: publicJwk })
+          .setJti(jti)
+          .setIssuedAt(Math.floor(now / 1000))
+          .sign(privateKey)
       })
-        .setProtectedHeader({ typ: "dpop+jwt", alg, jwk: publicJwk })
-        .setJti(randomId())
-        .setIssuedAt(Math.floor(now / 1000))
-        .sign(privateKey)
-    })
   )
 
 /**
@@ -213,12 +206,8 @@ export const dpopProof = (
 export const dpopBindings = new WeakMap<Redacted.Redacted<string>, Redacted.Redacted<string>>()
 
 /** Records the binding of `tokens` when they are DPoP tokens with a key. */
-export const bind = (tokens: {
-  readonly accessToken: Redacted.Redacted<string>
-  readonly tokenType: string
-  readonly dpopKey: { readonly _tag: "Some"; readonly value: Redacted.Redacted<string> } | { readonly _tag: "None" }
-}): void => {
-  if (tokens.dpopKey._tag === "Some" && tokens.tokenType.toLowerCase() === "dpop") {
+export const bind = (tokens: TokenSet): void => {
+  if (Option.isSome(tokens.dpopKey) && tokens.tokenType.toLowerCase() === "dpop") {
     dpopBindings.set(tokens.accessToken, tokens.dpopKey.value)
   }
 }

@@ -9,6 +9,7 @@ import { DiscoveryError } from "../Errors.js"
 import type * as Provider from "../Provider.js"
 import { boundedText } from "./body.js"
 import { loopback } from "./options.js"
+import { parseUrl as parse } from "./url.js"
 
 /** Discovery documents are small; anything bigger is not one. */
 const maxDocumentBytes = 512 * 1024
@@ -29,14 +30,6 @@ const decodeDocument = Schema.decodeUnknownEither(Document)
 
 /** https, or http on a loopback host (a local server in tests). */
 const secure = (url: URL): boolean => url.protocol === "https:" || (url.protocol === "http:" && loopback(url.hostname))
-
-const parse = (input: string): URL | undefined => {
-  try {
-    return new URL(input)
-  } catch {
-    return undefined
-  }
-}
 
 export const discover = (
   issuer: string,

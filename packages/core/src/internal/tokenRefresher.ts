@@ -668,17 +668,22 @@ export const make = (
               : Effect.fail(error)
           })
 
-    /** The DPoP key of a grant: the refreshed set's, a seeded token's, or a new one for a first grant. */
-    const dpopKeyOf = (grant: Grant.Grant): Effect.Effect<Redacted.Redacted<string> | undefined> => {
-      if (options.dpop === undefined) return Effect.succeed(undefined)
-      const known =
+    /** With DPoP on: `known`, or a new key where there is none; without DPoP: no key. */
+    const dpopKeyOr = (known: Redacted.Redacted<string> | undefined) =>
+      options.dpop === undefined
+        ? Effect.succeed(undefined)
+        : known === undefined
+          ? Jose.generateDpopKey(options.dpop)
+          : Effect.succeed(known)
+    /** The DPoP key of a grant: the refreshed set's, a seeded token's, a device login's, or a new one. */
+    const dpopKeyOf = (grant: Grant.Grant) =>
+      dpopKeyOr(
         grant._tag === "RefreshToken"
           ? (Option.getOrUndefined(Option.flatMap(grant.previous, (previous) => previous.dpopKey)) ?? grant.dpopKey)
           : grant._tag === "DeviceCode"
             ? grant.dpopKey
             : undefined
-      return known === undefined ? Jose.generateDpopKey(options.dpop) : Effect.succeed(known)
-    }
+      )
     /** RFC 9449 §5: a server may answer a DPoP request with a Bearer token. Said once per refresher. */
     let warnedBearer = false
     const keepKey = (key: Redacted.Redacted<string> | undefined) => (tokens: TokenSet) => {
@@ -745,21 +750,15 @@ export const make = (
         : send(
             "TokenRefresher.revoke",
             // RFC 7009 §2.1
-            Effect.flatMap(
-              options.dpop === undefined
-                ? Effect.succeed(undefined)
-                : revokeOptions?.dpopKey !== undefined
-                  ? Effect.succeed(revokeOptions.dpopKey)
-                  : Jose.generateDpopKey(options.dpop),
-              (dpopKey) =>
-                requestOf(
-                  revocationUrl,
-                  [
-                    ["token", Redacted.value(token)],
-                    ...(revokeOptions?.hint === undefined ? [] : [["token_type_hint", revokeOptions.hint] as const])
-                  ],
-                  dpopKey
-                )
+            Effect.flatMap(dpopKeyOr(revokeOptions?.dpopKey), (dpopKey) =>
+              requestOf(
+                revocationUrl,
+                [
+                  ["token", Redacted.value(token)],
+                  ...(revokeOptions?.hint === undefined ? [] : [["token_type_hint", revokeOptions.hint] as const])
+                ],
+                dpopKey
+              )
             ),
             revoked,
             () => ({})
@@ -781,30 +780,28 @@ export const make = (
     ): Effect.Effect<TokenRefresher.DeviceAuthorization, Errors.RefreshError | Errors.DeviceAuthorizationError> =>
       deviceUrl === undefined
         ? Effect.fail(deviceError("Unsupported"))
-        : Effect.flatMap(
-            options.dpop === undefined ? Effect.succeed(undefined) : Jose.generateDpopKey(options.dpop),
-            (dpopKey) =>
-              send(
-                "TokenRefresher.deviceAuthorization",
-                requestOf(deviceUrl, scopeParam(deviceOptions?.scope ?? []), dpopKey),
-                (raw, _text, sentAt) =>
-                  Either.match(decodeDeviceAnswer(raw.body), {
-                    onLeft: (detail) =>
-                      Effect.fail(new Errors.DecodeError({ status: raw.status, reason: "Schema", detail })),
-                    onRight: (answer): Effect.Effect<TokenRefresher.DeviceAuthorization> =>
-                      Effect.succeed({
-                        deviceCode: Redacted.make(answer.device_code),
-                        userCode: answer.user_code,
-                        verificationUri: answer.verification_uri ?? answer.verification_url!,
-                        verificationUriComplete: Option.fromNullable(answer.verification_uri_complete),
-                        expiresIn: Duration.seconds(answer.expires_in),
-                        interval: Duration.seconds(answer.interval ?? 5),
-                        expiresAt: DateTime.addDuration(sentAt, Duration.seconds(answer.expires_in)),
-                        dpopKey: Option.fromNullable(dpopKey)
-                      })
-                  }),
-                (authorization) => ({ expiresIn: Duration.format(authorization.expiresIn) })
-              )
+        : Effect.flatMap(dpopKeyOr(undefined), (dpopKey) =>
+            send(
+              "TokenRefresher.deviceAuthorization",
+              requestOf(deviceUrl, scopeParam(deviceOptions?.scope ?? []), dpopKey),
+              (raw, _text, sentAt) =>
+                Either.match(decodeDeviceAnswer(raw.body), {
+                  onLeft: (detail) =>
+                    Effect.fail(new Errors.DecodeError({ status: raw.status, reason: "Schema", detail })),
+                  onRight: (answer): Effect.Effect<TokenRefresher.DeviceAuthorization> =>
+                    Effect.succeed({
+                      deviceCode: Redacted.make(answer.device_code),
+                      userCode: answer.user_code,
+                      verificationUri: answer.verification_uri ?? answer.verification_url!,
+                      verificationUriComplete: Option.fromNullable(answer.verification_uri_complete),
+                      expiresIn: Duration.seconds(answer.expires_in),
+                      interval: Duration.seconds(answer.interval ?? 5),
+                      expiresAt: DateTime.addDuration(sentAt, Duration.seconds(answer.expires_in)),
+                      dpopKey: Option.fromNullable(dpopKey)
+                    })
+                }),
+              (authorization) => ({ expiresIn: Duration.format(authorization.expiresIn) })
+            )
           )
 
     /** RFC 8628 §3.5: how long `slow_down` adds to the interval. */
