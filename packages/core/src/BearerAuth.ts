@@ -76,9 +76,9 @@ const asksForNonce = (response: HttpClientResponse.HttpClientResponse): boolean 
  */
 const authorize = (
   request: HttpClientRequest.HttpClientRequest,
-  token: Redacted.Redacted<string>
+  token: Redacted.Redacted<string>,
+  dpopKey: Redacted.Redacted<string> | undefined
 ): Effect.Effect<HttpClientRequest.HttpClientRequest> => {
-  const dpopKey = Jose.dpopBindings.get(token)
   if (dpopKey === undefined) return Effect.succeed(HttpClientRequest.bearerToken(request, token))
   return Effect.map(
     Jose.dpopProof(dpopKey, {
@@ -104,24 +104,25 @@ const execute = <E, R>(
   client: HttpClient.HttpClient.With<E, R>,
   request: HttpClientRequest.HttpClientRequest
 ): Effect.Effect<HttpClientResponse.HttpClientResponse, E | TokenError, R> => {
-  const sendWith = (token: Redacted.Redacted<string>) =>
-    Effect.flatMap(authorize(request, token), (authorized) =>
+  const sendWith = (token: Redacted.Redacted<string>, dpopKey: Redacted.Redacted<string> | undefined) =>
+    Effect.flatMap(authorize(request, token, dpopKey), (authorized) =>
       Effect.map(
         client.execute(authorized),
         (response): readonly [HttpClientResponse.HttpClientResponse, Redacted.Redacted<string>] => [response, token]
       )
     )
-  const sendOnce = (token: Redacted.Redacted<string>) =>
-    Jose.dpopBindings.has(token)
-      ? Effect.flatMap(sendWith(token), (sent) => {
-          const [response] = sent
-          const nonce = response.headers["dpop-nonce"]
-          Jose.nonces.set(request.url, nonce)
-          return response.status === 401 && nonce !== undefined && asksForNonce(response)
-            ? Effect.zipRight(Effect.ignore(Effect.timeout(response.arrayBuffer, "5 seconds")), sendWith(token))
-            : Effect.succeed(sent)
-        })
-      : sendWith(token)
+  const sendOnce = (token: Redacted.Redacted<string>) => {
+    const dpopKey = Jose.dpopBindings.get(token)
+    if (dpopKey === undefined) return sendWith(token, undefined)
+    return Effect.flatMap(sendWith(token, dpopKey), (sent) => {
+      const [response] = sent
+      const nonce = response.headers["dpop-nonce"]
+      Jose.nonces.set(request.url, nonce)
+      return response.status === 401 && nonce !== undefined && asksForNonce(response)
+        ? Effect.zipRight(Effect.ignore(Effect.timeout(response.arrayBuffer, "5 seconds")), sendWith(token, dpopKey))
+        : Effect.succeed(sent)
+    })
+  }
   const send = Effect.flatMap(manager.accessToken, sendOnce)
   return Effect.flatMap(send, ([response, token]) =>
     response.status === 401

@@ -173,6 +173,24 @@ export const refreshToken = (session: Session): Option.Option<Redacted.Redacted<
 }
 
 /**
+ * The DPoP key a session's refresh token is bound to: the tokens' (`Active`), or the one imported with a seed
+ * (`Seeded`); `None` without DPoP and for `Rejected`.
+ *
+ * @since 0.6.0
+ * @category accessors
+ */
+export const dpopKey = (session: Session): Option.Option<Redacted.Redacted<string>> => {
+  switch (session._tag) {
+    case "Seeded":
+      return session.dpopKey
+    case "Active":
+      return session.tokens.dpopKey
+    case "Rejected":
+      return Option.none()
+  }
+}
+
+/**
  * The tokens of an `Active` session; `None` for the other states.
  *
  * @since 0.4.0

@@ -389,15 +389,7 @@ export const make = (options?: Options): Effect.Effect<Service, never, TokenRefr
           if (removeOptions?.revoke === true && refresher.provider.revocationUrl !== undefined) {
             const stored = yield* store.get(key)
             const refreshToken = Option.flatMap(stored, Session.refreshToken)
-            const dpopKey = Option.getOrUndefined(
-              Option.flatMap(stored, (session) =>
-                session._tag === "Active"
-                  ? session.tokens.dpopKey
-                  : session._tag === "Seeded"
-                    ? session.dpopKey
-                    : Option.none()
-              )
-            )
+            const dpopKey = Option.getOrUndefined(Option.flatMap(stored, Session.dpopKey))
             if (Option.isSome(refreshToken)) {
               revoked = yield* refresher.revoke(refreshToken.value, { hint: "refresh_token", dpopKey }).pipe(
                 Effect.as(true),

@@ -89,7 +89,8 @@ export const makeWith = Effect.fnUntraced(function* (options: TokenManager.Optio
   const countRefresh = (outcome: Metrics.Outcome) =>
     Metric.update(Metrics.refreshes.pipe(Metric.tagged("provider", providerName), Metric.tagged("outcome", outcome)), 1)
   // what happens to the session, for `TokenSessions.events` (a manager made on its own publishes nowhere)
-  const publish = Option.getOrElse(yield* Effect.serviceOption(EventSink), () => () => Effect.void)
+  const sink = yield* Effect.serviceOption(EventSink)
+  const publish = Option.getOrElse(sink, () => () => Effect.void)
   /** The refresh-token end (epoch millis) already warned about: one warning per end, not one per call. */
   const warned = yield* Ref.make(Number.NaN)
   const warnIfEnding = (tokens: TokenSet): Effect.Effect<void> =>
@@ -247,7 +248,7 @@ export const makeWith = Effect.fnUntraced(function* (options: TokenManager.Optio
         return Effect.fail(session.error)
       case "Seeded":
         return renewWith(
-          refresher.refresh(session.refreshToken, { dpopKey: Option.getOrUndefined(session.dpopKey) }),
+          refresher.refresh(session.refreshToken, { dpopKey: Option.getOrUndefined(Session.dpopKey(session)) }),
           Option.some(session.refreshToken)
         )
       case "Active": {
@@ -453,26 +454,21 @@ export const makeWith = Effect.fnUntraced(function* (options: TokenManager.Optio
       })
     )
 
+  /** Forgets what this manager holds: its next call reads the store. */
+  const forget = () => {
+    cell.value = ManagerState.unknown
+  }
   // news from another instance of the store (another tab): what this manager holds may be stale, so it re-reads.
   // Under `TokenSessions` (which publishes events) the sessions service listens once for all its managers.
-  const sink = yield* Effect.serviceOption(EventSink)
   if (store.changes !== undefined && Option.isNone(sink)) {
     yield* Effect.forkScoped(
-      Stream.runForEach(store.changes, (changed) =>
-        changed === key
-          ? Effect.sync(() => {
-              cell.value = ManagerState.unknown
-            })
-          : Effect.void
-      )
+      Stream.runForEach(store.changes, (changed) => (changed === key ? Effect.sync(forget) : Effect.void))
     )
   }
 
   internalsOf.set(service, {
     fresh: () => (cell.value._tag === "Fresh" ? cell.value : undefined),
-    forget: () => {
-      cell.value = ManagerState.unknown
-    },
+    forget,
     keepAlive,
     reportEnding
   })
