@@ -196,20 +196,17 @@ const login_ = Command.make(
           onNone: () => (settings.provider.name === "spotify" ? ["user-read-private", "user-read-email"] : []),
           onSome: scopeList
         })
-        if (flags.device) {
-          const tokens = yield* deviceLogin({ provider: settings.provider, key: settings.key, scope }).pipe(
-            Effect.provide(Layer.merge(refresherLayer(settings), NodeTokenStore.layerFile(settings.storePath)))
-          )
-          return yield* printSaved("Logged in", settings.storePath, tokens)
-        }
-        const tokens = yield* login({
-          provider: settings.provider,
-          clientId: settings.clientId,
-          key: settings.key,
-          port: flags.port,
-          scope,
-          timeout: Duration.seconds(flags.timeout)
-        }).pipe(Effect.provide(Layer.merge(refresherLayer(settings), NodeTokenStore.layerFile(settings.storePath))))
+        const Stack = Layer.merge(refresherLayer(settings), NodeTokenStore.layerFile(settings.storePath))
+        const tokens = flags.device
+          ? yield* deviceLogin({ provider: settings.provider, key: settings.key, scope }).pipe(Effect.provide(Stack))
+          : yield* login({
+              provider: settings.provider,
+              clientId: settings.clientId,
+              key: settings.key,
+              port: flags.port,
+              scope,
+              timeout: Duration.seconds(flags.timeout)
+            }).pipe(Effect.provide(Stack))
         yield* printSaved("Logged in", settings.storePath, tokens)
       })
     )
