@@ -226,6 +226,13 @@ export interface MemoryOptions {
 
 /** The lock of the stores that share one map of entries. */
 const sharedLocks = new WeakMap<Map<string, string>, KeyedMutex.KeyedMutex>()
+const lockOf = (entries: Map<string, string>): KeyedMutex.KeyedMutex => {
+  const known = sharedLocks.get(entries)
+  if (known !== undefined) return known
+  const made = KeyedMutex.make()
+  sharedLocks.set(entries, made)
+  return made
+}
 
 /**
  * A store in memory, lost with the process; its lock is in-process. It keeps the encoded sessions, as every store
@@ -238,12 +245,7 @@ export const makeMemory = (initial?: Initial, options?: MemoryOptions): Effect.E
   Effect.gen(function* () {
     const shared = options?.entries
     const entries = shared ?? new Map<string, string>()
-    let lock = shared === undefined ? undefined : sharedLocks.get(shared)
-    if (shared !== undefined && lock === undefined) {
-      lock = KeyedMutex.make()
-      sharedLocks.set(shared, lock)
-    }
-    const sharedLock = lock
+    const sharedLock = shared === undefined ? undefined : lockOf(shared)
     const service = yield* make({
       location: "memory",
       get: (key) => Effect.sync(() => Option.fromNullable(entries.get(key))),
