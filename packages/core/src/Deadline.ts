@@ -7,8 +7,10 @@
  *
  * @since 0.3.0
  */
+import type * as HttpClientError from "@effect/platform/HttpClientError"
 import * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
+import type * as Effect from "effect/Effect"
 import * as FiberRef from "effect/FiberRef"
 import * as Option from "effect/Option"
 import { someCause } from "./internal/causes.js"
@@ -67,8 +69,9 @@ export const isTimeout = (cause: unknown): boolean =>
 
 /**
  * A response may offer to read its own body as text, stopping at a byte limit, in one pass: the `TokenRefresher`
- * then skips the generic `Stream` read. The method resolves to the text, or to `undefined` when the body was longer
- * than `maxBytes` (the rest is not read, and the body is discarded).
+ * then skips the generic `Stream` read. The method succeeds with the text, or with `undefined` when the body was
+ * longer than `maxBytes` (the rest is not read, and the body is discarded). Since 0.7.0 it returns an `Effect` (it
+ * returned a `Promise`), so a body that has already arrived is read without a promise.
  *
  * @since 0.3.0
  * @category symbols
@@ -82,5 +85,5 @@ export const ReadText: unique symbol = Symbol.for("@token-refresher/core/Deadlin
  * @category models
  */
 export interface ReadsText {
-  readonly [ReadText]: (maxBytes: number) => Promise<string | undefined>
+  readonly [ReadText]: (maxBytes: number) => Effect.Effect<string | undefined, HttpClientError.ResponseError>
 }

@@ -13,17 +13,16 @@ import type * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import * as IncomingMessage from "@effect/platform/HttpIncomingMessage"
 import * as UrlParams from "@effect/platform/UrlParams"
-import * as NodeStream from "@effect/platform-node/NodeStream"
 import { Deadline } from "@token-refresher/core"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Chunk from "effect/Chunk"
 import * as Either from "effect/Either"
-import * as FiberRef from "effect/FiberRef"
 import * as Inspectable from "effect/Inspectable"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
-import type * as Stream from "effect/Stream"
+import * as Stream from "effect/Stream"
 import * as Undici from "undici"
 
 /**
@@ -39,36 +38,152 @@ export interface Options {
   readonly keepAliveTimeout?: Duration.DurationInput | undefined
 }
 
-const noop = () => {}
+/** A body larger than this is not read ahead of its reader: the connection waits for the reader to catch up. */
+const highWaterMark = 64 * 1024
 
-class Response extends Inspectable.Class implements HttpClientResponse.HttpClientResponse {
+/**
+ * A response body as undici hands it over, chunk by chunk: kept until its one reader takes it, and paused (the socket
+ * stops being read) past `highWaterMark` bytes not yet taken.
+ */
+class Body {
+  private chunks: Array<Buffer> = []
+  private size = 0
+  private done = false
+  private failure: unknown = undefined
+  private taken = false
+  private wake: (() => void) | undefined = undefined
+  private resumeSocket: (() => void) | undefined = undefined
+  private paused = false
+
+  constructor(private readonly abort: () => void) {}
+
+  /** undici's `onHeaders` resume callback. */
+  setResume(resume: () => void) {
+    this.resumeSocket = resume
+  }
+
+  /** A chunk arrived: `false` pauses the socket, when no reader waits and what is kept reached `highWaterMark`. */
+  push(chunk: Buffer): boolean {
+    if (chunk.length === 0) return true
+    this.chunks.push(chunk)
+    this.size += chunk.length
+    if (this.wake !== undefined) {
+      this.notify()
+      return true
+    }
+    this.paused = this.size >= highWaterMark
+    return !this.paused
+  }
+
+  end() {
+    this.done = true
+    this.notify()
+  }
+
+  fail(cause: unknown) {
+    this.failure = cause
+    this.notify()
+  }
+
+  /** Stops reading: the connection is closed and what was kept is dropped. */
+  cancel() {
+    this.chunks = []
+    this.size = 0
+    if (!this.done && this.failure === undefined) this.abort()
+  }
+
+  private notify() {
+    const wake = this.wake
+    this.wake = undefined
+    wake?.()
+  }
+
+  /** The one read of the body: fails when it was taken before. */
+  claim(): boolean {
+    if (this.taken) return false
+    this.taken = true
+    return true
+  }
+
+  /**
+   * Everything, once the body has ended, or `undefined` as soon as more than `maxBytes` arrived (then the rest is not
+   * read). Fails with what broke the body (a reset connection, the deadline).
+   */
+  readAll(maxBytes: number): Effect.Effect<Buffer | undefined, unknown> {
+    return Effect.suspend(() => {
+      if (this.size > maxBytes) {
+        this.cancel()
+        return Effect.succeed(undefined)
+      }
+      if (this.failure !== undefined) return Effect.fail(this.failure)
+      if (this.done) {
+        const all = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.size)
+        this.chunks = []
+        return Effect.succeed(all)
+      }
+      return Effect.zipRight(this.more, this.readAll(maxBytes))
+    })
+  }
+
+  /** The chunks that arrived since the last call; `undefined` at the end. */
+  readonly take: Effect.Effect<Array<Buffer> | undefined, unknown> = Effect.suspend(() => {
+    if (this.chunks.length > 0) {
+      const chunks = this.chunks
+      this.chunks = []
+      this.size = 0
+      this.resume()
+      return Effect.succeed(chunks)
+    }
+    if (this.failure !== undefined) return Effect.fail(this.failure)
+    if (this.done) return Effect.succeed(undefined)
+    return Effect.zipRight(this.more, this.take)
+  })
+
+  private resume() {
+    if (this.paused) {
+      this.paused = false
+      this.resumeSocket?.()
+    }
+  }
+
+  /** Waits for the next chunk, the end or a failure, resuming a paused socket. */
+  private readonly more: Effect.Effect<void> = Effect.async<void>((wake) => {
+    this.wake = () => wake(Effect.void)
+    this.resume()
+    return Effect.sync(() => {
+      this.wake = undefined
+    })
+  })
+}
+
+class Response extends Inspectable.Class implements HttpClientResponse.HttpClientResponse, Deadline.ReadsText {
   readonly [IncomingMessage.TypeId]: IncomingMessage.TypeId = IncomingMessage.TypeId
   readonly [HttpClientResponse.TypeId]: HttpClientResponse.TypeId = HttpClientResponse.TypeId
+  private parsedHeaders: Headers.Headers | undefined = undefined
 
   constructor(
     readonly request: HttpClientRequest.HttpClientRequest,
-    readonly source: Undici.Dispatcher.ResponseData
+    readonly status: number,
+    private readonly rawHeaders: Array<Buffer>,
+    readonly statusText: string | undefined,
+    private readonly body: Body
   ) {
     super()
-    // an aborted or reset body must not become an unhandled error: its reader sees it
-    source.body.on("error", noop)
-  }
-
-  get status(): number {
-    return this.source.statusCode
-  }
-
-  get statusText(): string | undefined {
-    return undefined
   }
 
   get headers(): Headers.Headers {
-    return Headers.fromInput(this.source.headers as Record<string, string | ReadonlyArray<string> | undefined>)
+    // parsed once, when first asked for
+    if (this.parsedHeaders === undefined) {
+      this.parsedHeaders = Headers.fromInput(
+        Undici.util.parseHeaders(this.rawHeaders) as Record<string, string | ReadonlyArray<string> | undefined>
+      )
+    }
+    return this.parsedHeaders
   }
 
   get cookies(): Cookies.Cookies {
-    const header = this.source.headers["set-cookie"]
-    return header === undefined ? Cookies.empty : Cookies.fromSetCookie(Array.isArray(header) ? header : [header])
+    const header = this.headers["set-cookie"] as string | ReadonlyArray<string> | undefined
+    return header === undefined ? Cookies.empty : Cookies.fromSetCookie(typeof header === "string" ? [header] : header)
   }
 
   get remoteAddress(): Option.Option<string> {
@@ -79,30 +194,39 @@ class Response extends Inspectable.Class implements HttpClientResponse.HttpClien
     return new HttpClientError.ResponseError({ request: this.request, response: this, reason: "Decode", cause })
   }
 
+  private claim<A>(read: Effect.Effect<A, unknown>): Effect.Effect<A, HttpClientError.ResponseError> {
+    return Effect.suspend(() =>
+      this.body.claim()
+        ? Effect.mapError(read, (cause) => this.decodeError(cause))
+        : Effect.fail(this.decodeError(new Error("the body has already been read")))
+    )
+  }
+
+  private get bytes(): Effect.Effect<Buffer, HttpClientError.ResponseError> {
+    return this.claim(Effect.map(this.body.readAll(Infinity), (all) => all!))
+  }
+
   /** The body as text in one pass, stopping (and discarding the rest) past `maxBytes`: see `Deadline.ReadText`. */
-  async [Deadline.ReadText](maxBytes: number): Promise<string | undefined> {
-    const chunks: Array<Buffer> = []
-    let size = 0
-    for await (const chunk of this.source.body as AsyncIterable<Buffer>) {
-      size += chunk.length
-      if (size > maxBytes) {
-        this.source.body.destroy()
-        return undefined
-      }
-      chunks.push(chunk)
-    }
-    return (chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)).toString("utf8")
+  [Deadline.ReadText](maxBytes: number): Effect.Effect<string | undefined, HttpClientError.ResponseError> {
+    return this.claim(Effect.map(this.body.readAll(maxBytes), (all) => all?.toString("utf8")))
   }
 
   get stream(): Stream.Stream<Uint8Array, HttpClientError.ResponseError> {
-    return NodeStream.fromReadable(
-      () => this.source.body,
-      (cause) => this.decodeError(cause)
+    return Stream.unwrap(
+      Effect.map(this.claim(Effect.void), () =>
+        Stream.repeatEffectChunkOption(
+          Effect.flatMap(
+            Effect.mapError(this.body.take, (cause) => Option.some(this.decodeError(cause))),
+            (chunks) =>
+              chunks === undefined ? Effect.fail(Option.none()) : Effect.succeed(Chunk.unsafeFromArray(chunks))
+          )
+        ).pipe(Stream.ensuring(Effect.sync(() => this.body.cancel())))
+      )
     )
   }
 
   get text(): Effect.Effect<string, HttpClientError.ResponseError> {
-    return Effect.tryPromise({ try: () => this.source.body.text(), catch: (cause) => this.decodeError(cause) })
+    return Effect.map(this.bytes, (all) => all.toString("utf8"))
   }
 
   get json(): Effect.Effect<unknown, HttpClientError.ResponseError> {
@@ -119,14 +243,22 @@ class Response extends Inspectable.Class implements HttpClientResponse.HttpClien
   }
 
   get formData(): Effect.Effect<FormData, HttpClientError.ResponseError> {
-    return Effect.tryPromise({
-      try: () => this.source.body.formData() as Promise<FormData>,
-      catch: (cause) => this.decodeError(cause)
-    })
+    return Effect.flatMap(this.bytes, (all) =>
+      Effect.tryPromise({
+        try: () =>
+          new globalThis.Response(all as unknown as ArrayBuffer, {
+            headers: { "content-type": (this.headers["content-type"] as string | undefined) ?? "" }
+          }).formData(),
+        catch: (cause) => this.decodeError(cause)
+      })
+    )
   }
 
   get arrayBuffer(): Effect.Effect<ArrayBuffer, HttpClientError.ResponseError> {
-    return Effect.tryPromise({ try: () => this.source.body.arrayBuffer(), catch: (cause) => this.decodeError(cause) })
+    return Effect.map(
+      this.bytes,
+      (all) => all.buffer.slice(all.byteOffset, all.byteOffset + all.byteLength) as ArrayBuffer
+    )
   }
 
   toJSON(): unknown {
@@ -155,9 +287,29 @@ const bodyOf = (
   }
 }
 
+/** The origin and path of a URL string, parsed once per distinct URL (a token endpoint is asked again and again). */
+const targets = new Map<string, { readonly origin: string; readonly path: string }>()
+const targetOf = (
+  request: HttpClientRequest.HttpClientRequest
+): Either.Either<{ readonly origin: string; readonly path: string }, unknown> => {
+  const plain = request.urlParams.length === 0 && Option.isNone(request.hash)
+  const known = plain ? targets.get(request.url) : undefined
+  if (known !== undefined) return Either.right(known)
+  const url = UrlParams.makeUrl(request.url, request.urlParams, request.hash)
+  if (Either.isLeft(url)) return Either.left(url.left)
+  const target = { origin: url.right.origin, path: url.right.pathname + url.right.search }
+  if (plain) {
+    // bounded: a client that asks many distinct URLs keeps the first 256 only
+    if (targets.size < 256) targets.set(request.url, target)
+  }
+  return Either.right(target)
+}
+
 /**
  * The client over `agent`. A request whose fiber carries a `Deadline.current` is aborted when it passes, whether the
  * answer has not come or its body is still arriving; the failure's cause is a `Deadline.DeadlineExceeded`.
+ *
+ * It speaks undici's dispatcher interface directly: no `AbortController`, no Node stream and no promise per request.
  *
  * @since 0.3.0
  * @category constructors
@@ -166,54 +318,84 @@ export const makeWith = (agent: Undici.Dispatcher): HttpClient.HttpClient =>
   HttpClient.makeWith<never, never, HttpClientError.HttpClientError, never>(
     (requestEffect) =>
       Effect.flatMap(requestEffect, (request) =>
-        Effect.flatMap(FiberRef.get(Deadline.current), (deadline) => {
-          const url = UrlParams.makeUrl(request.url, request.urlParams, request.hash)
-          if (Either.isLeft(url)) {
-            return Effect.fail(new HttpClientError.RequestError({ request, reason: "InvalidUrl", cause: url.left }))
+        Effect.withFiberRuntime<HttpClientResponse.HttpClientResponse, HttpClientError.HttpClientError>((fiber) => {
+          const target = targetOf(request)
+          if (Either.isLeft(target)) {
+            return Effect.fail(new HttpClientError.RequestError({ request, reason: "InvalidUrl", cause: target.left }))
           }
           const body = bodyOf(request.body)
           if (Either.isLeft(body)) {
             return Effect.fail(new HttpClientError.RequestError({ request, reason: "Encode", description: body.left }))
           }
+          const deadline = fiber.getFiberRef(Deadline.current)
           return Effect.async<HttpClientResponse.HttpClientResponse, HttpClientError.RequestError>((resume) => {
-            const controller = new AbortController()
-            const millis = Option.match(deadline, { onNone: () => undefined, onSome: Duration.toMillis })
+            const millis = deadline._tag === "None" ? undefined : Duration.toMillis(deadline.value)
+            let abort: ((reason: Error) => void) | undefined
+            let aborted: Error | undefined = undefined
+            let answer: Body | undefined
+            const stop = (reason: Error) => {
+              if (abort === undefined) aborted = reason
+              else abort(reason)
+            }
             const timer =
-              millis === undefined
-                ? undefined
-                : setTimeout(() => controller.abort(new Deadline.DeadlineExceeded(millis)), millis)
+              millis === undefined ? undefined : setTimeout(() => stop(new Deadline.DeadlineExceeded(millis)), millis)
             const done = () => {
               if (timer !== undefined) clearTimeout(timer)
             }
-            agent
-              .request({
-                origin: url.right.origin,
-                path: url.right.pathname + url.right.search,
-                method: request.method,
+            agent.dispatch(
+              {
+                origin: target.right.origin,
+                path: target.right.path,
+                method: request.method as Undici.Dispatcher.HttpMethod,
                 headers: request.headers,
                 body: body.right,
-                signal: controller.signal,
                 // the deadline above covers the whole attempt; these only bound a client without one
                 headersTimeout: millis === undefined ? 300_000 : 0,
                 bodyTimeout: millis === undefined ? 300_000 : 0
-              })
-              .then(
-                (response) => {
-                  if (timer !== undefined) {
-                    response.body.once("end", done)
-                    response.body.once("close", done)
-                    response.body.once("error", done)
-                  }
-                  resume(Effect.succeed(new Response(request, response)))
+              },
+              {
+                onConnect(abortRequest) {
+                  abort = abortRequest
+                  if (aborted !== undefined) abortRequest(aborted)
                 },
-                (cause) => {
+                onHeaders(status, rawHeaders, resumeSocket, statusText) {
+                  // 1xx answers are interim: the real one follows
+                  if (status < 200) return true
+                  answer = new Body(() => stop(new Error("the body was not read to its end")))
+                  answer.setResume(resumeSocket)
+                  resume(
+                    Effect.succeed(
+                      new Response(
+                        request,
+                        status,
+                        rawHeaders as unknown as Array<Buffer>,
+                        statusText || undefined,
+                        answer
+                      )
+                    )
+                  )
+                  return true
+                },
+                onData(chunk) {
+                  return answer!.push(chunk)
+                },
+                onComplete() {
                   done()
-                  resume(Effect.fail(new HttpClientError.RequestError({ request, reason: "Transport", cause })))
+                  answer?.end()
+                },
+                onError(cause) {
+                  done()
+                  if (answer === undefined) {
+                    resume(Effect.fail(new HttpClientError.RequestError({ request, reason: "Transport", cause })))
+                  } else {
+                    answer.fail(cause)
+                  }
                 }
-              )
+              }
+            )
             return Effect.sync(() => {
               done()
-              controller.abort()
+              stop(new Error("interrupted"))
             })
           })
         })

@@ -2,7 +2,7 @@ import { HttpClient } from "@effect/platform"
 import { assert, describe, it } from "@effect/vitest"
 import { Deadline, Errors, TokenRefresher } from "@token-refresher/core"
 import { NodeTokenClient } from "@token-refresher/node"
-import { Effect, Layer, Redacted } from "effect"
+import { Deferred, Effect, Fiber, Layer, Redacted, Stream } from "effect"
 import * as Http from "node:http"
 import type { AddressInfo } from "node:net"
 
@@ -142,5 +142,68 @@ describe("NodeTokenClient (real HTTP on 127.0.0.1)", () => {
       assert.strictEqual(response.headers["x-seen"], "yes")
       assert.deepStrictEqual(yield* response.json, { ok: true, path: "/v1/me?x=1" })
     }).pipe(Effect.scoped)
+  )
+
+  it.live("a body is read once: a second read fails with ResponseError Decode", () =>
+    Effect.gen(function* () {
+      const s = yield* server((_, response) => response.writeHead(200).end("once"))
+      const response = yield* HttpClient.get(`${s.url}/x`).pipe(Effect.provide(NodeTokenClient.layer()))
+      assert.strictEqual(yield* response.text, "once")
+      const second = yield* Effect.flip(response.text)
+      assert.deepStrictEqual([second._tag, second.reason], ["ResponseError", "Decode"])
+      assert.strictEqual((second.cause as Error).message, "the body has already been read")
+    }).pipe(Effect.scoped)
+  )
+
+  it.live("a 4 MB body streams through in order to a slow reader", () =>
+    Effect.gen(function* () {
+      // 64 chunks of 64 KB, each filled with its own index
+      const s = yield* server((_, response) => {
+        response.writeHead(200, { "content-type": "application/octet-stream" })
+        let i = 0
+        const pump = () => {
+          while (i < 64) {
+            if (!response.write(Buffer.alloc(64 * 1024, i++))) return void response.once("drain", pump)
+          }
+          response.end()
+        }
+        pump()
+      })
+      const response = yield* HttpClient.get(`${s.url}/big`)
+      const seen = { bytes: 0, ordered: true }
+      yield* response.stream.pipe(
+        // a slow reader: the body must wait for it, not pile up
+        Stream.tap(() => Effect.sleep("1 millis")),
+        Stream.runForEach((chunk) =>
+          Effect.sync(() => {
+            for (let k = 0; k < chunk.length; k += 4096) {
+              if (chunk[k] !== Math.floor((seen.bytes + k) / (64 * 1024))) seen.ordered = false
+            }
+            seen.bytes += chunk.length
+          })
+        )
+      )
+      assert.deepStrictEqual(seen, { bytes: 64 * 64 * 1024, ordered: true })
+    }).pipe(Effect.scoped, Effect.provide(NodeTokenClient.layer()))
+  )
+
+  it.live("an interrupted request closes its connection; a refused connection is a RequestError Transport", () =>
+    Effect.gen(function* () {
+      const closed = yield* Deferred.make<void>()
+      const s = yield* server((request) => {
+        // never answers; tells when the client goes away
+        request.socket.once("close", () => Deferred.unsafeDone(closed, Effect.void))
+      })
+      const client = yield* HttpClient.HttpClient
+      const fiber = yield* Effect.fork(client.get(`${s.url}/hang`))
+      yield* Effect.sleep("100 millis")
+      yield* Fiber.interrupt(fiber)
+      yield* Deferred.await(closed).pipe(Effect.timeoutFail({ duration: "2 seconds", onTimeout: () => "not closed" }))
+
+      const port = (s.server.address() as AddressInfo).port
+      yield* Effect.promise(() => new Promise<void>((resolve) => s.server.close(() => resolve())))
+      const refused = yield* Effect.flip(client.get(`http://127.0.0.1:${port}/x`))
+      assert.deepStrictEqual([refused._tag, refused.reason], ["RequestError", "Transport"])
+    }).pipe(Effect.scoped, Effect.provide(NodeTokenClient.layer()))
   )
 })

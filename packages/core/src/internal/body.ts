@@ -1,4 +1,4 @@
-import * as HttpClientError from "@effect/platform/HttpClientError"
+import type * as HttpClientError from "@effect/platform/HttpClientError"
 import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
@@ -29,13 +29,8 @@ export const boundedText = (
   if (Number.isFinite(declared) && declared > maxBytes) return Effect.fail(new TooLarge(response.status, maxBytes))
   if (ReadText in response) {
     // the client reads its own body once, with the limit (NodeTokenClient)
-    return Effect.flatMap(
-      Effect.tryPromise({
-        try: () => (response as unknown as Deadline.ReadsText)[ReadText](maxBytes),
-        catch: (cause) =>
-          new HttpClientError.ResponseError({ request: response.request, response, reason: "Decode", cause })
-      }),
-      (text) => (text === undefined ? Effect.fail(new TooLarge(response.status, maxBytes)) : Effect.succeed(text))
+    return Effect.flatMap((response as unknown as Deadline.ReadsText)[ReadText](maxBytes), (text) =>
+      text === undefined ? Effect.fail(new TooLarge(response.status, maxBytes)) : Effect.succeed(text)
     )
   }
   return Stream.runFoldEffect(

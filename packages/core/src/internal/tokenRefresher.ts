@@ -10,9 +10,10 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Encoding from "effect/Encoding"
+import * as FiberRef from "effect/FiberRef"
+import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
-import * as Ref from "effect/Ref"
 import * as ParseResult from "effect/ParseResult"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
@@ -23,7 +24,7 @@ import * as GrantModule from "../Grant.js"
 import type * as Provider from "../Provider.js"
 import type * as TokenRefresher from "../TokenRefresher.js"
 import { TokenSet } from "../TokenSet.js"
-import { boundedText, sanitize } from "./body.js"
+import { boundedText, sanitize, type TooLarge } from "./body.js"
 import { someCause } from "./causes.js"
 import * as Jose from "./jose.js"
 import * as Options from "./options.js"
@@ -307,6 +308,9 @@ const isNonceError = (error: unknown): boolean =>
   (error as { readonly _tag?: unknown })._tag === "OAuthError" &&
   (error as Errors.OAuthError).error === "use_dpop_nonce"
 
+/** The tracer a fiber has unless a layer installs another (`Layer.setTracer`): nothing reads its spans. */
+const nativeTracer = Effect.runSync(Effect.tracer)
+
 const spanNames: { readonly [K in Grant.Grant["_tag"]]: string } = {
   RefreshToken: "TokenRefresher.refresh",
   AuthorizationCode: "TokenRefresher.exchangeCode",
@@ -430,48 +434,76 @@ export const make = (
       )
     }
 
+    /** What the attempts of one request have seen: how many were sent, and whether one may have been consumed. */
+    interface Seen {
+      attempts: number
+      /** An attempt may have reached the server, which may have used the grant, without our seeing the answer. */
+      possiblyConsumed: boolean
+    }
+
+    /** A failed request or body read, as the retry policy sees it. */
+    const failureOf = (error: HttpClientError.HttpClientError | TooLarge): Errors.DecodeError | Unanswered => {
+      switch (error._tag) {
+        case "TooLarge":
+          return new Errors.DecodeError({
+            status: error.status,
+            reason: "TooLarge",
+            detail: `the body is longer than ${error.limit} bytes (maxResponseBytes); reading stopped there`
+          })
+        case "RequestError":
+          return transportFailure(error, !neverSent(error.cause))
+        case "ResponseError":
+          // the server answered: it has acted on the request, whatever the body would have said
+          return transportFailure(error, true)
+      }
+    }
+
+    /** An attempt that got no usable answer: remembered for the next attempt, and its `Retry-After` for every grant. */
+    const unansweredAttempt = (seen: Seen, failure: Unanswered): Effect.Effect<never, Unanswered> => {
+      seen.possiblyConsumed ||= failure.maybeDelivered
+      return failure.retryAfter === undefined
+        ? Effect.fail(failure)
+        : Effect.zipRight(holdBack(failure), Effect.fail(failure))
+    }
+
+    /** The answer to `request` and its body, bounded; with a client that does not enforce the deadline, timed here. */
+    const answerTo = (request: HttpClientRequest.HttpClientRequest) => {
+      const answered = Effect.flatMap(client.execute(request), (response) => {
+        // DPoP: the server's latest nonce for its origin, for the next proof (RFC 9449 §8)
+        if (options.dpop !== undefined) Jose.nonces.set(request.url, response.headers["dpop-nonce"])
+        return Effect.map(boundedText(response, options.maxResponseBytes), (body) => ({ response, body }))
+      })
+      // a client that enforces the deadline itself (see `send`) saves the two fibers of `Effect.timeout` per attempt
+      return clientEnforcesDeadline
+        ? answered
+        : Effect.timeoutFail(answered, { duration: options.timeout, onTimeout: timedOut })
+    }
+
     /**
-     * One attempt: the answer, normalized, handed to `onSuccess` when it is a 2xx. `possiblyConsumed`: an earlier
-     * attempt of this request may have reached the server without an answer.
+     * One attempt: the answer, normalized, handed to `onSuccess` when it is a 2xx. Expiry counts from when the request
+     * was sent: the server started the token's life no earlier, so a slow answer (or a busy event loop) can only make
+     * the client refresh early, never use an expired token.
      */
     const attempt = <A, E>(
       request: HttpClientRequest.HttpClientRequest,
-      possiblyConsumed: boolean,
+      seen: Seen,
       onSuccess: (raw: Provider.RawResponse, text: string, sentAt: DateTime.Utc) => Effect.Effect<A, E>
-    ) =>
-      // expiry counts from when the request was sent: the server started the token's life no earlier, so a slow
-      // answer (or a busy event loop) can only make the client refresh early, never use an expired token
-      Effect.flatMap(DateTime.now, (sentAt) =>
-        client.execute(request).pipe(
-          Effect.flatMap((response) => {
-            // DPoP: the server's latest nonce for its origin, for the next proof (RFC 9449 §8)
-            if (options.dpop !== undefined) Jose.nonces.set(request.url, response.headers["dpop-nonce"])
-            return Effect.map(boundedText(response, options.maxResponseBytes), (body) => ({ response, body }))
-          }),
-          // a client that enforces the deadline itself saves the two fibers of `Effect.timeout` per attempt
-          clientEnforcesDeadline
-            ? Effect.locally(Deadline.current, deadline)
-            : Effect.timeoutFail({ duration: options.timeout, onTimeout: timedOut }),
-          Effect.catchTags({
-            TooLarge: (tooLarge) =>
-              Effect.fail(
-                new Errors.DecodeError({
-                  status: tooLarge.status,
-                  reason: "TooLarge",
-                  detail: `the body is longer than ${tooLarge.limit} bytes (maxResponseBytes); reading stopped there`
-                })
-              ),
-            RequestError: (error) => Effect.fail(transportFailure(error, !neverSent(error.cause))),
-            // the server answered: it has acted on the request, whatever the body would have said
-            ResponseError: (error) => Effect.fail(transportFailure(error, true))
-          }),
-          Effect.flatMap(({ body, response }): Effect.Effect<A, E | FailureError | Unanswered> => {
+    ): Effect.Effect<A, E | FailureError | Unanswered> =>
+      Effect.flatMap(Clock.currentTimeMillis, (sentAtMillis) =>
+        Effect.matchEffect(answerTo(request), {
+          onFailure: (error): Effect.Effect<never, FailureError | Unanswered> => {
+            const failure = error._tag === "Unanswered" ? error : failureOf(error)
+            return failure._tag === "Unanswered" ? unansweredAttempt(seen, failure) : Effect.fail(failure)
+          },
+          onSuccess: ({ body, response }): Effect.Effect<A, E | FailureError | Unanswered> => {
             const raw = rawResponse(response.status, response.headers, body, normalize)
-            return raw.status >= 200 && raw.status < 300
-              ? onSuccess(raw, body, sentAt)
-              : failure(raw, body, sentAt, possiblyConsumed)
-          })
-        )
+            const sentAt = DateTime.unsafeMake(sentAtMillis)
+            if (raw.status >= 200 && raw.status < 300) return onSuccess(raw, body, sentAt)
+            return Effect.catchIf(failure(raw, body, sentAt, seen.possiblyConsumed), isUnanswered, (unanswered) =>
+              unansweredAttempt(seen, unanswered)
+            )
+          }
+        })
       )
 
     /** A 2xx answer to a grant: a token response, decoded. */
@@ -488,7 +520,10 @@ export const make = (
           )
         }
         const decoded = Either.flatMap(parseTokenResponse(raw.body), (response) =>
-          tokenSetOf(grant, response, sentAt, provider, options.defaultExpiresIn)
+          // a DPoP-bound token is of no use to a client without the key
+          options.dpop === undefined && response.token_type.toLowerCase() === "dpop"
+            ? Either.left("token_type is DPoP, but this client has no DPoP key (the TokenRefresher option dpop is off)")
+            : tokenSetOf(grant, response, sentAt, provider, options.defaultExpiresIn)
         )
         return Either.match(decoded, {
           onLeft: (detail) => Effect.fail(new Errors.DecodeError({ status: raw.status, reason: "Schema", detail })),
@@ -500,36 +535,26 @@ export const make = (
      * Until when the token endpoint asked this client to wait (`Retry-After`, epoch millis): grants that start before
      * then fail at once, so thousands of sessions do not hammer an endpoint that rate-limits per client.
      */
-    const heldBack = yield* Ref.make<{ readonly until: number; readonly status: number | undefined }>({
-      until: 0,
-      status: undefined
-    })
+    let heldBack: { readonly until: number; readonly status: number | undefined } = { until: 0, status: undefined }
     const holdBack = (failure: Unanswered): Effect.Effect<void> =>
-      failure.retryAfter === undefined
+      Effect.map(Clock.currentTimeMillis, (now) => {
+        const until = now + Duration.toMillis(failure.retryAfter!)
+        if (until > heldBack.until) heldBack = { until, status: failure.status }
+      })
+    const checkHeldBack: Effect.Effect<void, Errors.NetworkError> = Effect.flatMap(Clock.currentTimeMillis, (now) => {
+      const held = heldBack
+      return now >= held.until
         ? Effect.void
-        : Effect.flatMap(Clock.currentTimeMillis, (now) =>
-            Ref.update(heldBack, (held) => {
-              const until = now + Duration.toMillis(failure.retryAfter!)
-              return until > held.until ? { until, status: failure.status } : held
+        : Effect.fail(
+            new Errors.NetworkError({
+              reason: "Status",
+              attempts: 0,
+              retryAfter: Duration.millis(held.until - now),
+              ...(held.status === undefined ? {} : { status: held.status }),
+              detail: "not sent: the token endpoint asked this client to wait (Retry-After)"
             })
           )
-    const checkHeldBack: Effect.Effect<void, Errors.NetworkError> = Effect.flatMap(Ref.get(heldBack), (held) =>
-      held.until === 0
-        ? Effect.void
-        : Effect.flatMap(Clock.currentTimeMillis, (now) =>
-            now >= held.until
-              ? Effect.void
-              : Effect.fail(
-                  new Errors.NetworkError({
-                    reason: "Status",
-                    attempts: 0,
-                    retryAfter: Duration.millis(held.until - now),
-                    ...(held.status === undefined ? {} : { status: held.status }),
-                    detail: "not sent: the token endpoint asked this client to wait (Retry-After)"
-                  })
-                )
-          )
-    )
+    })
 
     /**
      * The retry policy, built once: exponential from `baseDelay`, jittered (±20%), capped by `maxDelay`, bounded by
@@ -587,74 +612,94 @@ export const make = (
       attributes: { "token_refresher.host": host, "token_refresher.auth_method": options.authMethod }
     } as const
 
-    /** One request to the authorization server, with the retry policy, a span and debug logs. */
+    /** The span's and the debug log's account of a request that ended. */
+    const report = <A, E extends { readonly _tag: string; readonly message: string }>(
+      effect: Effect.Effect<A, E>,
+      seen: Seen,
+      describeSuccess: (a: A) => Record<string, unknown>
+    ): Effect.Effect<A, E> =>
+      Effect.tapBoth(effect, {
+        onSuccess: (a: A) =>
+          Effect.zipRight(
+            Effect.annotateCurrentSpan({
+              "token_refresher.attempts": seen.attempts,
+              "token_refresher.outcome": "success"
+            }),
+            Effect.whenLogLevel(
+              Effect.suspend(() =>
+                Effect.logDebug("token request succeeded").pipe(
+                  Effect.annotateLogs({
+                    "token_refresher.host": host,
+                    attempts: seen.attempts,
+                    ...describeSuccess(a)
+                  })
+                )
+              ),
+              "Debug"
+            )
+          ),
+        onFailure: (error: E) =>
+          Effect.zipRight(
+            Effect.annotateCurrentSpan({
+              "token_refresher.attempts": seen.attempts,
+              "token_refresher.outcome": error._tag
+            }),
+            Effect.whenLogLevel(
+              Effect.logDebug("token request failed").pipe(
+                Effect.annotateLogs({
+                  "token_refresher.host": host,
+                  attempts: seen.attempts,
+                  error: error._tag,
+                  message: error.message
+                })
+              ),
+              "Debug"
+            )
+          )
+      })
+
+    /**
+     * One request to the authorization server, with the retry policy, a span and debug logs.
+     *
+     * The first attempt runs on its own: the retry schedule is started only after a failure, which it is handed as its
+     * first input. The span is made, and the account written, only for a tracer that records them (not Effect's
+     * built-in one, whose spans nothing reads) and at the `Debug` log level.
+     */
     const send = <A, E extends { readonly _tag: string; readonly message: string }>(
       span: string,
       request: Effect.Effect<HttpClientRequest.HttpClientRequest>,
       onSuccess: (raw: Provider.RawResponse, text: string, sentAt: DateTime.Utc) => Effect.Effect<A, E>,
       describeSuccess: (a: A) => Record<string, unknown>
     ): Effect.Effect<A, E | Errors.RefreshError> =>
-      Effect.suspend(() => {
-        // what the attempts of this one request have seen: how many were sent, and whether one may have reached the
-        // server (and used the grant) without our seeing the answer
-        const seen = { attempts: 0, possiblyConsumed: false }
+      Effect.withFiberRuntime((fiber) => {
+        const seen: Seen = { attempts: 0, possiblyConsumed: false }
         const sent = Effect.suspend(() => {
           seen.attempts++
-          return Effect.flatMap(request, (built) => attempt(built, seen.possiblyConsumed, onSuccess))
-        }).pipe(
-          Effect.tapError((failure) => {
-            if (!isUnanswered(failure)) return Effect.void
-            seen.possiblyConsumed ||= failure.maybeDelivered
-            return holdBack(failure)
-          })
-        )
+          return Effect.flatMap(request, (built) => attempt(built, seen, onSuccess))
+        })
         // DPoP: a server that asks for a nonce (RFC 9449 §8) refused the proof before it looked at the grant, so the
         // request goes again at once with the nonce it sent: not a retry, and nothing was consumed
         const once = options.dpop === undefined ? sent : Effect.catchIf(sent, isNonceError, () => sent)
-        return checkHeldBack.pipe(
-          Effect.zipRight(Effect.retry(once, { schedule: retryPolicy, while: isUnanswered })),
-          Effect.catchIf(isUnanswered, (failure) => Effect.fail(networkError(failure, seen.attempts))),
-          Effect.tapBoth({
-            onSuccess: (a) =>
-              Effect.zipRight(
-                Effect.annotateCurrentSpan({
-                  "token_refresher.attempts": seen.attempts,
-                  "token_refresher.outcome": "success"
-                }),
-                Effect.whenLogLevel(
-                  Effect.suspend(() =>
-                    Effect.logDebug("token request succeeded").pipe(
-                      Effect.annotateLogs({
-                        "token_refresher.host": host,
-                        attempts: seen.attempts,
-                        ...describeSuccess(a)
-                      })
-                    )
-                  ),
-                  "Debug"
-                )
-              ),
-            onFailure: (error) =>
-              Effect.zipRight(
-                Effect.annotateCurrentSpan({
-                  "token_refresher.attempts": seen.attempts,
-                  "token_refresher.outcome": error._tag
-                }),
-                Effect.whenLogLevel(
-                  Effect.logDebug("token request failed").pipe(
-                    Effect.annotateLogs({
-                      "token_refresher.host": host,
-                      attempts: seen.attempts,
-                      error: error._tag,
-                      message: error.message
-                    })
-                  ),
-                  "Debug"
-                )
-              )
-          }),
-          Effect.withSpan(span, spanOptions)
+        const retried = (first: Unanswered) => {
+          let replayed = false
+          // the schedule sees the first failure again, without a second request, then drives the retries
+          const replay = Effect.suspend(() => (replayed ? once : ((replayed = true), Effect.fail(first))))
+          return Effect.catchAll(
+            Effect.retry(replay, { schedule: retryPolicy, while: isUnanswered }),
+            (failure): Effect.Effect<never, E | Errors.RefreshError> =>
+              Effect.fail(isUnanswered(failure) ? networkError(failure, seen.attempts) : failure)
+          )
+        }
+        const run = Effect.catchAll(once, (failure) =>
+          isUnanswered(failure) ? retried(failure) : Effect.fail(failure)
         )
+        const held = heldBack.until === 0 ? run : Effect.zipRight(checkHeldBack, run)
+        const traced = fiber.currentTracer !== nativeTracer && fiber.getFiberRef(FiberRef.currentTracerEnabled)
+        const debug = !LogLevel.greaterThan(fiber.getFiberRef(FiberRef.currentMinimumLogLevel), LogLevel.Debug)
+        const reported = traced || debug ? report(held, seen, describeSuccess) : held
+        const spanned = traced ? Effect.withSpan(reported, span, spanOptions) : reported
+        // the client reads the deadline of each attempt from the fiber (see `Deadline`)
+        return clientEnforcesDeadline ? Effect.locally(spanned, Deadline.current, deadline) : spanned
       })
 
     /** After its known end of life, an `invalid_grant` says so. */
@@ -686,18 +731,7 @@ export const make = (
       )
     /** RFC 9449 §5: a server may answer a DPoP request with a Bearer token. Said once per refresher. */
     let warnedBearer = false
-    const keepKey = (key: Redacted.Redacted<string> | undefined) => (tokens: TokenSet) => {
-      if (key === undefined) {
-        return tokens.tokenType.toLowerCase() === "dpop"
-          ? Effect.fail(
-              new Errors.DecodeError({
-                status: 200,
-                reason: "Schema",
-                detail: "token_type is DPoP, but this client has no DPoP key (the TokenRefresher option dpop is off)"
-              })
-            )
-          : Effect.succeed(tokens)
-      }
+    const keepKey = (key: Redacted.Redacted<string>) => (tokens: TokenSet) => {
       const bound = new TokenSet({ ...tokens, dpopKey: Option.some(key) }, { disableValidation: true })
       if (tokens.tokenType.toLowerCase() === "dpop" || warnedBearer) return Effect.succeed(bound)
       warnedBearer = true
@@ -709,13 +743,26 @@ export const make = (
       )
     }
 
-    const grant = (grant: Grant.Grant): Effect.Effect<TokenSet, Errors.RefreshError> =>
-      Effect.flatMap(dpopKeyOf(grant), (dpopKey) =>
-        send(spanNames[grant._tag], requestOf(tokenUrl, grantParams(grant), dpopKey), tokensOf(grant), (tokens) => ({
-          rotated: grant._tag === "RefreshToken" && !Option.contains(tokens.refreshToken, grant.refreshToken),
-          expiresAt: DateTime.formatIso(tokens.expiresAt)
-        })).pipe(Effect.catchTag("InvalidGrant", endOfLife(grant)), Effect.flatMap(keepKey(dpopKey)))
-      )
+    const grant = (grant: Grant.Grant): Effect.Effect<TokenSet, Errors.RefreshError> => {
+      // a refresh token whose end of life is known: an `invalid_grant` after it says so
+      const ends =
+        grant._tag === "RefreshToken" &&
+        Option.isSome(Option.flatMap(grant.previous, (previous) => previous.refreshTokenExpiresAt))
+      const granted = (dpopKey: Redacted.Redacted<string> | undefined) => {
+        const tokens = send(
+          spanNames[grant._tag],
+          requestOf(tokenUrl, grantParams(grant), dpopKey),
+          tokensOf(grant),
+          (tokens) => ({
+            rotated: grant._tag === "RefreshToken" && !Option.contains(tokens.refreshToken, grant.refreshToken),
+            expiresAt: DateTime.formatIso(tokens.expiresAt)
+          })
+        )
+        const checked = ends ? Effect.catchTag(tokens, "InvalidGrant", endOfLife(grant)) : tokens
+        return dpopKey === undefined ? checked : Effect.flatMap(checked, keepKey(dpopKey))
+      }
+      return options.dpop === undefined ? granted(undefined) : Effect.flatMap(dpopKeyOf(grant), granted)
+    }
 
     const refresh = (refreshToken: Redacted.Redacted<string>, refreshOptions?: TokenRefresher.RefreshOptions) =>
       grant(
