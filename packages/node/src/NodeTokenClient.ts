@@ -38,6 +38,9 @@ export interface Options {
   readonly keepAliveTimeout?: Duration.DurationInput | undefined
 }
 
+/** Not known yet: the body has not ended. */
+const pending: unique symbol = Symbol("pending")
+
 /** A body larger than this is not read ahead of its reader: the connection waits for the reader to catch up. */
 const highWaterMark = 64 * 1024
 
@@ -111,18 +114,22 @@ class Body {
    */
   readAll(maxBytes: number): Effect.Effect<Buffer | undefined, unknown> {
     return Effect.suspend(() => {
-      if (this.size > maxBytes) {
-        this.cancel()
-        return Effect.succeed(undefined)
-      }
-      if (this.failure !== undefined) return Effect.fail(this.failure)
-      if (this.done) {
-        const all = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.size)
-        this.chunks = []
-        return Effect.succeed(all)
-      }
-      return Effect.zipRight(this.more, this.readAll(maxBytes))
+      const now = this.readAllNow(maxBytes)
+      return now === pending ? Effect.zipRight(this.more, this.readAll(maxBytes)) : now
     })
+  }
+
+  /** `readAll` when its answer is already known (the usual case for a small body), else `pending`. */
+  readAllNow(maxBytes: number): Either.Either<Buffer | undefined, unknown> | typeof pending {
+    if (this.size > maxBytes) {
+      this.cancel()
+      return Either.right(undefined)
+    }
+    if (this.failure !== undefined) return Either.left(this.failure)
+    if (!this.done) return pending
+    const all = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.size)
+    this.chunks = []
+    return Either.right(all)
   }
 
   /** The chunks that arrived since the last call; `undefined` at the end. */
@@ -208,7 +215,16 @@ class Response extends Inspectable.Class implements HttpClientResponse.HttpClien
 
   /** The body as text in one pass, stopping (and discarding the rest) past `maxBytes`: see `Deadline.ReadText`. */
   [Deadline.ReadText](maxBytes: number): Effect.Effect<string | undefined, HttpClientError.ResponseError> {
-    return this.claim(Effect.map(this.body.readAll(maxBytes), (all) => all?.toString("utf8")))
+    return Effect.suspend(() => {
+      if (!this.body.claim()) return Effect.fail(this.decodeError(new Error("the body has already been read")))
+      // a body that has arrived whole, the usual case: read without a further step
+      const now = this.body.readAllNow(maxBytes)
+      if (now !== pending && Either.isRight(now)) return Effect.succeed(now.right?.toString("utf8"))
+      return Effect.mapBoth(this.body.readAll(maxBytes), {
+        onFailure: (cause) => this.decodeError(cause),
+        onSuccess: (all) => all?.toString("utf8")
+      })
+    })
   }
 
   get stream(): Stream.Stream<Uint8Array, HttpClientError.ResponseError> {
