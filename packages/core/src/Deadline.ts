@@ -7,7 +7,9 @@
  *
  * @since 0.3.0
  */
+import type * as Headers from "@effect/platform/Headers"
 import type * as HttpClientError from "@effect/platform/HttpClientError"
+import type * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
@@ -86,4 +88,42 @@ export const ReadText: unique symbol = Symbol.for("@token-refresher/core/Deadlin
  */
 export interface ReadsText {
   readonly [ReadText]: (maxBytes: number) => Effect.Effect<string | undefined, HttpClientError.ResponseError>
+}
+
+/**
+ * A client may offer to carry out a whole token request in one step: send it, wait for the answer and read its body
+ * up to a byte limit, all within a time limit. The `TokenRefresher` then uses it instead of `execute` and the body's
+ * `ReadText`, which saves a response object and a dozen steps per request. `NodeTokenClient` offers it; any other
+ * client (a wrapped `NodeTokenClient` too) goes the usual way, with the same outcome.
+ *
+ * @since 0.7.0
+ * @category symbols
+ */
+export const Exchange: unique symbol = Symbol.for("@token-refresher/core/Deadline/Exchange")
+
+/**
+ * What an `Exchange` got back.
+ *
+ * @since 0.7.0
+ * @category models
+ */
+export interface Answer {
+  readonly status: number
+  readonly headers: Headers.Headers
+  /** The body as text, or `undefined` when it was longer than `maxBytes` (the rest was not read). */
+  readonly text: string | undefined
+}
+
+/**
+ * A client that can carry out a whole exchange (see `Exchange`). A failure before the answer is a `RequestError`; a
+ * body that breaks off is a `ResponseError`; when `timeout` passes, either one's cause is a `DeadlineExceeded`.
+ *
+ * @since 0.7.0
+ * @category models
+ */
+export interface Exchanges {
+  readonly [Exchange]: (
+    request: HttpClientRequest.HttpClientRequest,
+    options: { readonly maxBytes: number; readonly timeout: Duration.Duration }
+  ) => Effect.Effect<Answer, HttpClientError.HttpClientError>
 }

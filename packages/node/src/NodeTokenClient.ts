@@ -163,6 +163,10 @@ class Body {
   })
 }
 
+/** undici's raw headers (name, value, name, value, …) as `Headers`. */
+const headersOf = (rawHeaders: Array<Buffer>): Headers.Headers =>
+  Headers.fromInput(Undici.util.parseHeaders(rawHeaders) as Record<string, string | ReadonlyArray<string> | undefined>)
+
 class Response extends Inspectable.Class implements HttpClientResponse.HttpClientResponse, Deadline.ReadsText {
   readonly [IncomingMessage.TypeId]: IncomingMessage.TypeId = IncomingMessage.TypeId
   readonly [HttpClientResponse.TypeId]: HttpClientResponse.TypeId = HttpClientResponse.TypeId
@@ -180,11 +184,7 @@ class Response extends Inspectable.Class implements HttpClientResponse.HttpClien
 
   get headers(): Headers.Headers {
     // parsed once, when first asked for
-    if (this.parsedHeaders === undefined) {
-      this.parsedHeaders = Headers.fromInput(
-        Undici.util.parseHeaders(this.rawHeaders) as Record<string, string | ReadonlyArray<string> | undefined>
-      )
-    }
+    if (this.parsedHeaders === undefined) this.parsedHeaders = headersOf(this.rawHeaders)
     return this.parsedHeaders
   }
 
@@ -303,11 +303,15 @@ const bodyOf = (
   }
 }
 
+/** Where a request goes, as undici's dispatcher takes it. */
+interface Target {
+  readonly origin: string
+  readonly path: string
+}
+
 /** The origin and path of a URL string, parsed once per distinct URL (a token endpoint is asked again and again). */
-const targets = new Map<string, { readonly origin: string; readonly path: string }>()
-const targetOf = (
-  request: HttpClientRequest.HttpClientRequest
-): Either.Either<{ readonly origin: string; readonly path: string }, unknown> => {
+const targets = new Map<string, Target>()
+const targetOf = (request: HttpClientRequest.HttpClientRequest): Either.Either<Target, unknown> => {
   const plain = request.urlParams.length === 0 && Option.isNone(request.hash)
   const known = plain ? targets.get(request.url) : undefined
   if (known !== undefined) return Either.right(known)
@@ -321,102 +325,215 @@ const targetOf = (
   return Either.right(target)
 }
 
+/** What one dispatched request reports, as undici's dispatcher calls it. */
+interface Handler {
+  readonly headers: (status: number, rawHeaders: Array<Buffer>, resumeSocket: () => void, statusText: string) => void
+  readonly data: (chunk: Buffer) => boolean
+  readonly complete: () => void
+  readonly error: (cause: Error) => void
+}
+
+/**
+ * Dispatches `request` (its URL and body already checked) to `agent`, aborted when `millis` pass (with a
+ * `DeadlineExceeded`). Returns the function that stops it (an interruption, or a reader that has read enough).
+ */
+const dispatch = (
+  agent: Undici.Dispatcher,
+  request: HttpClientRequest.HttpClientRequest,
+  target: Target,
+  body: Uint8Array | string | null,
+  millis: number | undefined,
+  handler: Handler
+): ((reason: Error) => void) => {
+  let abort: ((reason: Error) => void) | undefined
+  let aborted: Error | undefined = undefined
+  const stop = (reason: Error) => {
+    if (abort === undefined) aborted = reason
+    else abort(reason)
+  }
+  const timer = millis === undefined ? undefined : setTimeout(() => stop(new Deadline.DeadlineExceeded(millis)), millis)
+  agent.dispatch(
+    {
+      origin: target.origin,
+      path: target.path,
+      method: request.method as Undici.Dispatcher.HttpMethod,
+      headers: request.headers,
+      body,
+      // the deadline above covers the whole attempt; these only bound a client without one
+      headersTimeout: millis === undefined ? 300_000 : 0,
+      bodyTimeout: millis === undefined ? 300_000 : 0
+    },
+    {
+      onConnect(abortRequest) {
+        abort = abortRequest
+        if (aborted !== undefined) abortRequest(aborted)
+      },
+      onHeaders(status, rawHeaders, resumeSocket, statusText) {
+        // 1xx answers are interim: the real one follows
+        if (status >= 200) handler.headers(status, rawHeaders as unknown as Array<Buffer>, resumeSocket, statusText)
+        return true
+      },
+      onData(chunk) {
+        return handler.data(chunk)
+      },
+      onComplete() {
+        if (timer !== undefined) clearTimeout(timer)
+        handler.complete()
+      },
+      onError(cause) {
+        if (timer !== undefined) clearTimeout(timer)
+        handler.error(cause)
+      }
+    }
+  )
+  return (reason) => {
+    if (timer !== undefined) clearTimeout(timer)
+    stop(reason)
+  }
+}
+
+/** The request's target and body, or the `RequestError` that says why it cannot be sent. */
+const prepare = (
+  request: HttpClientRequest.HttpClientRequest
+): Either.Either<
+  { readonly target: Target; readonly body: Uint8Array | string | null },
+  HttpClientError.RequestError
+> => {
+  const target = targetOf(request)
+  if (Either.isLeft(target)) {
+    return Either.left(new HttpClientError.RequestError({ request, reason: "InvalidUrl", cause: target.left }))
+  }
+  const body = bodyOf(request.body)
+  if (Either.isLeft(body)) {
+    return Either.left(new HttpClientError.RequestError({ request, reason: "Encode", description: body.left }))
+  }
+  return Either.right({ target: target.right, body: body.right })
+}
+
+const interrupted = () => new Error("interrupted")
+
+/** `Deadline.Exchange`: the answer and its whole body (up to `maxBytes`) in one step. */
+const exchangeWith =
+  (agent: Undici.Dispatcher) =>
+  (
+    request: HttpClientRequest.HttpClientRequest,
+    options: { readonly maxBytes: number; readonly timeout: Duration.Duration }
+  ): Effect.Effect<Deadline.Answer, HttpClientError.HttpClientError> => {
+    const prepared = prepare(request)
+    if (Either.isLeft(prepared)) return Effect.fail(prepared.left)
+    const { body, target } = prepared.right
+    return Effect.withFiberRuntime((fiber) =>
+      Effect.async<Deadline.Answer, HttpClientError.HttpClientError>((resume) => {
+        let status = 0
+        let rawHeaders: Array<Buffer> | undefined
+        let headers: Headers.Headers | undefined
+        let statusText = ""
+        let chunks: Array<Buffer> = []
+        let size = 0
+        let settled = false
+        const settle = (effect: Effect.Effect<Deadline.Answer, HttpClientError.HttpClientError>) => {
+          if (settled) return
+          settled = true
+          fiber.removeObserver(abandoned)
+          resume(effect)
+        }
+        // a fiber that ends (interrupted) before the answer aborts the request: see below
+        const abandoned = () => {
+          if (!settled) {
+            settled = true
+            stop(interrupted())
+          }
+        }
+        const answer = (text: string | undefined): Deadline.Answer => ({ status, headers: headers!, text })
+        // no canceler: an `Effect.async` with one costs the garbage collector dearly on every request (what it keeps
+        // alive gets promoted); the fiber's end, which an interruption brings, is watched instead
+        fiber.addObserver(abandoned)
+        const stop = dispatch(agent, request, target, body, Duration.toMillis(options.timeout), {
+          headers(answerStatus, answerHeaders, _resumeSocket, answerStatusText) {
+            status = answerStatus
+            rawHeaders = answerHeaders
+            headers = headersOf(answerHeaders)
+            statusText = answerStatusText
+            // a declared length above the limit: nothing is read
+            if (Number(headers["content-length"]) > options.maxBytes) {
+              settle(Effect.succeed(answer(undefined)))
+              stop(new Error("the body is longer than the limit"))
+            }
+          },
+          data(chunk) {
+            if (settled) return true
+            chunks.push(chunk)
+            size += chunk.length
+            if (size <= options.maxBytes) return true
+            // longer than the limit: the rest is not read
+            chunks = []
+            settle(Effect.succeed(answer(undefined)))
+            stop(new Error("the body is longer than the limit"))
+            return false
+          },
+          complete() {
+            const all = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)
+            chunks = []
+            settle(Effect.succeed(answer(all.toString("utf8"))))
+          },
+          error(cause) {
+            chunks = []
+            if (rawHeaders === undefined) {
+              return settle(Effect.fail(new HttpClientError.RequestError({ request, reason: "Transport", cause })))
+            }
+            const response = new Response(request, status, rawHeaders, statusText || undefined, new Body(() => {}))
+            settle(Effect.fail(new HttpClientError.ResponseError({ request, response, reason: "Decode", cause })))
+          }
+        })
+      })
+    )
+  }
+
 /**
  * The client over `agent`. A request whose fiber carries a `Deadline.current` is aborted when it passes, whether the
  * answer has not come or its body is still arriving; the failure's cause is a `Deadline.DeadlineExceeded`.
  *
  * It speaks undici's dispatcher interface directly: no `AbortController`, no Node stream and no promise per request.
+ * It also offers `Deadline.Exchange`, which the `TokenRefresher` uses for a whole token request.
  *
  * @since 0.3.0
  * @category constructors
  */
 export const makeWith = (agent: Undici.Dispatcher): HttpClient.HttpClient =>
-  HttpClient.makeWith<never, never, HttpClientError.HttpClientError, never>(
-    (requestEffect) =>
-      Effect.flatMap(requestEffect, (request) =>
-        Effect.withFiberRuntime<HttpClientResponse.HttpClientResponse, HttpClientError.HttpClientError>((fiber) => {
-          const target = targetOf(request)
-          if (Either.isLeft(target)) {
-            return Effect.fail(new HttpClientError.RequestError({ request, reason: "InvalidUrl", cause: target.left }))
-          }
-          const body = bodyOf(request.body)
-          if (Either.isLeft(body)) {
-            return Effect.fail(new HttpClientError.RequestError({ request, reason: "Encode", description: body.left }))
-          }
-          const deadline = fiber.getFiberRef(Deadline.current)
-          return Effect.async<HttpClientResponse.HttpClientResponse, HttpClientError.RequestError>((resume) => {
+  Object.assign(
+    HttpClient.makeWith<never, never, HttpClientError.HttpClientError, never>(
+      (requestEffect) =>
+        Effect.flatMap(requestEffect, (request) =>
+          Effect.withFiberRuntime<HttpClientResponse.HttpClientResponse, HttpClientError.HttpClientError>((fiber) => {
+            const prepared = prepare(request)
+            if (Either.isLeft(prepared)) return Effect.fail(prepared.left)
+            const deadline = fiber.getFiberRef(Deadline.current)
             const millis = deadline._tag === "None" ? undefined : Duration.toMillis(deadline.value)
-            let abort: ((reason: Error) => void) | undefined
-            let aborted: Error | undefined = undefined
-            let answer: Body | undefined
-            const stop = (reason: Error) => {
-              if (abort === undefined) aborted = reason
-              else abort(reason)
-            }
-            const timer =
-              millis === undefined ? undefined : setTimeout(() => stop(new Deadline.DeadlineExceeded(millis)), millis)
-            const done = () => {
-              if (timer !== undefined) clearTimeout(timer)
-            }
-            agent.dispatch(
-              {
-                origin: target.right.origin,
-                path: target.right.path,
-                method: request.method as Undici.Dispatcher.HttpMethod,
-                headers: request.headers,
-                body: body.right,
-                // the deadline above covers the whole attempt; these only bound a client without one
-                headersTimeout: millis === undefined ? 300_000 : 0,
-                bodyTimeout: millis === undefined ? 300_000 : 0
-              },
-              {
-                onConnect(abortRequest) {
-                  abort = abortRequest
-                  if (aborted !== undefined) abortRequest(aborted)
-                },
-                onHeaders(status, rawHeaders, resumeSocket, statusText) {
-                  // 1xx answers are interim: the real one follows
-                  if (status < 200) return true
+            return Effect.async<HttpClientResponse.HttpClientResponse, HttpClientError.RequestError>((resume) => {
+              let answer: Body | undefined
+              const stop = dispatch(agent, request, prepared.right.target, prepared.right.body, millis, {
+                headers(status, rawHeaders, resumeSocket, statusText) {
                   answer = new Body(() => stop(new Error("the body was not read to its end")))
                   answer.setResume(resumeSocket)
-                  resume(
-                    Effect.succeed(
-                      new Response(
-                        request,
-                        status,
-                        rawHeaders as unknown as Array<Buffer>,
-                        statusText || undefined,
-                        answer
-                      )
-                    )
-                  )
-                  return true
+                  resume(Effect.succeed(new Response(request, status, rawHeaders, statusText || undefined, answer)))
                 },
-                onData(chunk) {
-                  return answer!.push(chunk)
-                },
-                onComplete() {
-                  done()
-                  answer?.end()
-                },
-                onError(cause) {
-                  done()
+                data: (chunk) => answer!.push(chunk),
+                complete: () => answer?.end(),
+                error(cause) {
                   if (answer === undefined) {
                     resume(Effect.fail(new HttpClientError.RequestError({ request, reason: "Transport", cause })))
                   } else {
                     answer.fail(cause)
                   }
                 }
-              }
-            )
-            return Effect.sync(() => {
-              done()
-              stop(new Error("interrupted"))
+              })
+              return Effect.sync(() => stop(interrupted()))
             })
           })
-        })
-      ),
-    Effect.succeed
+        ),
+      Effect.succeed
+    ),
+    { [Deadline.Exchange]: exchangeWith(agent) } satisfies Deadline.Exchanges
   )
 
 /**

@@ -206,4 +206,26 @@ describe("NodeTokenClient (real HTTP on 127.0.0.1)", () => {
       assert.deepStrictEqual([refused._tag, refused.reason], ["RequestError", "Transport"])
     }).pipe(Effect.scoped, Effect.provide(NodeTokenClient.layer()))
   )
+
+  it.live("a refresh whose fiber is interrupted aborts its request: the server sees the connection close", () =>
+    Effect.gen(function* () {
+      const closed = yield* Deferred.make<void>()
+      const s = yield* server((request) => {
+        request.socket.once("close", () => Deferred.unsafeDone(closed, Effect.void))
+      })
+      // the client lives on (its layer is built out here): only the request may close the connection
+      const context = yield* Layer.build(refresher(s.url, { timeout: "20 seconds" }))
+      const fiber = yield* Effect.fork(Effect.provide(TokenRefresher.refresh(Redacted.make("r")), context))
+      yield* Effect.sleep("100 millis")
+      yield* Fiber.interrupt(fiber)
+      yield* Deferred.await(closed).pipe(Effect.timeoutFail({ duration: "2 seconds", onTimeout: () => "not closed" }))
+    }).pipe(Effect.scoped)
+  )
+
+  it.effect("the client offers the whole exchange to the TokenRefresher (Deadline.Exchange)", () =>
+    Effect.gen(function* () {
+      const client = yield* HttpClient.HttpClient
+      assert.isTrue(Deadline.Exchange in client)
+    }).pipe(Effect.provide(NodeTokenClient.layer()))
+  )
 })

@@ -5,6 +5,7 @@ import type * as HttpClientError from "@effect/platform/HttpClientError"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import type * as ConfigError from "effect/ConfigError"
 import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
 import * as DateTime from "effect/DateTime"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -24,7 +25,7 @@ import * as GrantModule from "../Grant.js"
 import type * as Provider from "../Provider.js"
 import type * as TokenRefresher from "../TokenRefresher.js"
 import { TokenSet } from "../TokenSet.js"
-import { boundedText, sanitize, type TooLarge } from "./body.js"
+import { boundedText, sanitize } from "./body.js"
 import { someCause } from "./causes.js"
 import * as Jose from "./jose.js"
 import * as Options from "./options.js"
@@ -483,14 +484,8 @@ export const make = (
     }
 
     /** A failed request or body read, as the retry policy sees it. */
-    const failureOf = (error: HttpClientError.HttpClientError | TooLarge): Errors.DecodeError | Unanswered => {
+    const failureOf = (error: HttpClientError.HttpClientError): Unanswered => {
       switch (error._tag) {
-        case "TooLarge":
-          return new Errors.DecodeError({
-            status: error.status,
-            reason: "TooLarge",
-            detail: `the body is longer than ${error.limit} bytes (maxResponseBytes); reading stopped there`
-          })
         case "RequestError":
           return transportFailure(error, !neverSent(error.cause))
         case "ResponseError":
@@ -507,13 +502,25 @@ export const make = (
         : Effect.zipRight(holdBack(failure), Effect.fail(failure))
     }
 
-    /** The answer to `request` and its body, bounded; with a client that does not enforce the deadline, timed here. */
-    const answerTo = (request: HttpClientRequest.HttpClientRequest) => {
-      const answered = Effect.flatMap(client.execute(request), (response) => {
-        // DPoP: the server's latest nonce for its origin, for the next proof (RFC 9449 §8)
-        if (options.dpop !== undefined) Jose.nonces.set(request.url, response.headers["dpop-nonce"])
-        return Effect.map(boundedText(response, options.maxResponseBytes), (body) => ({ response, body }))
-      })
+    const maxBytes = options.maxResponseBytes
+    const exchangeOptions = { maxBytes, timeout: options.timeout }
+    /** A client that carries out a whole exchange itself (`NodeTokenClient`), given the deadline and the limit. */
+    const exchange = Deadline.Exchange in base ? (base as unknown as Deadline.Exchanges)[Deadline.Exchange] : undefined
+
+    /**
+     * The answer to `request` and its body as text (`undefined` past `maxResponseBytes`); with a client that does not
+     * enforce the deadline, timed here.
+     */
+    const answerTo = (
+      request: HttpClientRequest.HttpClientRequest
+    ): Effect.Effect<Deadline.Answer, HttpClientError.HttpClientError | Unanswered> => {
+      if (exchange !== undefined) return exchange(request, exchangeOptions)
+      const answered = Effect.flatMap(client.execute(request), (response) =>
+        Effect.map(
+          Effect.catchTag(boundedText(response, maxBytes), "TooLarge", () => Effect.succeed(undefined)),
+          (text): Deadline.Answer => ({ status: response.status, headers: response.headers, text })
+        )
+      )
       // a client that enforces the deadline itself (see `send`) saves the two fibers of `Effect.timeout` per attempt
       return clientEnforcesDeadline
         ? answered
@@ -522,30 +529,39 @@ export const make = (
 
     /**
      * One attempt: the answer, normalized, handed to `onSuccess` when it is a 2xx. Expiry counts from when the request
-     * was sent: the server started the token's life no earlier, so a slow answer (or a busy event loop) can only make
-     * the client refresh early, never use an expired token.
+     * was sent (by the Effect `Clock`): the server started the token's life no earlier, so a slow answer (or a busy
+     * event loop) can only make the client refresh early, never use an expired token.
      */
     const attempt = <A, E>(
       request: HttpClientRequest.HttpClientRequest,
       seen: Seen,
       onSuccess: (raw: Provider.RawResponse, text: string, sentAt: DateTime.Utc) => Effect.Effect<A, E>
     ): Effect.Effect<A, E | FailureError | Unanswered> =>
-      Effect.flatMap(Clock.currentTimeMillis, (sentAtMillis) =>
-        Effect.matchEffect(answerTo(request), {
-          onFailure: (error): Effect.Effect<never, FailureError | Unanswered> => {
-            const failure = error._tag === "Unanswered" ? error : failureOf(error)
-            return failure._tag === "Unanswered" ? unansweredAttempt(seen, failure) : Effect.fail(failure)
-          },
-          onSuccess: ({ body, response }): Effect.Effect<A, E | FailureError | Unanswered> => {
-            const raw = rawResponse(response.status, response.headers, body, normalize)
+      Effect.withFiberRuntime((fiber) => {
+        const sentAtMillis = Context.get(fiber.currentDefaultServices, Clock.Clock).unsafeCurrentTimeMillis()
+        return Effect.matchEffect(answerTo(request), {
+          onFailure: (error) => unansweredAttempt(seen, error._tag === "Unanswered" ? error : failureOf(error)),
+          onSuccess: ({ headers, status, text }): Effect.Effect<A, E | FailureError | Unanswered> => {
+            // DPoP: the server's latest nonce for its origin, for the next proof (RFC 9449 §8)
+            if (options.dpop !== undefined) Jose.nonces.set(request.url, headers["dpop-nonce"])
+            if (text === undefined) {
+              return Effect.fail(
+                new Errors.DecodeError({
+                  status,
+                  reason: "TooLarge",
+                  detail: `the body is longer than ${maxBytes} bytes (maxResponseBytes); reading stopped there`
+                })
+              )
+            }
+            const raw = rawResponse(status, headers, text, normalize)
             const sentAt = DateTime.unsafeMake(sentAtMillis)
-            if (raw.status >= 200 && raw.status < 300) return onSuccess(raw, body, sentAt)
-            return Effect.catchIf(failure(raw, body, sentAt, seen.possiblyConsumed), isUnanswered, (unanswered) =>
+            if (raw.status >= 200 && raw.status < 300) return onSuccess(raw, text, sentAt)
+            return Effect.catchIf(failure(raw, text, sentAt, seen.possiblyConsumed), isUnanswered, (unanswered) =>
               unansweredAttempt(seen, unanswered)
             )
           }
         })
-      )
+      })
 
     /** A 2xx answer to a grant: a token response, decoded. */
     const tokensOf =
@@ -739,8 +755,10 @@ export const make = (
         const debug = !LogLevel.greaterThan(fiber.getFiberRef(FiberRef.currentMinimumLogLevel), LogLevel.Debug)
         const reported = traced || debug ? report(held, seen, describeSuccess) : held
         const spanned = traced ? Effect.withSpan(reported, span, spanOptions) : reported
-        // the client reads the deadline of each attempt from the fiber (see `Deadline`)
-        return clientEnforcesDeadline ? Effect.locally(spanned, Deadline.current, deadline) : spanned
+        // the client reads the deadline of each attempt from the fiber (see `Deadline`); an exchange is given it
+        return clientEnforcesDeadline && exchange === undefined
+          ? Effect.locally(spanned, Deadline.current, deadline)
+          : spanned
       })
 
     /** After its known end of life, an `invalid_grant` says so. */
