@@ -1,4 +1,4 @@
-import { HttpClient } from "@effect/platform"
+import { HttpClient, HttpClientRequest } from "@effect/platform"
 import { assert, describe, it } from "@effect/vitest"
 import { Deadline, Errors, TokenRefresher } from "@token-refresher/core"
 import { NodeTokenClient } from "@token-refresher/node"
@@ -67,6 +67,43 @@ describe("NodeTokenClient (real HTTP on 127.0.0.1)", () => {
       ).pipe(Effect.provide(refresher(s.url, {}, { connections: 4 })))
       assert.isAtMost(s.connections(), 4)
       assert.isAtLeast(s.connections(), 2)
+    }).pipe(Effect.scoped)
+  )
+
+  /** `NodeTokenClient` wrapped by the application (a header added): an `HttpClient` without `Deadline.Exchange`. */
+  const wrapped = (headers: Record<string, string>) =>
+    Layer.merge(
+      Layer.effect(
+        HttpClient.HttpClient,
+        Effect.map(HttpClient.HttpClient, HttpClient.mapRequest(HttpClientRequest.setHeaders(headers)))
+      ),
+      Layer.succeed(Deadline.Enforced, true)
+    ).pipe(Layer.provide(NodeTokenClient.layer()))
+
+  it.live("wrapped by the application, the client still gets tokens and enforces the deadline through the fiber", () =>
+    Effect.gen(function* () {
+      const s = yield* server((request, response) => {
+        if (request.headers["x-slow"] === undefined) return void response.writeHead(200).end(tokenBody)
+        response.writeHead(200, { "content-type": "application/json" })
+        response.write('{"access_token":')
+        const timer = setInterval(() => response.write(" "), 100)
+        response.on("close", () => clearInterval(timer))
+      })
+      const layer = (headers: Record<string, string>) =>
+        TokenRefresher.layer({
+          tokenUrl: `${s.url}/token`,
+          clientId: "id",
+          retry: { maxRetries: 0 },
+          timeout: "400 millis"
+        }).pipe(Layer.provide(wrapped(headers)), Layer.orDie)
+      const client = yield* HttpClient.HttpClient.pipe(Effect.provide(wrapped({})))
+      assert.isFalse(Deadline.Exchange in client)
+      const tokens = yield* TokenRefresher.refresh(Redacted.make("r")).pipe(Effect.provide(layer({})))
+      assert.strictEqual(Redacted.value(tokens.accessToken), "a")
+      const error = yield* Effect.flip(
+        TokenRefresher.refresh(Redacted.make("r")).pipe(Effect.provide(layer({ "x-slow": "1" })))
+      )
+      assert.deepStrictEqual([error._tag, (error as Errors.NetworkError).reason], ["NetworkError", "Timeout"])
     }).pipe(Effect.scoped)
   )
 
