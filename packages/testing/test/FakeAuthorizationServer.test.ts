@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { FakeAuthorizationServer } from "@token-refresher/testing/node"
-import { Effect, Redacted } from "effect"
+import { Chunk, Effect, Fiber, Option, Redacted, TestClock } from "effect"
 import * as Crypto from "node:crypto"
 
 const basic = (id: string, secret: string) => `Basic ${Buffer.from(`${id}:${secret}`).toString("base64")}`
@@ -330,6 +330,31 @@ describe("FakeAuthorizationServer", () => {
         )
       })
     )
+  )
+
+  it.effect(
+    "under TestClock a delay fault answers when the test moves the clock (the server's clock is the test's)",
+    () =>
+      withServer((server) =>
+        Effect.gen(function* () {
+          const token = Redacted.value((yield* server.issueTokens()).refreshToken)
+          yield* server.inject(FakeAuthorizationServer.delay("1 minute"))
+          const answer = yield* Effect.fork(refresh(server, token))
+          // real time passes until the server sleeps on the TestClock
+          const realPause = Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 10)))
+          while (Chunk.isEmpty(yield* TestClock.sleeps())) yield* realPause
+          yield* TestClock.adjust("59 seconds")
+          yield* realPause
+          assert.isTrue(Option.isNone(yield* Fiber.poll(answer)))
+          yield* TestClock.adjust("1 second")
+          const delayed = yield* Fiber.join(answer)
+          assert.strictEqual(delayed.status, 200)
+          assert.deepStrictEqual(
+            (yield* server.requests).map((r) => [r.fault, r.at]),
+            [["Delay", 0]]
+          )
+        })
+      )
   )
 
   it.live("a fault rate of 1 injects every time, 0 turns it off", () =>
