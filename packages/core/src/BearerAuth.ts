@@ -13,7 +13,7 @@ import * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
 import * as Redacted from "effect/Redacted"
 import * as Jose from "./internal/jose.js"
-import { type Service as TokenManagerService, TokenManager, type TokenError } from "./TokenManager.js"
+import { TokenManager, type TokenError } from "./TokenManager.js"
 import { TokenSessions } from "./TokenSessions.js"
 
 /**
@@ -29,7 +29,8 @@ export const make = <E, R>(
 ): Effect.Effect<HttpClient.HttpClient.With<E | TokenError, R>, never, TokenManager> =>
   Effect.map(TokenManager, (manager) =>
     HttpClient.makeWith<never, never, E | TokenError, R>(
-      (prepared) => Effect.flatMap(prepared, (request) => execute(manager, client, request)),
+      (prepared) =>
+        Effect.flatMap(prepared, (request) => execute(manager.accessToken, manager.invalidateToken, client, request)),
       Effect.succeed
     )
   )
@@ -50,12 +51,10 @@ export const forSession =
         Effect.flatMap(prepared, (request) =>
           Effect.flatMap(TokenSessions, (sessions) =>
             execute(
-              {
-                // the session's token from memory while it is fresh: no manager is held for the request
-                accessToken: sessions.accessToken(key),
-                invalidateToken: (token) =>
-                  Effect.scoped(Effect.flatMap(sessions.manager(key), (manager) => manager.invalidateToken(token)))
-              },
+              // the session's token from memory while it is fresh: no manager is held for the request
+              sessions.accessToken(key),
+              (token) =>
+                Effect.scoped(Effect.flatMap(sessions.manager(key), (manager) => manager.invalidateToken(token))),
               client,
               request
             )
@@ -77,10 +76,9 @@ const asksForNonce = (response: HttpClientResponse.HttpClientResponse): boolean 
 const authorize = (
   request: HttpClientRequest.HttpClientRequest,
   token: Redacted.Redacted<string>,
-  dpopKey: Redacted.Redacted<string> | undefined
-): Effect.Effect<HttpClientRequest.HttpClientRequest> => {
-  if (dpopKey === undefined) return Effect.succeed(HttpClientRequest.bearerToken(request, token))
-  return Effect.map(
+  dpopKey: Redacted.Redacted<string>
+): Effect.Effect<HttpClientRequest.HttpClientRequest> =>
+  Effect.map(
     Jose.dpopProof(dpopKey, {
       method: request.method,
       url: request.url,
@@ -93,48 +91,43 @@ const authorize = (
         dpop: proof
       })
   )
-}
 
 /**
  * Sends `request` with the manager's token; on a 401, invalidates that token, refreshes once and sends it again. A
  * DPoP 401 that asks for a nonce is sent again at once with it, with the same token.
  */
 const execute = <E, R>(
-  manager: Pick<TokenManagerService, "accessToken" | "invalidateToken">,
+  accessToken: Effect.Effect<Redacted.Redacted<string>, TokenError>,
+  invalidateToken: (token: Redacted.Redacted<string>) => Effect.Effect<void>,
   client: HttpClient.HttpClient.With<E, R>,
   request: HttpClientRequest.HttpClientRequest
 ): Effect.Effect<HttpClientResponse.HttpClientResponse, E | TokenError, R> => {
-  const sendWith = (token: Redacted.Redacted<string>, dpopKey: Redacted.Redacted<string> | undefined) =>
-    Effect.flatMap(authorize(request, token, dpopKey), (authorized) =>
-      Effect.map(
-        client.execute(authorized),
-        (response): readonly [HttpClientResponse.HttpClientResponse, Redacted.Redacted<string>] => [response, token]
-      )
-    )
+  const sendWith = (token: Redacted.Redacted<string>, dpopKey: Redacted.Redacted<string>) =>
+    Effect.flatMap(authorize(request, token, dpopKey), (authorized) => client.execute(authorized))
+  /** One request with `token`: a Bearer token as it is (the usual case, in one step), a DPoP token with a proof. */
   const sendOnce = (token: Redacted.Redacted<string>) => {
     const dpopKey = Jose.dpopBindings.get(token)
-    if (dpopKey === undefined) return sendWith(token, undefined)
-    return Effect.flatMap(sendWith(token, dpopKey), (sent) => {
-      const [response] = sent
+    if (dpopKey === undefined) return client.execute(HttpClientRequest.bearerToken(request, token))
+    return Effect.flatMap(sendWith(token, dpopKey), (response) => {
       const nonce = response.headers["dpop-nonce"]
       Jose.nonces.set(request.url, nonce)
       return response.status === 401 && nonce !== undefined && asksForNonce(response)
         ? Effect.zipRight(Effect.ignore(Effect.timeout(response.arrayBuffer, "5 seconds")), sendWith(token, dpopKey))
-        : Effect.succeed(sent)
+        : Effect.succeed(response)
     })
   }
-  const send = Effect.flatMap(manager.accessToken, sendOnce)
-  return Effect.flatMap(send, ([response, token]) =>
-    response.status === 401
-      ? response.arrayBuffer.pipe(
-          // free the connection, but never wait long for a 401's body
-          Effect.timeout("5 seconds"),
-          Effect.ignore,
-          Effect.zipRight(manager.invalidateToken(token)),
-          Effect.zipRight(send),
-          Effect.map(([again]) => again)
-        )
-      : Effect.succeed(response)
+  return Effect.flatMap(accessToken, (token) =>
+    Effect.flatMap(sendOnce(token), (response) =>
+      response.status === 401
+        ? response.arrayBuffer.pipe(
+            // free the connection, but never wait long for a 401's body
+            Effect.timeout("5 seconds"),
+            Effect.ignore,
+            Effect.zipRight(invalidateToken(token)),
+            Effect.zipRight(Effect.flatMap(accessToken, sendOnce))
+          )
+        : Effect.succeed(response)
+    )
   )
 }
 
