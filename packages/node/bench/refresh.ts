@@ -82,6 +82,9 @@ interface Figures {
   readonly medianMicros: number
   readonly p99Micros: number
   readonly perSecond: number
+  /** What the figures were made of, so that rounds can be put together. */
+  readonly latencies: ReadonlyArray<number>
+  readonly wallMillis: number
 }
 
 const percentile = (sorted: ReadonlyArray<number>, p: number) =>
@@ -95,9 +98,19 @@ const figuresOf = (name: string, latencies: Array<number>, wallMillis: number): 
     n: latencies.length,
     medianMicros: percentile(latencies, 0.5),
     p99Micros: percentile(latencies, 0.99),
-    perSecond: (latencies.length / wallMillis) * 1000
+    perSecond: (latencies.length / wallMillis) * 1000,
+    latencies,
+    wallMillis
   }
 }
+
+/** The rounds of one case as one: every latency, and the wall time of all of them. */
+const together = (rounds: ReadonlyArray<Figures>): Figures =>
+  figuresOf(
+    rounds[0]!.name,
+    rounds.flatMap((round) => round.latencies),
+    rounds.reduce((sum, round) => sum + round.wallMillis, 0)
+  )
 
 /** Runs `op` `n` times with `inFlight` at once (after `warmup` runs), timing each. */
 const measure = async (
@@ -179,13 +192,12 @@ const measureEffect = <E, R>(
 const runtimes: Array<ManagedRuntime.ManagedRuntime<never, unknown>> = []
 
 /** A contender that is an Effect: measured inside a runtime built once from `layer` (kept until the end). */
-const effectContender =
-  <A, E, I>(layer: Layer.Layer<I, E>, effect: Effect.Effect<A, unknown, I>) =>
-  (name: string, options: { readonly n: number; readonly inFlight: number; readonly warmup: number }) => {
-    const runtime = ManagedRuntime.make(layer)
-    runtimes.push(runtime as unknown as ManagedRuntime.ManagedRuntime<never, unknown>)
-    return runtime.runPromise(measureEffect(name, effect, options))
-  }
+const effectContender = <A, E, I>(layer: Layer.Layer<I, E>, effect: Effect.Effect<A, unknown, I>) => {
+  const runtime = ManagedRuntime.make(layer)
+  runtimes.push(runtime as unknown as ManagedRuntime.ManagedRuntime<never, unknown>)
+  return (name: string, options: { readonly n: number; readonly inFlight: number; readonly warmup: number }) =>
+    runtime.runPromise(measureEffect(name, effect, options))
+}
 
 type Contender =
   | (() => Promise<unknown>)
@@ -203,6 +215,7 @@ const main = async () => {
   out(`# token-refresher benchmarks\n`)
   out(`Run ${new Date().toISOString()} on ${machine}. Command: \`pnpm bench\`.`)
   out("Every case talks to the same local keep-alive `node:http` server on 127.0.0.1 that answers a fixed token.")
+  out("The refresh contenders take turns in 5 rounds (after a warm-up); each row puts its rounds together.")
   out(
     "Promise clients are timed per call with `await`; ours inside the Effect runtime, as an Effect application calls " +
       "it (`yield* TokenRefresher.refresh(token)`)."
@@ -297,15 +310,20 @@ const main = async () => {
     ["Sequential (one at a time)", 1, 3000],
     ["32 in flight", 32, 6000]
   ] as const) {
-    const rows: Array<Figures> = []
-    for (const [name, op, kind] of contenders) {
-      const options = { n, inFlight, warmup: 300 }
-      rows.push(
-        kind === "effect"
-          ? await (op as (name: string, o: typeof options) => Promise<Figures>)(name, options)
-          : await measure(name, op as () => Promise<unknown>, options)
-      )
+    // the contenders take turns, round after round, so that a slow spell of the machine falls on all of them
+    const rounds = 5
+    const perContender: Array<Array<Figures>> = contenders.map(() => [])
+    for (let round = 0; round < rounds; round++) {
+      for (const [index, [name, op, kind]] of contenders.entries()) {
+        const options = { n: n / rounds, inFlight, warmup: round === 0 ? 300 : 30 }
+        perContender[index]!.push(
+          kind === "effect"
+            ? await (op as (name: string, o: typeof options) => Promise<Figures>)(name, options)
+            : await measure(name, op as () => Promise<unknown>, options)
+        )
+      }
     }
+    const rows = perContender.map(together)
     refreshTable(title, rows)
     const rate = (name: string) => rows.find((row) => row.name === name)!.perSecond
     throughput.push({
