@@ -5,45 +5,32 @@ import * as Stream from "effect/Stream"
 import type * as Deadline from "../Deadline.js"
 import { ReadText } from "../Deadline.js"
 
-/** The body was longer than the limit: reading stopped there. */
-export class TooLarge {
-  readonly _tag = "TooLarge"
-  constructor(
-    readonly status: number,
-    readonly limit: number
-  ) {}
-}
-
 const decoder = new TextDecoder()
 
 /**
- * The body as text, reading at most `maxBytes`: a `content-length` above the limit fails before anything is read, and
- * a longer body (chunked, say) stops being read, and its stream is cancelled, as soon as it passes the limit, so
- * memory stays bounded whatever the server sends.
+ * The body as text, reading at most `maxBytes`, or `undefined` when it is longer: a `content-length` above the limit
+ * answers before anything is read, and a longer body (chunked, say) stops being read, and its stream is cancelled, as
+ * soon as it passes the limit, so memory stays bounded whatever the server sends.
  */
 export const boundedText = (
   response: HttpClientResponse.HttpClientResponse,
   maxBytes: number
-): Effect.Effect<string, TooLarge | HttpClientError.ResponseError> => {
+): Effect.Effect<string | undefined, HttpClientError.ResponseError> => {
   const declared = Number(response.headers["content-length"])
-  if (Number.isFinite(declared) && declared > maxBytes) return Effect.fail(new TooLarge(response.status, maxBytes))
-  if (ReadText in response) {
-    // the client reads its own body once, with the limit (NodeTokenClient)
-    return Effect.flatMap((response as unknown as Deadline.ReadsText)[ReadText](maxBytes), (text) =>
-      text === undefined ? Effect.fail(new TooLarge(response.status, maxBytes)) : Effect.succeed(text)
-    )
-  }
-  return Stream.runFoldEffect(
+  if (Number.isFinite(declared) && declared > maxBytes) return Effect.succeed(undefined)
+  // the client reads its own body once, with the limit (NodeTokenClient)
+  if (ReadText in response) return (response as unknown as Deadline.ReadsText)[ReadText](maxBytes)
+  return Stream.runFoldWhile(
     response.stream,
     { chunks: [] as Array<Uint8Array>, size: 0 },
-    (acc, chunk): Effect.Effect<{ chunks: Array<Uint8Array>; size: number }, TooLarge> => {
-      const size = acc.size + chunk.length
-      if (size > maxBytes) return Effect.fail(new TooLarge(response.status, maxBytes))
+    (acc) => acc.size <= maxBytes,
+    (acc, chunk) => {
       acc.chunks.push(chunk)
-      return Effect.succeed({ chunks: acc.chunks, size })
+      return { chunks: acc.chunks, size: acc.size + chunk.length }
     }
   ).pipe(
     Effect.map(({ chunks, size }) => {
+      if (size > maxBytes) return undefined
       if (chunks.length === 1) return decoder.decode(chunks[0])
       const all = new Uint8Array(size)
       let offset = 0

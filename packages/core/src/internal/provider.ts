@@ -51,18 +51,16 @@ export const discover = (
         Effect.flatMap((response) =>
           response.status !== 200
             ? Effect.fail(fail("Status", `${documentUrl} answered HTTP ${response.status}`))
-            : Effect.flatMap(
-                Effect.catchTag(boundedText(response, maxDocumentBytes), "TooLarge", () =>
-                  Effect.fail(fail("NotJson", `${documentUrl} sent more than ${maxDocumentBytes} bytes`))
-                ),
-                (text) => {
-                  try {
-                    return Effect.succeed(JSON.parse(text) as unknown)
-                  } catch {
-                    return Effect.fail(fail("NotJson", `${documentUrl} did not send JSON`))
-                  }
+            : Effect.flatMap(boundedText(response, maxDocumentBytes), (text) => {
+                if (text === undefined) {
+                  return Effect.fail(fail("NotJson", `${documentUrl} sent more than ${maxDocumentBytes} bytes`))
                 }
-              )
+                try {
+                  return Effect.succeed(JSON.parse(text) as unknown)
+                } catch {
+                  return Effect.fail(fail("NotJson", `${documentUrl} did not send JSON`))
+                }
+              })
         ),
         Effect.timeoutFail({
           duration: timeout,

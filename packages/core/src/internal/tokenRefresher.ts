@@ -516,10 +516,11 @@ export const make = (
     ): Effect.Effect<Deadline.Answer, HttpClientError.HttpClientError | Unanswered> => {
       if (exchange !== undefined) return exchange(request, exchangeOptions)
       const answered = Effect.flatMap(client.execute(request), (response) =>
-        Effect.map(
-          Effect.catchTag(boundedText(response, maxBytes), "TooLarge", () => Effect.succeed(undefined)),
-          (text): Deadline.Answer => ({ status: response.status, headers: response.headers, text })
-        )
+        Effect.map(boundedText(response, maxBytes), (text): Deadline.Answer => ({
+          status: response.status,
+          headers: response.headers,
+          text
+        }))
       )
       // a client that enforces the deadline itself (see `send`) saves the two fibers of `Effect.timeout` per attempt
       return clientEnforcesDeadline
