@@ -38,6 +38,22 @@ const server = (handler: (request: Http.IncomingMessage, response: Http.ServerRe
       })
   )
 
+/** A token answer that starts, then gets one more byte every 100 ms, for ever (until the client goes). */
+const trickle = (response: Http.ServerResponse) => {
+  response.writeHead(200, { "content-type": "application/json" })
+  response.write('{"access_token":')
+  const timer = setInterval(() => response.write(" "), 100)
+  response.on("close", () => clearInterval(timer))
+}
+
+/** A server that never answers; `closed` is done when a client's connection goes away. */
+const silentServer = Effect.flatMap(Deferred.make<void>(), (closed) =>
+  Effect.map(
+    server((request) => request.socket.once("close", () => Deferred.unsafeDone(closed, Effect.void))),
+    (s) => ({ closed, s })
+  )
+)
+
 const refresher = (url: string, options?: Partial<TokenRefresher.Options>, client?: NodeTokenClient.Options) =>
   TokenRefresher.layer({ tokenUrl: `${url}/token`, clientId: "id", retry: { maxRetries: 0 }, ...options }).pipe(
     Layer.provide(NodeTokenClient.layer(client)),
@@ -84,10 +100,7 @@ describe("NodeTokenClient (real HTTP on 127.0.0.1)", () => {
     Effect.gen(function* () {
       const s = yield* server((request, response) => {
         if (request.headers["x-slow"] === undefined) return void response.writeHead(200).end(tokenBody)
-        response.writeHead(200, { "content-type": "application/json" })
-        response.write('{"access_token":')
-        const timer = setInterval(() => response.write(" "), 100)
-        response.on("close", () => clearInterval(timer))
+        trickle(response)
       })
       const layer = (headers: Record<string, string>) =>
         TokenRefresher.layer({
@@ -109,13 +122,7 @@ describe("NodeTokenClient (real HTTP on 127.0.0.1)", () => {
 
   it.live("the client enforces the deadline over the whole body: a trickling body is a NetworkError Timeout", () =>
     Effect.gen(function* () {
-      const s = yield* server((_, response) => {
-        response.writeHead(200, { "content-type": "application/json" })
-        response.write('{"access_token":')
-        // one more byte every 100 ms, for ever (until the client goes)
-        const timer = setInterval(() => response.write(" "), 100)
-        response.on("close", () => clearInterval(timer))
-      })
+      const s = yield* server((_, response) => trickle(response))
       const error = yield* Effect.flip(
         TokenRefresher.refresh(Redacted.make("r")).pipe(Effect.provide(refresher(s.url, { timeout: "400 millis" })))
       )
@@ -226,11 +233,7 @@ describe("NodeTokenClient (real HTTP on 127.0.0.1)", () => {
 
   it.live("an interrupted request closes its connection; a refused connection is a RequestError Transport", () =>
     Effect.gen(function* () {
-      const closed = yield* Deferred.make<void>()
-      const s = yield* server((request) => {
-        // never answers; tells when the client goes away
-        request.socket.once("close", () => Deferred.unsafeDone(closed, Effect.void))
-      })
+      const { closed, s } = yield* silentServer
       const client = yield* HttpClient.HttpClient
       const fiber = yield* Effect.fork(client.get(`${s.url}/hang`))
       yield* Effect.sleep("100 millis")
@@ -246,10 +249,7 @@ describe("NodeTokenClient (real HTTP on 127.0.0.1)", () => {
 
   it.live("a refresh whose fiber is interrupted aborts its request: the server sees the connection close", () =>
     Effect.gen(function* () {
-      const closed = yield* Deferred.make<void>()
-      const s = yield* server((request) => {
-        request.socket.once("close", () => Deferred.unsafeDone(closed, Effect.void))
-      })
+      const { closed, s } = yield* silentServer
       // the client lives on (its layer is built out here): only the request may close the connection
       const context = yield* Layer.build(refresher(s.url, { timeout: "20 seconds" }))
       const fiber = yield* Effect.fork(Effect.provide(TokenRefresher.refresh(Redacted.make("r")), context))
