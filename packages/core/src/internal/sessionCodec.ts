@@ -89,14 +89,15 @@ export const decode = (
 ): Effect.Effect<Decoded, TokenStoreError> => {
   const corrupt = (detail: string) =>
     new TokenStoreError({ reason: "Corrupt", location, detail: `session "${key}" ${detail}` })
-  const encrypted = new TokenStoreError({
-    reason: "Encrypted",
-    location,
-    detail: `session "${key}" is encrypted: provide TokenStore.encrypted with its key`
-  })
-  const undecryptable = corrupt(
-    "cannot be decrypted: a wrong key, a tampered value, or a value moved from another session"
-  )
+  // made only when they happen: an error captures a stack, and most reads succeed
+  const encrypted = () =>
+    new TokenStoreError({
+      reason: "Encrypted",
+      location,
+      detail: `session "${key}" is encrypted: provide TokenStore.encrypted with its key`
+    })
+  const undecryptable = () =>
+    corrupt("cannot be decrypted: a wrong key, a tampered value, or a value moved from another session")
   const fromJson = (json: unknown, inClear: boolean): Effect.Effect<Decoded, TokenStoreError> => {
     if (typeof json !== "object" || json === null || Array.isArray(json)) {
       return Effect.fail(corrupt("is not a stored session (not a JSON object)"))
@@ -112,10 +113,10 @@ export const decode = (
       onRight: (legacy) => {
         if (legacy.tokenType === legacySealedType) {
           // a row sealed by 0.3: its payload sits in `refreshToken`
-          if (Option.isNone(cipher)) return Effect.fail(encrypted)
-          if (legacy.refreshToken === undefined) return Effect.fail(undecryptable)
+          if (Option.isNone(cipher)) return Effect.fail(encrypted())
+          if (legacy.refreshToken === undefined) return Effect.fail(undecryptable())
           return Effect.flatMap(cipher.value.openPayload(key, legacy.refreshToken), (opened) =>
-            Option.isNone(opened) ? Effect.fail(undecryptable) : fromJson(parseJson(opened.value), false)
+            Option.isNone(opened) ? Effect.fail(undecryptable()) : fromJson(parseJson(opened.value), false)
           )
         }
         return Option.match(fromLegacy(legacy), {
@@ -126,9 +127,9 @@ export const decode = (
     })
   }
   if (isEnvelope(text)) {
-    if (Option.isNone(cipher)) return Effect.fail(encrypted)
+    if (Option.isNone(cipher)) return Effect.fail(encrypted())
     return Effect.flatMap(cipher.value.open(key, text), (opened) =>
-      Option.isNone(opened) ? Effect.fail(undecryptable) : fromJson(parseJson(opened.value), false)
+      Option.isNone(opened) ? Effect.fail(undecryptable()) : fromJson(parseJson(opened.value), false)
     )
   }
   const json = parseJson(text)
