@@ -61,6 +61,9 @@ export const project = (name: Package): UserWorkspaceConfig => ({
     include: ["test/**/*.test.ts"],
     exclude: ["test/**/*.browser.test.ts", ...(serialFiles[name] ?? [])],
     sequence: { concurrent: false, groupOrder: 0 },
+    // threads that keep modules between files (vitest.config.ts): a file must not rely on a fresh module state
+    pool: "threads",
+    isolate: false,
     testTimeout: 20_000,
     ...globalSetupOf(name)
   }

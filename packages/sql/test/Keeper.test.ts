@@ -55,7 +55,7 @@ const threeKeepers = (dialect: "sqlite" | "pg", where: string, table: string) =>
     }
     const replicas = yield* Effect.all(
       Array.from({ length: 3 }, () =>
-        runScript(fixture("keeper-worker.ts"), [server.url, dialect, where, table, "12000"])
+        runScript(fixture("keeper-worker.ts"), [server.url, dialect, where, table, "7000"])
       )
     )
     const results = yield* Effect.all(
