@@ -5,9 +5,11 @@
  */
 import * as Context from "effect/Context"
 import * as Clock from "effect/Clock"
+import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as FiberId from "effect/FiberId"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
@@ -15,6 +17,7 @@ import * as PubSub from "effect/PubSub"
 import * as Stream from "effect/Stream"
 import type * as Redacted from "effect/Redacted"
 import * as Scope from "effect/Scope"
+import * as Jose from "./internal/jose.js"
 import { EventSink } from "./internal/sessionEvents.js"
 import * as Metrics from "./internal/metrics.js"
 import * as internalManager from "./internal/tokenManager.js"
@@ -212,6 +215,10 @@ export const make = (options?: Options): Effect.Effect<Service, never, TokenRefr
     // the managers publish what happens to their session here
     const context = Context.add(yield* Effect.context<TokenRefresher | TokenStore>(), EventSink, publish)
     const idleMillis = Duration.toMillis(Duration.decode(options?.idleTimeToLive ?? "5 minutes"))
+    // what a manager of these sessions would use to tell a fresh token
+    const leeway = Duration.decode(options?.leeway ?? "60 seconds")
+    const minRefreshInterval = Duration.toMillis(Duration.decode(internalManager.defaultMinRefreshInterval))
+    const warnWithin = Duration.toMillis(Duration.decode(options?.refreshTokenWarning ?? "7 days"))
 
     const keepManagers = options?.refreshAhead === true
 
@@ -345,9 +352,59 @@ export const make = (options?: Options): Effect.Effect<Service, never, TokenRefr
       )
     )
 
+    /**
+     * The first reads in flight, by key: callers of one session that come together share one read. `forgets` counts
+     * the sessions written or removed meanwhile, so that a read older than such a write is not kept.
+     */
+    const firstReads = new Map<string, Deferred.Deferred<Redacted.Redacted<string> | undefined, TokenStoreError>>()
+    let forgets = 0
+
+    /**
+     * A session with no entry in memory: one read of the store. A session stored `Active` with a fresh token is kept
+     * as a `Light` entry at once, with the refresh time a manager would give it, and its token is the answer: no
+     * manager is made. Anything else (nothing stored, a seed, a refused session, a token to refresh, a refresh token
+     * near its end, which a manager warns about) answers `undefined`, for a manager to handle.
+     */
+    const firstRead = (key: string): Effect.Effect<Redacted.Redacted<string> | undefined, TokenStoreError> =>
+      Effect.suspend(() => {
+        const running = firstReads.get(key)
+        if (running !== undefined) return Deferred.await(running)
+        const done = Deferred.unsafeMake<Redacted.Redacted<string> | undefined, TokenStoreError>(FiberId.none)
+        firstReads.set(key, done)
+        const forgetsBefore = forgets
+        const read = Effect.flatMap(store.get(key), (stored) =>
+          Effect.clockWith((clock) => {
+            const now = clock.unsafeCurrentTimeMillis()
+            if (Option.isNone(stored) || stored.value._tag !== "Active") return Effect.succeed(undefined)
+            const tokens = stored.value.tokens
+            const refreshAt = internalManager.refreshAtMillis(tokens, leeway, minRefreshInterval)
+            const end = tokens.refreshTokenExpiresAt
+            if (
+              now >= refreshAt ||
+              (Option.isSome(end) && end.value.epochMillis - now < warnWithin) ||
+              entries.has(key) ||
+              forgets !== forgetsBefore
+            ) {
+              return Effect.succeed(undefined)
+            }
+            Jose.bind(tokens)
+            entries.set(key, { _tag: "Light", accessToken: tokens.accessToken, refreshAt, idleSince: now })
+            return Effect.as(countLive, tokens.accessToken)
+          })
+        )
+        // the callers that wait get the same answer, whatever ends the read (an interruption included)
+        return Effect.onExit(read, (exit) =>
+          Effect.suspend(() => {
+            firstReads.delete(key)
+            return Deferred.done(done, exit)
+          })
+        )
+      })
+
     /** The live manager of `key` (if any) forgets what it holds, so it re-reads the store at its next call; then it is dropped. */
     const forget = (key: string) =>
       Effect.suspend(() => {
+        forgets++
         const entry = entries.get(key)
         if (entry === undefined) return Effect.void
         entries.delete(key)
@@ -361,8 +418,9 @@ export const make = (options?: Options): Effect.Effect<Service, never, TokenRefr
     if (store.changes !== undefined) yield* Effect.forkScoped(Stream.runForEach(store.changes, forget))
 
     /**
-     * A session with a fresh token in memory is answered from there: a map lookup and a clock read. Anything else (no
-     * entry, a token to refresh) goes through the session's manager, held for the length of the call.
+     * A session with a fresh token in memory is answered from there: a map lookup and a clock read. A session not in
+     * memory is read from the store, and kept there if its token is fresh (`firstRead`). Anything else (a token to
+     * refresh, a refused session) goes through the session's manager, held for the length of the call.
      */
     const tokenOf = (
       key: string,
@@ -370,9 +428,11 @@ export const make = (options?: Options): Effect.Effect<Service, never, TokenRefr
     ): Effect.Effect<Redacted.Redacted<string>, TokenManager.TokenError> =>
       Effect.clockWith((clock) => {
         const token = freshToken(key, clock.unsafeCurrentTimeMillis())
-        return token !== undefined
-          ? Effect.succeed(token)
-          : Effect.scoped(Effect.flatMap(managerOf(key, scopes), (m) => m.accessToken))
+        if (token !== undefined) return Effect.succeed(token)
+        const viaManager = Effect.scoped(Effect.flatMap(managerOf(key, scopes), (m) => m.accessToken))
+        return scopes !== undefined || keepManagers || entries.has(key)
+          ? viaManager
+          : Effect.flatMap(firstRead(key), (read) => (read !== undefined ? Effect.succeed(read) : viaManager))
       })
 
     const service: Service = {

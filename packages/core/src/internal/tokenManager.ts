@@ -77,6 +77,16 @@ export const makeClientCredentials = (options?: TokenManager.ClientCredentialsOp
     { _tag: "ClientCredentials", scope: options?.scope ?? [] }
   )
 
+/** `TokenManager.Options.minRefreshInterval` when none is given. */
+export const defaultMinRefreshInterval: Duration.DurationInput = "1 second"
+
+/**
+ * When a manager refreshes `tokens`: `leeway` before they expire, but not within `minInterval` (ms) of their issue, so
+ * `expires_in: 0` cannot make every call refresh.
+ */
+export const refreshAtMillis = (tokens: TokenSet, leeway: Duration.Duration, minInterval: number): number =>
+  Math.max(tokens.refreshAtMillis(leeway), tokens.issuedAt.epochMillis + minInterval)
+
 export const makeWith = Effect.fnUntraced(function* (options: TokenManager.Options | undefined, renewal: Renewal) {
   const refresher = yield* TokenRefresher
   const store = yield* TokenStore
@@ -123,10 +133,8 @@ export const makeWith = Effect.fnUntraced(function* (options: TokenManager.Optio
     return outcome === undefined ? Effect.void : countRefresh(outcome)
   }
 
-  const minInterval = Duration.toMillis(Duration.decode(options?.minRefreshInterval ?? "1 second"))
-  // a token is used for at least `minRefreshInterval` after it was issued: `expires_in: 0` cannot make every call refresh
-  const refreshAtOf = (tokens: TokenSet): number =>
-    Math.max(tokens.refreshAtMillis(leeway), tokens.issuedAt.epochMillis + minInterval)
+  const minInterval = Duration.toMillis(Duration.decode(options?.minRefreshInterval ?? defaultMinRefreshInterval))
+  const refreshAtOf = (tokens: TokenSet): number => refreshAtMillis(tokens, leeway, minInterval)
   /**
    * The manager's state: a plain cell rather than a `Ref`, so that the hot path and `internalsOf` read it without an
    * effect. Every change is one synchronous step, as with a `Ref`.
