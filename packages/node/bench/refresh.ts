@@ -712,6 +712,45 @@ const main = async () => {
     "≤ 2 KB",
     heapPerSession <= 2048
   )
+  // 100,000 sessions, each called once (users who come once in a while), then the idle time passes: the heap goes
+  // back to where it was, and each first call reads the store once
+  const touchedKeys = Array.from({ length: 100_000 }, (_, i) => `once-${i}`)
+  const touchedOnce = await Effect.runPromise(
+    Effect.gen(function* () {
+      const service = yield* TokenSessions.TokenSessions
+      gc()
+      gc()
+      const before = process.memoryUsage().heapUsed
+      const started = performance.now()
+      yield* Effect.forEach(touchedKeys, (key) => service.accessToken(key), { concurrency: 100, discard: true })
+      const firstCallMicros = ((performance.now() - started) * 1000) / touchedKeys.length
+      yield* Effect.sleep("2500 millis")
+      gc()
+      gc()
+      return { firstCallMicros, growth: process.memoryUsage().heapUsed - before }
+    }).pipe(
+      Effect.provide(
+        TokenSessions.layer({ idleTimeToLive: "1 second" }).pipe(
+          Layer.provideMerge(TokenStore.layerMemory(touchedKeys.map((key, i) => [key, sessionOf(i)] as const))),
+          Layer.provide(TokenRefresher.layer(refresherOptions)),
+          Layer.provide(MockTokenEndpoint.layer([]))
+        )
+      ),
+      Effect.scoped
+    )
+  )
+  target(
+    "heap over 100,000 keys touched once, after their idle time (after GC)",
+    `${(touchedOnce.growth / 2 ** 20).toFixed(1)} MB; each first call ${touchedOnce.firstCallMicros.toFixed(0)} µs (a store read included)`,
+    "flat (≤ 5 MB)",
+    touchedOnce.growth <= 5 * 2 ** 20
+  )
+  target(
+    "heap over 100,000 refreshes (a stub HTTP client, after GC)",
+    `${((heap.afterRefreshes - heap.afterCached) / 2 ** 20).toFixed(1)} MB`,
+    "flat (≤ 5 MB)",
+    heap.afterRefreshes - heap.afterCached <= 5 * 2 ** 20
+  )
   for (const run of throughput) {
     const label = run.inFlight === 1 ? "sequential" : `${run.inFlight} in flight`
     target(
