@@ -21,7 +21,7 @@ const setup = (options: FakeAuthorizationServer.Options) =>
     const issued = yield* server.issueTokens()
     const store = yield* NodeTokenStore.makeFile(file)
     yield* store.set(TokenStore.defaultKey, Session.seeded(issued.refreshToken))
-    return { server, file, store }
+    return { server, file, store, seed: Redacted.value(issued.refreshToken) }
   }).pipe(Effect.provide(NodeFs), Effect.orDie)
 
 /** The common worker arguments: the fake server, how long to run (ms), callers, leeway (ms). */
@@ -49,7 +49,7 @@ describe("many processes on one token file", () => {
       Effect.gen(function* () {
         const lifetime = 2000
         const leeway = 500
-        const { server, file, store } = yield* setup({ accessTokenLifetime: `${lifetime} millis` })
+        const { server, file, store, seed } = yield* setup({ accessTokenLifetime: `${lifetime} millis` })
         // the processes need a few seconds to load on 2 cores; they all start calling at the same moment
         yield* MultiProcess.runTogether({
           processes: 6,
@@ -60,10 +60,12 @@ describe("many processes on one token file", () => {
           leeway,
           minCalls: 1000
         })
-        // the file holds a refresh token the server issued (its last refresh succeeded)
+        // the file holds a refresh token the server issued (its last refresh succeeded), rotated from the seed
         const last = Option.getOrThrow(yield* store.get(TokenStore.defaultKey))
         assert.strictEqual(last._tag, "Active")
-        assert.isTrue(Redacted.value(Option.getOrThrow(Session.refreshToken(last))).startsWith("fake-refresh-"))
+        const lastRefreshToken = Redacted.value(Option.getOrThrow(Session.refreshToken(last)))
+        assert.isTrue(lastRefreshToken.startsWith("fake-refresh-"))
+        assert.notStrictEqual(lastRefreshToken, seed)
       }),
     90_000
   )

@@ -258,6 +258,17 @@ describe.skipIf(redisUrl === undefined)("Redis", () => {
           leeway,
           minCalls: 2000
         })
+        // the store holds a rotated refresh token: the seed was used once, and every refresh since brought a new one
+        const sealed = yield* RedisTokenStore.make({ prefix }).pipe(
+          TokenStore.withEncryption(Redacted.make(encryptionKey)),
+          Effect.provide(redis)
+        )
+        const last = Option.getOrThrow(yield* sealed.get(TokenStore.defaultKey))
+        assert.strictEqual(last._tag, "Active")
+        assert.notStrictEqual(
+          Redacted.value(Option.getOrThrow(Session.refreshToken(last))),
+          Redacted.value(issued.refreshToken)
+        )
       }),
     120_000
   )

@@ -23,7 +23,7 @@ const setup = (options: FakeAuthorizationServer.Options, table: string) =>
     const issued = yield* server.issueTokens()
     yield* Effect.orDie(store.set(TokenStore.defaultKey, Session.seeded(issued.refreshToken)))
     const sql = SqlClient.SqlClient.pipe(Effect.provide(client))
-    return { server, store, sql }
+    return { server, store, sql, seed: Redacted.value(issued.refreshToken) }
   })
 
 const replica = (table: string, server: FakeAuthorizationServer.Service, millis: number, callers: number, env = {}) =>
@@ -48,7 +48,7 @@ describe.skipIf(pgUrl === undefined)("replicas on one PostgreSQL database (encry
         const table = `replicas_${process.pid}`
         const lifetime = 2000
         const leeway = 1000
-        const { server, store, sql } = yield* setup({ accessTokenLifetime: `${lifetime} millis` }, table)
+        const { server, store, sql, seed } = yield* setup({ accessTokenLifetime: `${lifetime} millis` }, table)
         // the processes need a few seconds to load on 2 cores; they all start calling at the same moment
         yield* MultiProcess.runTogether({
           processes: 8,
@@ -66,7 +66,10 @@ describe.skipIf(pgUrl === undefined)("replicas on one PostgreSQL database (encry
         assert.notInclude(rows[0]!.tokens, "fake-refresh-")
         const last = Option.getOrThrow(yield* Effect.orDie(store.get(TokenStore.defaultKey)))
         assert.strictEqual(last._tag, "Active")
-        assert.isTrue(Redacted.value(Option.getOrThrow(Session.refreshToken(last))).startsWith("fake-refresh-"))
+        const lastRefreshToken = Redacted.value(Option.getOrThrow(Session.refreshToken(last)))
+        assert.isTrue(lastRefreshToken.startsWith("fake-refresh-"))
+        // rotated: the seed was used once, and every refresh since brought a new one
+        assert.notStrictEqual(lastRefreshToken, seed)
         assert.isTrue(rows[0]!.tokens.startsWith("token-refresher:aes-256-gcm:v1:"))
       }),
     120_000
