@@ -102,7 +102,9 @@ export const sweep = (
       Option.map(Option.fromNullable(options?.keepAliveAfter), Duration.decode),
       () => Option.map(refresher.provider.refreshTokenIdleTimeout, (idle) => Duration.times(idle, 0.5))
     )
-    const warnWithin = Duration.toMillis(Duration.decode(options?.refreshTokenWarning ?? "7 days"))
+    const warnWithin = Duration.toMillis(
+      Duration.decode(options?.refreshTokenWarning ?? internalManager.defaultRefreshTokenWarning)
+    )
     const concurrency = Math.max(1, Math.floor(options?.concurrency ?? 4))
     const pageSize = Math.max(1, Math.floor(options?.pageSize ?? 1000))
     const started = yield* Clock.currentTimeMillis

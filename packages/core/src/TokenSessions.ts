@@ -216,9 +216,11 @@ export const make = (options?: Options): Effect.Effect<Service, never, TokenRefr
     const context = Context.add(yield* Effect.context<TokenRefresher | TokenStore>(), EventSink, publish)
     const idleMillis = Duration.toMillis(Duration.decode(options?.idleTimeToLive ?? "5 minutes"))
     // what a manager of these sessions would use to tell a fresh token
-    const leeway = Duration.decode(options?.leeway ?? "60 seconds")
+    const leeway = Duration.decode(options?.leeway ?? internalManager.defaultLeeway)
     const minRefreshInterval = Duration.toMillis(Duration.decode(internalManager.defaultMinRefreshInterval))
-    const warnWithin = Duration.toMillis(Duration.decode(options?.refreshTokenWarning ?? "7 days"))
+    const warnWithin = Duration.toMillis(
+      Duration.decode(options?.refreshTokenWarning ?? internalManager.defaultRefreshTokenWarning)
+    )
 
     const keepManagers = options?.refreshAhead === true
 

@@ -77,8 +77,10 @@ export const makeClientCredentials = (options?: TokenManager.ClientCredentialsOp
     { _tag: "ClientCredentials", scope: options?.scope ?? [] }
   )
 
-/** `TokenManager.Options.minRefreshInterval` when none is given. */
+/** The `TokenManager.Options` defaults, which `TokenSessions` and `SessionKeeper` must agree with. */
+export const defaultLeeway: Duration.DurationInput = "60 seconds"
 export const defaultMinRefreshInterval: Duration.DurationInput = "1 second"
+export const defaultRefreshTokenWarning: Duration.DurationInput = "7 days"
 
 /**
  * When a manager refreshes `tokens`: `leeway` before they expire, but not within `minInterval` (ms) of their issue, so
@@ -91,8 +93,8 @@ export const makeWith = Effect.fnUntraced(function* (options: TokenManager.Optio
   const refresher = yield* TokenRefresher
   const store = yield* TokenStore
   const key = options?.key ?? defaultKey
-  const leeway = Duration.decode(options?.leeway ?? "60 seconds")
-  const warnWithin = Duration.toMillis(Duration.decode(options?.refreshTokenWarning ?? "7 days"))
+  const leeway = Duration.decode(options?.leeway ?? defaultLeeway)
+  const warnWithin = Duration.toMillis(Duration.decode(options?.refreshTokenWarning ?? defaultRefreshTokenWarning))
   const providerName = refresher.provider.name
   /** How many token requests this manager started: a refresh that started none adopted what another wrote. */
   let refreshCount = 0
