@@ -675,46 +675,26 @@ export const make = (
       effect: Effect.Effect<A, E>,
       seen: Seen,
       describeSuccess: (a: A) => Record<string, unknown>
-    ): Effect.Effect<A, E> =>
-      Effect.tapBoth(effect, {
-        onSuccess: (a: A) =>
-          Effect.zipRight(
-            Effect.annotateCurrentSpan({
-              "token_refresher.attempts": seen.attempts,
-              "token_refresher.outcome": "success"
-            }),
-            Effect.whenLogLevel(
-              Effect.suspend(() =>
-                Effect.logDebug("token request succeeded").pipe(
-                  Effect.annotateLogs({
-                    "token_refresher.host": host,
-                    attempts: seen.attempts,
-                    ...describeSuccess(a)
-                  })
-                )
-              ),
-              "Debug"
-            )
-          ),
-        onFailure: (error: E) =>
-          Effect.zipRight(
-            Effect.annotateCurrentSpan({
-              "token_refresher.attempts": seen.attempts,
-              "token_refresher.outcome": error._tag
-            }),
-            Effect.whenLogLevel(
-              Effect.logDebug("token request failed").pipe(
-                Effect.annotateLogs({
-                  "token_refresher.host": host,
-                  attempts: seen.attempts,
-                  error: error._tag,
-                  message: error.message
-                })
-              ),
-              "Debug"
-            )
+    ): Effect.Effect<A, E> => {
+      /** The outcome on the span, and a debug line with `fields` (made only when it is written). */
+      const account = (outcome: string, message: string, fields: () => Record<string, unknown>) =>
+        Effect.zipRight(
+          Effect.annotateCurrentSpan({ "token_refresher.attempts": seen.attempts, "token_refresher.outcome": outcome }),
+          Effect.whenLogLevel(
+            Effect.suspend(() =>
+              Effect.logDebug(message).pipe(
+                Effect.annotateLogs({ "token_refresher.host": host, attempts: seen.attempts, ...fields() })
+              )
+            ),
+            "Debug"
           )
+        )
+      return Effect.tapBoth(effect, {
+        onSuccess: (a: A) => account("success", "token request succeeded", () => describeSuccess(a)),
+        onFailure: (error: E) =>
+          account(error._tag, "token request failed", () => ({ error: error._tag, message: error.message }))
       })
+    }
 
     /**
      * One request to the authorization server, with the retry policy, a span and debug logs.
