@@ -201,11 +201,13 @@ class Response extends Inspectable.Class implements HttpClientResponse.HttpClien
     return new HttpClientError.ResponseError({ request: this.request, response: this, reason: "Decode", cause })
   }
 
+  private alreadyRead() {
+    return this.decodeError(new Error("the body has already been read"))
+  }
+
   private claim<A>(read: Effect.Effect<A, unknown>): Effect.Effect<A, HttpClientError.ResponseError> {
     return Effect.suspend(() =>
-      this.body.claim()
-        ? Effect.mapError(read, (cause) => this.decodeError(cause))
-        : Effect.fail(this.decodeError(new Error("the body has already been read")))
+      this.body.claim() ? Effect.mapError(read, (cause) => this.decodeError(cause)) : Effect.fail(this.alreadyRead())
     )
   }
 
@@ -216,7 +218,7 @@ class Response extends Inspectable.Class implements HttpClientResponse.HttpClien
   /** The body as text in one pass, stopping (and discarding the rest) past `maxBytes`: see `Deadline.ReadText`. */
   [Deadline.ReadText](maxBytes: number): Effect.Effect<string | undefined, HttpClientError.ResponseError> {
     return Effect.suspend(() => {
-      if (!this.body.claim()) return Effect.fail(this.decodeError(new Error("the body has already been read")))
+      if (!this.body.claim()) return Effect.fail(this.alreadyRead())
       // a body that has arrived whole, the usual case: read without a further step
       const now = this.body.readAllNow(maxBytes)
       if (now !== pending && Either.isRight(now)) return Effect.succeed(now.right?.toString("utf8"))
