@@ -43,7 +43,7 @@ export const serialFiles: { readonly [P in Package]?: ReadonlyArray<string> } = 
   sql: ["test/**/*.test.ts"],
   redis: ["test/**/*.test.ts"],
   testing: ["test/Entries.test.ts"],
-  browser: ["test/Tabs.test.ts", "test/Example.test.ts"]
+  browser: ["test/Tabs.test.ts", "test/Counter.test.ts", "test/Example.test.ts"]
 }
 
 /** These packages' end-to-end tests run built code in child processes: build first (incremental). */

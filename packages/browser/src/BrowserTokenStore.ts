@@ -11,6 +11,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import * as shared from "./internal/shared.js"
+import * as written from "./internal/written.js"
 
 /**
  * The options of {@link layerLocalStorage}.
@@ -85,23 +86,31 @@ export const makeLocalStorage = (
       return found
     })
     const news = yield* shared.news(location)
+    const item = (key: string) => prefix + key
+    const order = yield* written.make(location, storage, item)
+    const lockPrefix = shared.lockName(location, "")
+    const tabs = shared.acrossTabs(location, options?.lockTimeout, news)
+    /** A write of `key` (`undefined`: its removal) with the next write number, then its witness. */
+    const write = (key: string, value: string | undefined, what: string) =>
+      Effect.flatMap(
+        shared.attempt(location, "Write", what, () => {
+          const n = order.next(key, storage.getItem(item(key)))
+          if (value === undefined) storage.removeItem(item(key))
+          else storage.setItem(item(key), written.format(n, value))
+          return n
+        }),
+        (n) => Effect.zipRight(order.witness(key, { n, removed: value === undefined }), news.announce(key))
+      )
     return yield* TokenStore.make({
       location,
       get: (key) =>
         Effect.map(
-          shared.attempt(location, "Read", "reading localStorage", () => storage.getItem(prefix + key)),
-          Option.fromNullable
+          shared.attempt(location, "Read", "reading localStorage", () => storage.getItem(item(key))),
+          written.valueOf
         ),
-      set: (key, value) =>
-        Effect.zipRight(
-          shared.attempt(location, "Write", "writing localStorage", () => storage.setItem(prefix + key, value)),
-          news.announce(key)
-        ),
-      remove: (key) =>
-        Effect.zipRight(
-          shared.attempt(location, "Write", "removing from localStorage", () => storage.removeItem(prefix + key)),
-          news.announce(key)
-        ),
+      // the store calls both with the session's lock held
+      set: (key, value) => write(key, value, "writing localStorage"),
+      remove: (key) => write(key, undefined, "removing from localStorage"),
       keys: (keysOptions) =>
         shared.attempt(location, "Read", "listing localStorage", () => {
           const keys: Array<string> = []
@@ -111,7 +120,9 @@ export const makeLocalStorage = (
           }
           return TokenStore.pageOf(keys.sort(), keysOptions)
         }),
-      ...shared.acrossTabs(location, options?.lockTimeout, news)
+      ...tabs,
+      // with the lock, this tab's copy of localStorage is brought up to the session's last write in any tab
+      acquire: (name) => Effect.zipRight(tabs.acquire(name), order.catchUp(name.slice(lockPrefix.length)))
     })
   })
 
