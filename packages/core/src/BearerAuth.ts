@@ -7,14 +7,18 @@ import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientError from "@effect/platform/HttpClientError"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
 import * as Redacted from "effect/Redacted"
 import * as Jose from "./internal/jose.js"
+import * as internalSessions from "./internal/sessions.js"
 import { TokenManager, type TokenError } from "./TokenManager.js"
 import { TokenSessions } from "./TokenSessions.js"
+import type * as TokenSessionsModule from "./TokenSessions.js"
 
 /**
  * Wraps `client`: each request gets the manager's access token. On a 401 the token is invalidated, refreshed once
@@ -45,23 +49,36 @@ export const make = <E, R>(
  */
 export const forSession =
   (key: string) =>
-  <E, R>(client: HttpClient.HttpClient.With<E, R>): HttpClient.HttpClient.With<E | TokenError, R | TokenSessions> =>
-    HttpClient.makeWith<never, never, E | TokenError, R | TokenSessions>(
+  <E, R>(client: HttpClient.HttpClient.With<E, R>): HttpClient.HttpClient.With<E | TokenError, R | TokenSessions> => {
+    const accessToken = (sessions: TokenSessionsModule.Service) => sessions.accessToken(key)
+    const invalidateToken = (sessions: TokenSessionsModule.Service) => (token: Redacted.Redacted<string>) =>
+      Effect.scoped(Effect.flatMap(sessions.manager(key), (manager) => manager.invalidateToken(token)))
+    return HttpClient.makeWith<never, never, E | TokenError, R | TokenSessions>(
       (prepared) =>
         Effect.flatMap(prepared, (request) =>
-          Effect.flatMap(TokenSessions, (sessions) =>
-            execute(
-              // the session's token from memory while it is fresh: no manager is held for the request
-              sessions.accessToken(key),
-              (token) =>
-                Effect.scoped(Effect.flatMap(sessions.manager(key), (manager) => manager.invalidateToken(token))),
-              client,
-              request
+          // one step reads the service, the clock and the session's token in memory
+          Effect.withFiberRuntime((fiber) => {
+            const sessions = Context.unsafeGet(fiber.currentContext, TokenSessions)
+            const now = Context.get(fiber.currentDefaultServices, Clock.Clock).unsafeCurrentTimeMillis()
+            // the session's token from memory while it is fresh: no manager is held for the request
+            const token = internalSessions.freshTokens.get(sessions)?.(key, now)
+            if (token === undefined || Jose.dpopBindings.has(token)) {
+              return Effect.flatMap(
+                accessToken(sessions),
+                sender(accessToken(sessions), invalidateToken(sessions), client, request).first
+              )
+            }
+            // the usual case, a fresh Bearer token, in one step; only a 401 needs the rest
+            return Effect.flatMap(client.execute(HttpClientRequest.bearerToken(request, token)), (response) =>
+              response.status === 401
+                ? sender(accessToken(sessions), invalidateToken(sessions), client, request).retry(response, token)
+                : Effect.succeed(response)
             )
-          )
+          })
         ),
       Effect.succeed
     )
+  }
 
 /** RFC 9449 §9: the resource server wants a proof with its nonce. */
 const asksForNonce = (response: HttpClientResponse.HttpClientResponse): boolean => {
@@ -93,15 +110,15 @@ const authorize = (
   )
 
 /**
- * Sends `request` with the manager's token; on a 401, invalidates that token, refreshes once and sends it again. A
- * DPoP 401 that asks for a nonce is sent again at once with it, with the same token.
+ * Sending `request` with the manager's token (`first`); on a 401, the token is invalidated, refreshed once and the
+ * request sent again (`retry`). A DPoP 401 that asks for a nonce is sent again at once with it, with the same token.
  */
-const execute = <E, R>(
+const sender = <E, R>(
   accessToken: Effect.Effect<Redacted.Redacted<string>, TokenError>,
   invalidateToken: (token: Redacted.Redacted<string>) => Effect.Effect<void>,
   client: HttpClient.HttpClient.With<E, R>,
   request: HttpClientRequest.HttpClientRequest
-): Effect.Effect<HttpClientResponse.HttpClientResponse, E | TokenError, R> => {
+) => {
   const sendWith = (token: Redacted.Redacted<string>, dpopKey: Redacted.Redacted<string>) =>
     Effect.flatMap(authorize(request, token, dpopKey), (authorized) => client.execute(authorized))
   /** One request with `token`: a Bearer token as it is (the usual case, in one step), a DPoP token with a proof. */
@@ -116,20 +133,32 @@ const execute = <E, R>(
         : Effect.succeed(response)
     })
   }
-  return Effect.flatMap(accessToken, (token) =>
-    Effect.flatMap(sendOnce(token), (response) =>
-      response.status === 401
-        ? response.arrayBuffer.pipe(
-            // free the connection, but never wait long for a 401's body
-            Effect.timeout("5 seconds"),
-            Effect.ignore,
-            Effect.zipRight(invalidateToken(token)),
-            Effect.zipRight(Effect.flatMap(accessToken, sendOnce))
-          )
-        : Effect.succeed(response)
+  /** A 401 on `token`: free the connection (never waiting long for the body), invalidate, and send once more. */
+  const retry = (
+    response: HttpClientResponse.HttpClientResponse,
+    token: Redacted.Redacted<string>
+  ): Effect.Effect<HttpClientResponse.HttpClientResponse, E | TokenError, R> =>
+    response.arrayBuffer.pipe(
+      Effect.timeout("5 seconds"),
+      Effect.ignore,
+      Effect.zipRight(invalidateToken(token)),
+      Effect.zipRight(Effect.flatMap(accessToken, sendOnce))
     )
-  )
+  const first = (token: Redacted.Redacted<string>) =>
+    Effect.flatMap(sendOnce(token), (response) =>
+      response.status === 401 ? retry(response, token) : Effect.succeed(response)
+    )
+  return { first, retry }
 }
+
+/** Sends `request` with the manager's token, and recovers from one 401 (see {@link sender}). */
+const execute = <E, R>(
+  accessToken: Effect.Effect<Redacted.Redacted<string>, TokenError>,
+  invalidateToken: (token: Redacted.Redacted<string>) => Effect.Effect<void>,
+  client: HttpClient.HttpClient.With<E, R>,
+  request: HttpClientRequest.HttpClientRequest
+): Effect.Effect<HttpClientResponse.HttpClientResponse, E | TokenError, R> =>
+  Effect.flatMap(accessToken, sender(accessToken, invalidateToken, client, request).first)
 
 const TokenFailureTypeId = Symbol.for("@token-refresher/core/BearerAuth/TokenFailure")
 

@@ -19,6 +19,7 @@ import type * as Redacted from "effect/Redacted"
 import * as Scope from "effect/Scope"
 import * as Jose from "./internal/jose.js"
 import { EventSink } from "./internal/sessionEvents.js"
+import * as internalSessions from "./internal/sessions.js"
 import * as Metrics from "./internal/metrics.js"
 import * as internalManager from "./internal/tokenManager.js"
 import * as SessionEvent from "./SessionEvent.js"
@@ -503,6 +504,7 @@ export const make = (options?: Options): Effect.Effect<Service, never, TokenRefr
       },
       events: Stream.fromPubSub(pubsub)
     }
+    internalSessions.freshTokens.set(service, freshToken)
     return TokenSessions.of(service)
   })
 

@@ -238,6 +238,35 @@ describe("BearerAuth.forSession", () => {
     )
   )
 
+  it.effect("a 401 on a token answered from memory is recovered from too: one refresh, the request sent again", () =>
+    Effect.gen(function* () {
+      const seen = yield* Ref.make<ReadonlyArray<string>>([])
+      const rejecting = yield* Ref.make(false)
+      const api = HttpClient.make((request) =>
+        Effect.gen(function* () {
+          const auth = request.headers.authorization ?? ""
+          yield* Ref.update(seen, (all) => [...all, auth])
+          const reject = auth === "Bearer access-alice" && (yield* Ref.get(rejecting))
+          return HttpClientResponse.fromWeb(request, new Response(null, { status: reject ? 401 : 204 }))
+        })
+      )
+      const alice = api.pipe(BearerAuth.forSession("alice"))
+      // the first call reads the store; the token is then in memory
+      assert.strictEqual((yield* alice.get("https://api.example.com/me")).status, 204)
+      yield* Ref.set(rejecting, true)
+      assert.strictEqual((yield* alice.get("https://api.example.com/me")).status, 204)
+      assert.deepStrictEqual(yield* Ref.get(seen), [
+        "Bearer access-alice",
+        "Bearer access-alice",
+        "Bearer access-for-refresh-alice"
+      ])
+      assert.deepStrictEqual(
+        (yield* requests).map((r) => r.form.refresh_token),
+        ["refresh-alice"]
+      )
+    }).pipe(Effect.provide(sessionsOn(TokenStore.layerMemory([["alice", valid("alice")]]), echo)))
+  )
+
   it.effect("status: the state and the times of a session, never a token; None for a key with nothing stored", () =>
     Effect.gen(function* () {
       yield* TokenSessions.save("active", valid("active"))

@@ -3,7 +3,7 @@
  * Every case runs in this one process against the same local keep-alive server, after a warm-up. It prints figures,
  * writes them to `bench/RESULTS.md`, and asserts nothing.
  */
-import { HttpClient, HttpClientResponse } from "@effect/platform"
+import { HttpClient, HttpClientRequest, HttpClientResponse } from "@effect/platform"
 import { NodeContext, NodeHttpClient, NodeRuntime } from "@effect/platform-node"
 import {
   BearerAuth,
@@ -412,9 +412,8 @@ const main = async () => {
     Effect.gen(function* () {
       const base = yield* HttpClient.HttpClient
       const authed = yield* BearerAuth.make(base)
-      const plain = base.pipe(
-        HttpClient.mapRequest((r) => ({ ...r, headers: { ...r.headers, authorization: "Bearer x" } }))
-      )
+      // the same request without it: the same header (a token as long as alice's), set as Effect code sets one
+      const plain = base.pipe(HttpClient.mapRequest(HttpClientRequest.bearerToken(hundredChars("a", 0))))
       const call = (client: typeof base) => Effect.flatMap(client.get(`${server.url}/me`), (response) => response.text)
       // once each to warm both paths up, then the measured pair
       for (const client of [plain, authed as unknown as typeof base]) {
@@ -765,9 +764,8 @@ const main = async () => {
     Effect.gen(function* () {
       const base = yield* HttpClient.HttpClient
       const authed = base.pipe(BearerAuth.forSession("alice"))
-      const plain = base.pipe(
-        HttpClient.mapRequest((r) => ({ ...r, headers: { ...r.headers, authorization: "Bearer x" } }))
-      )
+      // the same request without it: the same header (a token as long as alice's), set as Effect code sets one
+      const plain = base.pipe(HttpClient.mapRequest(HttpClientRequest.bearerToken(hundredChars("a", 0))))
       const context = yield* Effect.context<TokenSessions.TokenSessions>()
       const call = (client: HttpClient.HttpClient.With<unknown, TokenSessions.TokenSessions>) => () =>
         Effect.runPromise(
@@ -814,7 +812,7 @@ const main = async () => {
   )
   const overhead = (median(forSession) - 1) * 100
   target(
-    "client.pipe(BearerAuth.forSession(key)), valid token (GET /me, real HTTP, 5 rounds of 1,000 pairs, alternated call by call)",
+    "client.pipe(BearerAuth.forSession(key)), valid token, against `HttpClientRequest.bearerToken` with a fixed token of the same length (GET /me, real HTTP, 5 rounds of 1,000 pairs, alternated call by call)",
     `${overhead.toFixed(1)} % over the same call without it (median; rounds ${Math.min(...forSession) * 100 - 100 > 0 ? "+" : ""}${(Math.min(...forSession) * 100 - 100).toFixed(1)} to +${(Math.max(...forSession) * 100 - 100).toFixed(1)} %)`,
     "≤ 5 %",
     overhead <= 5
