@@ -64,7 +64,8 @@ export const project = (name: Package): UserWorkspaceConfig => ({
     // threads that keep modules between files (vitest.config.ts): a file must not rely on a fresh module state
     pool: "threads",
     isolate: false,
-    testTimeout: 20_000,
+    // generous: a loaded CI machine runs these three at a time on 2 cores; a test that hangs still ends
+    testTimeout: 30_000,
     ...globalSetupOf(name)
   }
 })
@@ -82,7 +83,8 @@ export const serialProject = (name: Package, groupOrder: number): UserWorkspaceC
     exclude: ["test/**/*.browser.test.ts"],
     sequence: { concurrent: false, groupOrder },
     poolOptions: { forks: { singleFork: true } },
-    testTimeout: 20_000,
+    // these start processes and servers: a loaded machine may take several times as long as this one
+    testTimeout: 60_000,
     ...globalSetupOf(name)
   }
 })

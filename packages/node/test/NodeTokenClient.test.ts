@@ -47,10 +47,14 @@ const trickle = (response: Http.ServerResponse) => {
 }
 
 /** A server that never answers; `closed` is done when a client's connection goes away. */
-const silentServer = Effect.flatMap(Deferred.make<void>(), (closed) =>
+/** A server that never answers: `received` once a request has come, `closed` once its connection has closed. */
+const silentServer = Effect.flatMap(Effect.all([Deferred.make<void>(), Deferred.make<void>()]), ([received, closed]) =>
   Effect.map(
-    server((request) => request.socket.once("close", () => Deferred.unsafeDone(closed, Effect.void))),
-    (s) => ({ closed, s })
+    server((request) => {
+      request.socket.once("close", () => Deferred.unsafeDone(closed, Effect.void))
+      Deferred.unsafeDone(received, Effect.void)
+    }),
+    (s) => ({ received, closed, s })
   )
 )
 
@@ -233,10 +237,10 @@ describe("NodeTokenClient (real HTTP on 127.0.0.1)", () => {
 
   it.live("an interrupted request closes its connection; a refused connection is a RequestError Transport", () =>
     Effect.gen(function* () {
-      const { closed, s } = yield* silentServer
+      const { closed, received, s } = yield* silentServer
       const client = yield* HttpClient.HttpClient
       const fiber = yield* Effect.fork(client.get(`${s.url}/hang`))
-      yield* Effect.sleep("100 millis")
+      yield* Deferred.await(received)
       yield* Fiber.interrupt(fiber)
       yield* Deferred.await(closed).pipe(Effect.timeoutFail({ duration: "2 seconds", onTimeout: () => "not closed" }))
 
@@ -249,11 +253,11 @@ describe("NodeTokenClient (real HTTP on 127.0.0.1)", () => {
 
   it.live("a refresh whose fiber is interrupted aborts its request: the server sees the connection close", () =>
     Effect.gen(function* () {
-      const { closed, s } = yield* silentServer
+      const { closed, received, s } = yield* silentServer
       // the client lives on (its layer is built out here): only the request may close the connection
       const context = yield* Layer.build(refresher(s.url, { timeout: "20 seconds" }))
       const fiber = yield* Effect.fork(Effect.provide(TokenRefresher.refresh(Redacted.make("r")), context))
-      yield* Effect.sleep("100 millis")
+      yield* Deferred.await(received)
       yield* Fiber.interrupt(fiber)
       yield* Deferred.await(closed).pipe(Effect.timeoutFail({ duration: "2 seconds", onTimeout: () => "not closed" }))
     }).pipe(Effect.scoped)

@@ -14,9 +14,13 @@ import * as Effect from "effect/Effect"
 import * as Equal from "effect/Equal"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import * as assert from "node:assert/strict"
 import { spawn } from "node:child_process"
+import * as Fs from "node:fs"
+import * as Os from "node:os"
+import * as Path from "node:path"
 import { confidentialOptions, type Service as FakeServer } from "./FakeAuthorizationServer.js"
 
 /**
@@ -51,7 +55,7 @@ export interface Child {
 
 /**
  * Runs `node <args>` in a new process with exactly `env` plus `PATH`. It is killed when the scope closes, and after
- * `timeoutMs` in any case, so no test can hang on it or leave it running.
+ * `timeoutMs` (default 3 minutes) in any case, so no test can hang on it or leave it running.
  *
  * @since 0.2.0
  * @category constructors
@@ -80,7 +84,7 @@ export const spawnNode = (options: {
         stderr += chunk.toString("utf8")
         for (const listener of listeners) listener()
       })
-      const killer = setTimeout(() => child.kill("SIGKILL"), options.timeoutMs ?? 60_000)
+      const killer = setTimeout(() => child.kill("SIGKILL"), options.timeoutMs ?? 180_000)
       const done = new Promise<Result>((resolve) =>
         child.on("close", (code, signal) => {
           clearTimeout(killer)
@@ -177,8 +181,9 @@ export interface Summary {
 /**
  * The body of one process: `callers` fibers share the `TokenManager` in context; each asks for a token and at once
  * calls the fake server's `GET /v1/me` with it, until `millis` have passed, then the process prints its
- * {@link Summary} as one JSON line. It prints `ready` first, and waits until `startAt` (epoch millis), so that
- * processes that load at different speeds start calling together.
+ * {@link Summary} as one JSON line. It prints `ready` first, and waits until `startAt` (epoch millis), or until
+ * `startFile` exists and then until the time it holds (what {@link runTogether} writes once every process is
+ * ready), so that processes that load at different speeds start calling together.
  *
  * @since 0.2.0
  * @category constructors
@@ -188,6 +193,12 @@ export const callers = (options: {
   readonly millis: number
   readonly callers: number
   readonly startAt?: number | undefined
+  /**
+   * A file that holds the start time (epoch millis) once it exists; waited for up to 2 minutes.
+   *
+   * @since 0.7.0
+   */
+  readonly startFile?: string | undefined
   /** Filled in by the caller as the process sends refresh requests; printed with the summary. */
   readonly refreshesSent?: ReadonlyArray<number> | undefined
 }): Effect.Effect<void, never, TokenManager.TokenManager | HttpClient.HttpClient> =>
@@ -195,8 +206,8 @@ export const callers = (options: {
     const manager = yield* TokenManager.TokenManager
     const client = yield* HttpClient.HttpClient
     yield* Console.log("ready")
+    const startAt = options.startFile === undefined ? (options.startAt ?? 0) : yield* startTimeIn(options.startFile)
     const now = yield* Clock.currentTimeMillis
-    const startAt = options.startAt ?? 0
     if (startAt > now) yield* Effect.sleep(startAt - now)
     const deadline = Math.max(now, startAt) + options.millis
     const summary = {
@@ -247,6 +258,16 @@ export const callers = (options: {
     yield* Console.log(JSON.stringify({ ...summary, refreshesSent: options.refreshesSent }))
   })
 
+/** The start time that `file` holds, once it exists (looked for every 10 ms, for 2 minutes at most). */
+const startTimeIn = (file: string): Effect.Effect<number> =>
+  Effect.suspend(() => {
+    const text = Fs.existsSync(file) ? Fs.readFileSync(file, "utf8") : ""
+    return text === "" ? Effect.fail("not yet" as const) : Effect.succeed(Number(text))
+  }).pipe(
+    Effect.retry({ schedule: Schedule.spaced("10 millis"), times: 12_000 }),
+    Effect.orElse(() => Effect.dieMessage(`no start time in ${file} after 2 minutes`))
+  )
+
 /**
  * The arguments every worker script takes first, as {@link worker} reads them: the fake server's URL, how long to run
  * (ms), how many callers, the leeway (ms). The store's own arguments follow.
@@ -267,7 +288,8 @@ export const workerArgs = (options: {
 ]
 
 /**
- * The body of a worker script: reads {@link workerArgs} from the command line (and `START_AT` from the environment),
+ * The body of a worker script: reads {@link workerArgs} from the command line (and `START_FILE` or `START_AT` from
+ * the environment),
  * and runs {@link callers} with a `TokenManager` on `store`, refreshing at the fake server as its confidential client
  * over `httpClient`. `storeArgs` are the arguments after the common ones, for the script to build `store` from.
  *
@@ -297,14 +319,17 @@ export const worker = <E>(
     millis: Number(millis),
     callers: Number(callerCount),
     startAt: Number(process.env.START_AT ?? 0),
+    startFile: process.env.START_FILE,
     refreshesSent
   }).pipe(Effect.provide(manager.pipe(Layer.provideMerge(httpClient))), Effect.orDie)
 }
 
 /**
- * Starts `processes` workers, lets them load for `loadMillis`, so that they all start calling at the same moment,
- * waits for them, and checks the run with {@link assertOneRefreshPerExpiry}. `spawn` starts one worker with the
- * given extra environment. Prints the run's figures.
+ * Starts `processes` workers, waits until every one has loaded (printed `ready`), then lets them all start calling at
+ * the same moment, waits for them, and checks the run with {@link assertOneRefreshPerExpiry}. `spawn` starts one
+ * worker with the given extra environment (`START_FILE`: where the start time appears). Prints the run's figures.
+ * `loadMillis` bounds the wait for the workers to load (default 60 s): a loaded machine takes its time, and nobody
+ * starts before the last one is ready.
  *
  * @since 0.2.0
  * @category assertions
@@ -312,15 +337,37 @@ export const worker = <E>(
 export const runTogether = (options: {
   readonly processes: number
   readonly spawn: (env: Record<string, string>) => Effect.Effect<Child, never, Scope.Scope>
-  readonly loadMillis: number
+  readonly loadMillis?: number | undefined
   readonly server: FakeServer
   readonly lifetime: number
   readonly leeway: number
   readonly minCalls: number
 }) =>
   Effect.gen(function* () {
-    const env = { START_AT: String(Date.now() + options.loadMillis) }
-    const workers = yield* Effect.all(Array.from({ length: options.processes }, () => options.spawn(env)))
+    const startFile = yield* Effect.acquireRelease(
+      Effect.sync(() =>
+        Path.join(Os.tmpdir(), `token-refresher-start-${process.pid}-${Math.random().toString(36).slice(2)}`)
+      ),
+      (file) => Effect.sync(() => Fs.rmSync(file, { force: true }))
+    )
+    const workers = yield* Effect.all(
+      Array.from({ length: options.processes }, () => options.spawn({ START_FILE: startFile }))
+    )
+    yield* Effect.all(
+      workers.map((w) => w.waitFor(/^ready$/m)),
+      { concurrency: "unbounded", discard: true }
+    ).pipe(
+      Effect.timeoutFail({
+        duration: options.loadMillis ?? 60_000,
+        onTimeout: () => `the workers were not all ready within ${options.loadMillis ?? 60_000} ms`
+      }),
+      Effect.orDie
+    )
+    // every worker is ready: they start in 250 ms, together (written whole, then renamed into place)
+    yield* Effect.sync(() => {
+      Fs.writeFileSync(`${startFile}.tmp`, String(Date.now() + 250))
+      Fs.renameSync(`${startFile}.tmp`, startFile)
+    })
     const results = yield* Effect.all(
       workers.map((w) => w.result),
       { concurrency: "unbounded" }

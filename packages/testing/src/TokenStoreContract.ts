@@ -510,8 +510,11 @@ export const suite = (name: string, options: Options): void => {
         Effect.gen(function* () {
           const { backing, store } = yield* open()
           const impatient = yield* backing.store({ lockTimeout: "300 millis" })
-          const holding = yield* Effect.fork(store.withLock("alice")(Effect.sleep("1500 millis")))
-          yield* Effect.sleep("100 millis")
+          const locked = yield* Effect.makeLatch()
+          const holding = yield* Effect.fork(
+            store.withLock("alice")(Effect.zipRight(locked.open, Effect.sleep("1500 millis")))
+          )
+          yield* locked.await
           const started = yield* Clock.currentTimeMillis
           const error = yield* Effect.flip(impatient.withLock("alice")(Effect.void))
           const waited = (yield* Clock.currentTimeMillis) - started
@@ -562,7 +565,8 @@ export const suite = (name: string, options: Options): void => {
             const gaps = ticks.slice(1).map((t, i) => t - ticks[i]!)
             assert.isAtLeast(waited, 500, "the lock was held elsewhere")
             assert.isAtLeast(ticks.length, Math.floor(waited / 20), `${ticks.length} ticks in ${Math.round(waited)} ms`)
-            assert.isBelow(Math.max(...gaps), 250, "the longest stall of the event loop (ms)")
+            // a wait that blocked would stall the loop for all of it; a GC pause or a busy machine stalls it far less
+            assert.isBelow(Math.max(...gaps), Math.max(250, waited / 2), "the longest stall of the event loop (ms)")
           })
         ),
       timeout
