@@ -4,9 +4,8 @@ import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
-import type { Page } from "playwright-core"
-import { bundle, clientId, serveStatic } from "../examples/serve.js"
-import { hasChromium, launch } from "./chromium.js"
+import { clientId } from "../examples/serve.js"
+import { hasChromium, openTabs } from "./chromium.js"
 import type { Tokens } from "./pages/tabs.js"
 
 const here = Path.dirname(fileURLToPath(import.meta.url))
@@ -15,23 +14,9 @@ const here = Path.dirname(fileURLToPath(import.meta.url))
 const tabs = (count: number, store: "localStorage" | "indexedDb", options?: FakeAuthorizationServer.Options) =>
   Effect.gen(function* () {
     const server = yield* FakeAuthorizationServer.make({ revokeFamilyOnReuse: true, ...options, cors: true })
-    const script = yield* bundle(Path.join(here, "pages", "tabs.ts"))
-    const site = yield* serveStatic((path) =>
-      path === "/"
-        ? { type: "text/html", body: '<!doctype html><body><script type="module" src="/tabs.js"></script></body>' }
-        : path === "/tabs.js"
-          ? { type: "text/javascript", body: script.code }
-          : undefined
-    )
-    const browser = yield* launch
-    const context = yield* Effect.promise(() => browser.newContext())
+    const pages = yield* openTabs(Path.join(here, "pages", "tabs.ts"), count)
     const name = `tabs-${store}-${Date.now()}`
-    const pages: Array<Page> = []
-    for (let index = 0; index < count; index++) {
-      const page = yield* Effect.promise(() => context.newPage())
-      page.on("pageerror", (error) => console.error(`tab ${index}: ${error.message}`))
-      yield* Effect.promise(() => page.goto(`${site}/`))
-      yield* Effect.promise(() => page.waitForSelector("body[data-ready]", { state: "attached" }))
+    for (const page of pages) {
       yield* Effect.promise(() =>
         page.evaluate((options) => window.harness.start(options), {
           tokenUrl: server.tokenUrl,
@@ -40,7 +25,6 @@ const tabs = (count: number, store: "localStorage" | "indexedDb", options?: Fake
           name
         })
       )
-      pages.push(page)
     }
     const tab = (index: number) => ({
       save: (key: string, tokens: Tokens) =>

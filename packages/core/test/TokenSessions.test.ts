@@ -199,18 +199,26 @@ describe("TokenSessions", () => {
   )
 })
 
+/** An API that records the Authorization header of each request, and answers 401 where `reject` says so, else 204. */
+const recordingApi = (reject: (authorization: string) => Effect.Effect<boolean>) =>
+  Effect.map(Ref.make<ReadonlyArray<string>>([]), (seen) => ({
+    seen,
+    api: HttpClient.make((request) =>
+      Effect.gen(function* () {
+        const auth = request.headers.authorization ?? ""
+        yield* Ref.update(seen, (all) => [...all, auth])
+        const status = (yield* reject(auth)) ? 401 : 204
+        return HttpClientResponse.fromWeb(request, new Response(null, { status }))
+      })
+    )
+  }))
+
 describe("BearerAuth.forSession", () => {
   it.effect("sends the session's token, and recovers from a 401 for that session only", () =>
     Effect.gen(function* () {
-      const seen = yield* Ref.make<ReadonlyArray<string>>([])
       const rejectOnce = yield* Ref.make(true)
-      const api = HttpClient.make((request) =>
-        Effect.gen(function* () {
-          const auth = request.headers.authorization ?? ""
-          yield* Ref.update(seen, (all) => [...all, auth])
-          const reject = auth === "Bearer access-alice" && (yield* Ref.getAndSet(rejectOnce, false))
-          return HttpClientResponse.fromWeb(request, new Response(null, { status: reject ? 401 : 204 }))
-        })
+      const { api, seen } = yield* recordingApi((auth) =>
+        auth === "Bearer access-alice" ? Ref.getAndSet(rejectOnce, false) : Effect.succeed(false)
       )
       const alice = api.pipe(BearerAuth.forSession("alice"))
       const bob = api.pipe(BearerAuth.forSession("bob"))
@@ -240,15 +248,9 @@ describe("BearerAuth.forSession", () => {
 
   it.effect("a 401 on a token answered from memory is recovered from too: one refresh, the request sent again", () =>
     Effect.gen(function* () {
-      const seen = yield* Ref.make<ReadonlyArray<string>>([])
       const rejecting = yield* Ref.make(false)
-      const api = HttpClient.make((request) =>
-        Effect.gen(function* () {
-          const auth = request.headers.authorization ?? ""
-          yield* Ref.update(seen, (all) => [...all, auth])
-          const reject = auth === "Bearer access-alice" && (yield* Ref.get(rejecting))
-          return HttpClientResponse.fromWeb(request, new Response(null, { status: reject ? 401 : 204 }))
-        })
+      const { api, seen } = yield* recordingApi((auth) =>
+        auth === "Bearer access-alice" ? Ref.get(rejecting) : Effect.succeed(false)
       )
       const alice = api.pipe(BearerAuth.forSession("alice"))
       // the first call reads the store; the token is then in memory
