@@ -63,10 +63,7 @@ export const forSession =
             // the session's token from memory while it is fresh: no manager is held for the request
             const token = internalSessions.freshTokens.get(sessions)?.(key, now)
             if (token === undefined || Jose.dpopBindings.has(token)) {
-              return Effect.flatMap(
-                accessToken(sessions),
-                sender(accessToken(sessions), invalidateToken(sessions), client, request).first
-              )
+              return execute(accessToken(sessions), invalidateToken(sessions), client, request)
             }
             // the usual case, a fresh Bearer token, in one step; only a 401 needs the rest
             return Effect.flatMap(client.execute(HttpClientRequest.bearerToken(request, token)), (response) =>

@@ -656,8 +656,8 @@ const main = async () => {
         issuedAt: Date.now()
       })
     )
-  const sessionsOn = (entries: ReadonlyArray<readonly [string, Session.Session]>) =>
-    TokenSessions.layer().pipe(
+  const sessionsOn = (entries: ReadonlyArray<readonly [string, Session.Session]>, options?: TokenSessions.Options) =>
+    TokenSessions.layer(options).pipe(
       Layer.provideMerge(TokenStore.layerMemory(entries)),
       Layer.provide(TokenRefresher.layer(refresherOptions)),
       Layer.provide(MockTokenEndpoint.layer([]))
@@ -732,10 +732,9 @@ const main = async () => {
       return { firstCallMicros, growth: process.memoryUsage().heapUsed - before }
     }).pipe(
       Effect.provide(
-        TokenSessions.layer({ idleTimeToLive: "1 second" }).pipe(
-          Layer.provideMerge(TokenStore.layerMemory(touchedKeys.map((key, i) => [key, sessionOf(i)] as const))),
-          Layer.provide(TokenRefresher.layer(refresherOptions)),
-          Layer.provide(MockTokenEndpoint.layer([]))
+        sessionsOn(
+          touchedKeys.map((key, i) => [key, sessionOf(i)] as const),
+          { idleTimeToLive: "1 second" }
         )
       ),
       Effect.scoped

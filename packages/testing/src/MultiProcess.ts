@@ -344,6 +344,7 @@ export const runTogether = (options: {
   readonly minCalls: number
 }) =>
   Effect.gen(function* () {
+    const loadMillis = options.loadMillis ?? 60_000
     const startFile = yield* Effect.acquireRelease(
       Effect.sync(() =>
         Path.join(Os.tmpdir(), `token-refresher-start-${process.pid}-${Math.random().toString(36).slice(2)}`)
@@ -358,8 +359,8 @@ export const runTogether = (options: {
       { concurrency: "unbounded", discard: true }
     ).pipe(
       Effect.timeoutFail({
-        duration: options.loadMillis ?? 60_000,
-        onTimeout: () => `the workers were not all ready within ${options.loadMillis ?? 60_000} ms`
+        duration: loadMillis,
+        onTimeout: () => `the workers were not all ready within ${loadMillis} ms`
       }),
       Effect.orDie
     )

@@ -19,6 +19,7 @@ import { TokenStore } from "@token-refresher/core"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
+import { errorName } from "./shared.js"
 
 /** A stored value with its write number: `@<n>:<value>`. A value without it (written before 0.7) is number 0. */
 const numbered = /^@(\d{1,15}):/
@@ -66,9 +67,6 @@ export const latest = (held: ReadonlyArray<LockInfo>, location: string, key: str
 export const shows = (stored: string | null, written: Witnessed): boolean =>
   stored === null ? written.removed : parse(stored).n >= written.n + (written.removed ? 1 : 0)
 
-const lockError = (location: string, detail: string) =>
-  new TokenStore.TokenStoreError({ reason: "Lock", location, detail })
-
 /** How often a tab that waits for another tab's write looks again, besides the `storage` event. */
 const pollMillis = 10
 
@@ -88,8 +86,9 @@ export interface Order {
   readonly witness: (key: string, written: Witnessed) => Effect.Effect<void, TokenStore.TokenStoreError>
 }
 
+/** A Web Lock call that failed, named by its DOM error (never a value). */
 const failure = (location: string, what: string) => (cause: unknown) =>
-  lockError(location, `${what} failed: ${cause instanceof Error ? cause.name : "unknown error"}`)
+  new TokenStore.TokenStoreError({ reason: "Lock", location, detail: `${what} failed: ${errorName(cause)}` })
 
 /** Resumes at the next `storage` event for `name`, or after `pollMillis`, whichever comes first. */
 const nextChange = (name: string): Effect.Effect<void> =>
@@ -119,6 +118,7 @@ export const make = (
   Effect.gen(function* () {
     /** The last write number of each session that this tab's witnesses or another's showed it. */
     const seen = new Map<string, number>()
+    const see = (key: string, n: number) => seen.set(key, Math.max(seen.get(key) ?? 0, n))
     /** The releases of the witnesses this tab holds. */
     const releases = new Set<() => void>()
     yield* Effect.addFinalizer(() =>
@@ -139,7 +139,7 @@ export const make = (
       const look: Effect.Effect<void, TokenStore.TokenStoreError> = Effect.flatMap(query, (snapshot) => {
         const written = latest(snapshot.held ?? [], location, key)
         if (written === undefined) return Effect.void
-        seen.set(key, Math.max(seen.get(key) ?? 0, written.n))
+        see(key, written.n)
         if (shows(storage.getItem(name), written)) return Effect.void
         // the write has not reached this tab's copy yet; the lock's timeout bounds the wait
         return Effect.zipRight(
@@ -157,7 +157,7 @@ export const make = (
       Effect.async<void, TokenStore.TokenStoreError>((resume) => {
         globalThis.navigator.locks
           .request(witnessName(location, key, written), { mode: "shared" }, () => {
-            seen.set(key, Math.max(seen.get(key) ?? 0, written.n))
+            see(key, written.n)
             resume(Effect.void)
             return new Promise<void>((resolve) => {
               const release = () => {

@@ -4,7 +4,6 @@
  */
 import { BrowserTokenStore } from "@token-refresher/browser"
 import { Session, TokenSet, TokenStore } from "@token-refresher/core"
-import * as DateTime from "effect/DateTime"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
@@ -14,18 +13,7 @@ import * as Scope from "effect/Scope"
 let store: TokenStore.Service | undefined
 
 const session = (count: number) =>
-  Session.active(
-    new TokenSet.TokenSet({
-      accessToken: Redacted.make(String(count)),
-      refreshToken: Option.none(),
-      tokenType: "Bearer",
-      expiresAt: DateTime.unsafeMake(Date.now() + 3_600_000),
-      scope: [],
-      issuedAt: DateTime.unsafeMake(Date.now()),
-      authorizedAt: Option.none(),
-      refreshTokenExpiresAt: Option.none()
-    })
-  )
+  Session.active(TokenSet.make({ accessToken: String(count), expiresAt: Date.now() + 3_600_000, issuedAt: Date.now() }))
 
 const countOf = (stored: Option.Option<Session.Session>) =>
   Option.match(Option.flatMap(stored, Session.tokens), {
