@@ -167,6 +167,34 @@ class Body {
 const headersOf = (rawHeaders: Array<Buffer>): Headers.Headers =>
   Headers.fromInput(Undici.util.parseHeaders(rawHeaders) as Record<string, string | ReadonlyArray<string> | undefined>)
 
+/** The declared `Content-Length` among undici's raw headers, read without parsing the others (`NaN` without one). */
+const contentLengthOf = (rawHeaders: Array<Buffer>): number => {
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i]!
+    if (name.length === 14 && name.toString("latin1").toLowerCase() === "content-length") {
+      return Number(rawHeaders[i + 1]!.toString("latin1"))
+    }
+  }
+  return Number.NaN
+}
+
+/**
+ * `Deadline.Answer` with its headers parsed when first asked for: a token refresh that succeeds reads none of them, and
+ * parsing them all cost about a microsecond per request.
+ */
+class ExchangeAnswer implements Deadline.Answer {
+  private parsed: Headers.Headers | undefined = undefined
+  constructor(
+    readonly status: number,
+    private readonly rawHeaders: Array<Buffer>,
+    readonly text: string | undefined
+  ) {}
+  get headers(): Headers.Headers {
+    if (this.parsed === undefined) this.parsed = headersOf(this.rawHeaders)
+    return this.parsed
+  }
+}
+
 class Response extends Inspectable.Class implements HttpClientResponse.HttpClientResponse, Deadline.ReadsText {
   readonly [IncomingMessage.TypeId]: IncomingMessage.TypeId = IncomingMessage.TypeId
   readonly [HttpClientResponse.TypeId]: HttpClientResponse.TypeId = HttpClientResponse.TypeId
@@ -428,7 +456,6 @@ const exchangeWith =
       Effect.async<Deadline.Answer, HttpClientError.HttpClientError>((resume) => {
         let status = 0
         let rawHeaders: Array<Buffer> | undefined
-        let headers: Headers.Headers | undefined
         let statusText = ""
         let chunks: Array<Buffer> = []
         let size = 0
@@ -446,7 +473,7 @@ const exchangeWith =
             stop(interrupted())
           }
         }
-        const answer = (text: string | undefined): Deadline.Answer => ({ status, headers: headers!, text })
+        const answer = (text: string | undefined): Deadline.Answer => new ExchangeAnswer(status, rawHeaders!, text)
         // no canceler: an `Effect.async` with one costs the garbage collector dearly on every request (what it keeps
         // alive gets promoted); the fiber's end, which an interruption brings, is watched instead
         fiber.addObserver(abandoned)
@@ -454,10 +481,9 @@ const exchangeWith =
           headers(answerStatus, answerHeaders, _resumeSocket, answerStatusText) {
             status = answerStatus
             rawHeaders = answerHeaders
-            headers = headersOf(answerHeaders)
             statusText = answerStatusText
             // a declared length above the limit: nothing is read
-            if (Number(headers["content-length"]) > options.maxBytes) {
+            if (contentLengthOf(answerHeaders) > options.maxBytes) {
               settle(Effect.succeed(answer(undefined)))
               stop(new Error("the body is longer than the limit"))
             }

@@ -11,6 +11,8 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Encoding from "effect/Encoding"
+import * as Exit from "effect/Exit"
+import type * as Fiber from "effect/Fiber"
 import * as FiberRef from "effect/FiberRef"
 import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
@@ -157,15 +159,34 @@ const parseJson = (text: string): Either.Either<unknown, void> => {
   }
 }
 
+/**
+ * An answer as the decoding sees it when no `normalize` rewrites it: its headers are the answer's, read only when asked
+ * for (a successful refresh reads none, and a client such as `NodeTokenClient` parses them only then).
+ */
+class AnswerResponse implements Provider.RawResponse {
+  constructor(
+    private readonly answer: Deadline.Answer,
+    readonly body: unknown
+  ) {}
+  get status(): number {
+    return this.answer.status
+  }
+  get headers(): Readonly<Record<string, string | undefined>> {
+    return this.answer.headers
+  }
+}
+
 /** The answer, its JSON parsed (the text when it is not JSON), through the provider's `normalize`. */
 const rawResponse = (
-  status: number,
-  headers: Readonly<Record<string, string | undefined>>,
+  answer: Deadline.Answer,
   text: string,
   normalize: ((response: Provider.RawResponse) => Provider.RawResponse) | undefined
 ): Provider.RawResponse => {
-  const raw: Provider.RawResponse = { status, headers, body: Either.getOrElse(parseJson(text), () => text) }
-  return normalize === undefined ? raw : normalize(raw)
+  const body = Either.getOrElse(parseJson(text), () => text)
+  // `normalize` is given a plain object: it may spread it, which would drop getters
+  return normalize === undefined
+    ? new AnswerResponse(answer, body)
+    : normalize({ status: answer.status, headers: answer.headers, body })
 }
 
 const describeBody = (text: string, headers: Readonly<Record<string, string | undefined>>): string =>
@@ -264,7 +285,15 @@ const tokenSetOf = (
     return Either.left("expires_at: more than ten years ahead")
   }
   const previous = grant._tag === "RefreshToken" ? grant.previous : Option.none<TokenSet>()
-  const issued = Option.map(Option.fromNullable(response.refresh_token), Redacted.make)
+  const issued =
+    response.refresh_token === undefined
+      ? Option.none()
+      : // the same refresh token back (no rotation): the one sent is kept, without a second `Redacted` for it
+        Option.some(
+          grant._tag === "RefreshToken" && Redacted.value(grant.refreshToken) === response.refresh_token
+            ? grant.refreshToken
+            : Redacted.make(response.refresh_token)
+        )
   const refreshToken =
     grant._tag === "RefreshToken" ? Option.orElse(issued, () => Option.some(grant.refreshToken)) : issued
   const authorizedAt =
@@ -476,6 +505,14 @@ export const make = (
       )
     }
 
+    /** The request that `request` holds already (`Effect.succeed`), without running it. */
+    const builtAlready = (
+      request: Effect.Effect<HttpClientRequest.HttpClientRequest>
+    ): HttpClientRequest.HttpClientRequest | undefined => {
+      const exit: unknown = request
+      return Exit.isExit(exit) && Exit.isSuccess(exit) ? (exit.value as HttpClientRequest.HttpClientRequest) : undefined
+    }
+
     /** What the attempts of one request have seen: how many were sent, and whether one may have been consumed. */
     interface Seen {
       attempts: number
@@ -494,12 +531,17 @@ export const make = (
       }
     }
 
-    /** An attempt that got no usable answer: remembered for the next attempt, and its `Retry-After` for every grant. */
-    const unansweredAttempt = (seen: Seen, failure: Unanswered): Effect.Effect<never, Unanswered> => {
+    /**
+     * An attempt that got no usable answer: remembered for the next attempt, and its `Retry-After` for every grant;
+     * then `next`, which fails with it (an attempt the retry schedule drives) or starts the retries (the first one).
+     */
+    const unansweredAttempt = <A, E>(
+      seen: Seen,
+      failure: Unanswered,
+      next: (failure: Unanswered) => Effect.Effect<A, E>
+    ): Effect.Effect<A, E> => {
       seen.possiblyConsumed ||= failure.maybeDelivered
-      return failure.retryAfter === undefined
-        ? Effect.fail(failure)
-        : Effect.zipRight(holdBack(failure), Effect.fail(failure))
+      return failure.retryAfter === undefined ? next(failure) : Effect.zipRight(holdBack(failure), next(failure))
     }
 
     const maxBytes = options.maxResponseBytes
@@ -529,40 +571,44 @@ export const make = (
     }
 
     /**
-     * One attempt: the answer, normalized, handed to `onSuccess` when it is a 2xx. Expiry counts from when the request
-     * was sent (by the Effect `Clock`): the server started the token's life no earlier, so a slow answer (or a busy
-     * event loop) can only make the client refresh early, never use an expired token.
+     * One attempt, sent from `fiber`: the answer, normalized, handed to `onSuccess` when it is a 2xx. Expiry counts from
+     * when the request was sent (by the Effect `Clock`): the server started the token's life no earlier, so a slow
+     * answer (or a busy event loop) can only make the client refresh early, never use an expired token. An attempt
+     * that gets no usable answer goes on with `next` (see `unansweredAttempt`).
      */
-    const attempt = <A, E>(
+    const attempt = <A, E, A2, E2>(
+      fiber: Fiber.RuntimeFiber<unknown, unknown>,
       request: HttpClientRequest.HttpClientRequest,
       seen: Seen,
-      onSuccess: (raw: Provider.RawResponse, text: string, sentAt: DateTime.Utc) => Effect.Effect<A, E>
-    ): Effect.Effect<A, E | FailureError | Unanswered> =>
-      Effect.withFiberRuntime((fiber) => {
-        const sentAtMillis = Context.get(fiber.currentDefaultServices, Clock.Clock).unsafeCurrentTimeMillis()
-        return Effect.matchEffect(answerTo(request), {
-          onFailure: (error) => unansweredAttempt(seen, error._tag === "Unanswered" ? error : failureOf(error)),
-          onSuccess: ({ headers, status, text }): Effect.Effect<A, E | FailureError | Unanswered> => {
-            // DPoP: the server's latest nonce for its origin, for the next proof (RFC 9449 §8)
-            if (options.dpop !== undefined) Jose.nonces.set(request.url, headers["dpop-nonce"])
-            if (text === undefined) {
-              return Effect.fail(
-                new Errors.DecodeError({
-                  status,
-                  reason: "TooLarge",
-                  detail: `the body is longer than ${maxBytes} bytes (maxResponseBytes); reading stopped there`
-                })
-              )
-            }
-            const raw = rawResponse(status, headers, text, normalize)
-            const sentAt = DateTime.unsafeMake(sentAtMillis)
-            if (raw.status >= 200 && raw.status < 300) return onSuccess(raw, text, sentAt)
-            return Effect.catchIf(failure(raw, text, sentAt, seen.possiblyConsumed), isUnanswered, (unanswered) =>
-              unansweredAttempt(seen, unanswered)
+      onSuccess: (raw: Provider.RawResponse, text: string, sentAt: DateTime.Utc) => Effect.Effect<A, E>,
+      next: (failure: Unanswered) => Effect.Effect<A2, E2>
+    ): Effect.Effect<A | A2, E | E2 | FailureError> => {
+      seen.attempts++
+      const sentAtMillis = Context.get(fiber.currentDefaultServices, Clock.Clock).unsafeCurrentTimeMillis()
+      return Effect.matchEffect(answerTo(request), {
+        onFailure: (error) => unansweredAttempt(seen, error._tag === "Unanswered" ? error : failureOf(error), next),
+        onSuccess: (answer): Effect.Effect<A | A2, E | E2 | FailureError> => {
+          // DPoP: the server's latest nonce for its origin, for the next proof (RFC 9449 §8)
+          if (options.dpop !== undefined) Jose.nonces.set(request.url, answer.headers["dpop-nonce"])
+          const text = answer.text
+          if (text === undefined) {
+            return Effect.fail(
+              new Errors.DecodeError({
+                status: answer.status,
+                reason: "TooLarge",
+                detail: `the body is longer than ${maxBytes} bytes (maxResponseBytes); reading stopped there`
+              })
             )
           }
-        })
+          const raw = rawResponse(answer, text, normalize)
+          const sentAt = DateTime.unsafeMake(sentAtMillis)
+          if (raw.status >= 200 && raw.status < 300) return onSuccess(raw, text, sentAt)
+          return Effect.catchIf(failure(raw, text, sentAt, seen.possiblyConsumed), isUnanswered, (unanswered) =>
+            unansweredAttempt(seen, unanswered, next)
+          )
+        }
       })
+    }
 
     /** A 2xx answer to a grant: a token response, decoded. */
     const tokensOf =
@@ -711,10 +757,10 @@ export const make = (
     ): Effect.Effect<A, E | Errors.RefreshError> =>
       Effect.withFiberRuntime((fiber) => {
         const seen: Seen = { attempts: 0, possiblyConsumed: false }
-        const sent = Effect.suspend(() => {
-          seen.attempts++
-          return Effect.flatMap(request, (built) => attempt(built, seen, onSuccess))
-        })
+        const failWith = (failure: Unanswered): Effect.Effect<never, Unanswered> => Effect.fail(failure)
+        const sent: Effect.Effect<A, E | FailureError | Unanswered> = Effect.withFiberRuntime((current) =>
+          Effect.flatMap(request, (built) => attempt(current, built, seen, onSuccess, failWith))
+        )
         // DPoP: a server that asks for a nonce (RFC 9449 §8) refused the proof before it looked at the grant, so the
         // request goes again at once with the nonce it sent: not a retry, and nothing was consumed
         const once = options.dpop === undefined ? sent : Effect.catchIf(sent, isNonceError, () => sent)
@@ -728,10 +774,16 @@ export const make = (
               Effect.fail(isUnanswered(failure) ? networkError(failure, seen.attempts) : failure)
           )
         }
-        const run = Effect.catchAll(once, (failure) =>
-          isUnanswered(failure) ? retried(failure) : Effect.fail(failure)
-        )
-        const held = heldBack.until === 0 ? run : Effect.zipRight(checkHeldBack, run)
+        // a request built already (no assertion, no proof) and nothing held back, the usual case: the first attempt is
+        // sent from here, and one that gets no usable answer starts the retries itself
+        const built = builtAlready(request)
+        const held =
+          built !== undefined && options.dpop === undefined && heldBack.until === 0
+            ? attempt(fiber, built, seen, onSuccess, retried)
+            : Effect.zipRight(
+                checkHeldBack,
+                Effect.catchAll(once, (failure) => (isUnanswered(failure) ? retried(failure) : Effect.fail(failure)))
+              )
         const traced = fiber.currentTracer !== nativeTracer && fiber.getFiberRef(FiberRef.currentTracerEnabled)
         const debug = !LogLevel.greaterThan(fiber.getFiberRef(FiberRef.currentMinimumLogLevel), LogLevel.Debug)
         const reported = traced || debug ? report(held, seen, describeSuccess) : held
