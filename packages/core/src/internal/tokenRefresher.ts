@@ -248,6 +248,13 @@ const failure = (
 
 const tenYearsMillis = 10 * 365 * 86_400_000
 
+const epoch = DateTime.unsafeMake(0)
+/**
+ * A `Utc` at the clock's `millis`: `DateTime.unsafeMake` would build and check a `Date` first, which a clock reading
+ * does not need.
+ */
+const utcAt = (millis: number): DateTime.Utc => DateTime.mapEpochMillis(epoch, () => millis)
+
 /**
  * A `TokenSet` of values the response schema has just decoded, every field given. The class's constructor would copy
  * them, merge the defaults of the missing ones and assign them; with nothing to check or default, the instance is made
@@ -274,7 +281,7 @@ const tokenSetOf = (
     response.expires_at !== undefined
       ? Option.getOrUndefined(DateTime.make(response.expires_at * 1000))
       : response.expires_in !== undefined
-        ? DateTime.addDuration(now, Duration.seconds(response.expires_in))
+        ? DateTime.mapEpochMillis(now, (millis) => millis + response.expires_in! * 1000)
         : defaultExpiresIn !== undefined
           ? DateTime.addDuration(now, defaultExpiresIn)
           : undefined
@@ -319,7 +326,7 @@ const tokenSetOf = (
       accessToken: Redacted.make(response.access_token),
       refreshToken,
       tokenType: response.token_type,
-      expiresAt: DateTime.toUtc(expiresAt),
+      expiresAt,
       scope: splitScope(response.scope),
       issuedAt: now,
       authorizedAt,
@@ -601,7 +608,7 @@ export const make = (
             )
           }
           const raw = rawResponse(answer, text, normalize)
-          const sentAt = DateTime.unsafeMake(sentAtMillis)
+          const sentAt = utcAt(sentAtMillis)
           if (raw.status >= 200 && raw.status < 300) return onSuccess(raw, text, sentAt)
           return Effect.catchIf(failure(raw, text, sentAt, seen.possiblyConsumed), isUnanswered, (unanswered) =>
             unansweredAttempt(seen, unanswered, next)

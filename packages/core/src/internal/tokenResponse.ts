@@ -130,5 +130,19 @@ const safeMessage = (message: string): string => (message.startsWith("expected "
 
 export const parseErrorResponse = Schema.decodeUnknownOption(ErrorResponse)
 
-export const splitScope = (scope: string | undefined): ReadonlyArray<string> =>
-  scope === undefined ? [] : scope.split(" ").filter((s) => s.length > 0)
+const noScope: ReadonlyArray<string> = Object.freeze([])
+let lastScope: string | undefined = undefined
+let lastSplit: ReadonlyArray<string> = noScope
+
+/**
+ * The scopes of a space-separated `scope`. A token endpoint answers the same `scope` again and again: the last one is
+ * split once, and its (frozen) array shared.
+ */
+export const splitScope = (scope: string | undefined): ReadonlyArray<string> => {
+  if (scope === undefined) return noScope
+  if (scope !== lastScope) {
+    lastSplit = Object.freeze(scope.split(" ").filter((s) => s.length > 0))
+    lastScope = scope
+  }
+  return lastSplit
+}
