@@ -216,7 +216,10 @@ const main = async () => {
   out(`# token-refresher benchmarks\n`)
   out(`Run ${new Date().toISOString()} on ${machine}. Command: \`pnpm bench\`.`)
   out("Every case talks to the same local keep-alive `node:http` server on 127.0.0.1 that answers a fixed token.")
-  out("The refresh contenders take turns in 5 rounds (after a warm-up); each row puts its rounds together.")
+  out(
+    "The refresh contenders take turns in 5 rounds, after a warm-up of as many calls as each is measured for; each row " +
+      "puts its rounds together."
+  )
   out(
     "Promise clients are timed per call with `await`; ours inside the Effect runtime, as an Effect application calls " +
       "it (`yield* TokenRefresher.refresh(token)`)."
@@ -316,7 +319,9 @@ const main = async () => {
     const perContender: Array<Array<Figures>> = contenders.map(() => [])
     for (let round = 0; round < rounds; round++) {
       for (const [index, [name, op, kind]] of contenders.entries()) {
-        const options = { n: n / rounds, inFlight, warmup: round === 0 ? 300 : 30 }
+        // the first round warms each contender up with as many calls as it is measured for: a few hundred leave an
+        // Effect program (many small functions for V8 to optimize) still warming up while it is timed
+        const options = { n: n / rounds, inFlight, warmup: round === 0 ? n : 30 }
         perContender[index]!.push(
           kind === "effect"
             ? await (op as (name: string, o: typeof options) => Promise<Figures>)(name, options)

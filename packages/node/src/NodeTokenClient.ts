@@ -355,6 +355,88 @@ const targetOf = (request: HttpClientRequest.HttpClientRequest): Either.Either<T
   return Either.right(target)
 }
 
+/** `Duration.toMillis` without its decoding step for the usual duration, one of milliseconds. */
+const millisOf = (duration: Duration.Duration): number =>
+  duration.value._tag === "Millis" ? duration.value.millis : Duration.toMillis(duration)
+
+/**
+ * A request in flight with a deadline: when it passes (`performance.now()` millis) and what stops the request, linked
+ * into its queue (see `watchDeadline`) until it ends.
+ */
+interface Watched {
+  at: number
+  expire: () => void
+  previous: Watched | undefined
+  next: Watched | undefined
+}
+
+/**
+ * The requests in flight with one timeout length, oldest first: a list whose first and last links are `head` itself
+ * (empty when `head.next === head`), and the timer set for the oldest one's deadline.
+ */
+interface Queue {
+  readonly head: Watched
+  timer: ReturnType<typeof setTimeout> | undefined
+}
+
+/**
+ * The deadlines of the requests in flight, one queue per timeout length. Requests with the same timeout reach their
+ * deadlines in the order they started, so each queue needs one timer, set for its oldest request. A request that ends
+ * leaves its queue at once; the timer is not moved then: when it fires, it stops the requests whose deadline has passed
+ * and is set again for the oldest one left.
+ *
+ * A `setTimeout` and `clearTimeout` per request cost more than the rest of the request's own work: with one request at
+ * a time, each one also created and dropped Node's timer list for its length. A `Set` of the requests cost as much
+ * (an object key gets a hash, and deletions make the set rehash); a linked list costs two links.
+ */
+const deadlines = new Map<number, Queue>()
+
+/** The timer of the queue of `millis`, set for `delay`; unref'd, as a request in flight holds its own socket open. */
+const armDeadlines = (millis: number, queue: Queue, delay: number) => {
+  queue.timer = setTimeout(() => expireDeadlines(millis, queue), Math.max(1, Math.ceil(delay)))
+  queue.timer.unref()
+}
+
+const expireDeadlines = (millis: number, queue: Queue) => {
+  queue.timer = undefined
+  const now = performance.now()
+  const { head } = queue
+  for (let oldest = head.next!; oldest !== head; oldest = head.next!) {
+    if (oldest.at > now) return armDeadlines(millis, queue, oldest.at - now)
+    unlink(oldest)
+    oldest.expire()
+  }
+  // nothing left: the queue goes, so that deadlines of many lengths leave nothing behind
+  if (deadlines.get(millis) === queue) deadlines.delete(millis)
+}
+
+const unlink = (watched: Watched) => {
+  if (watched.previous === undefined) return
+  watched.previous.next = watched.next
+  watched.next!.previous = watched.previous
+  watched.previous = undefined
+  watched.next = undefined
+}
+
+/** Calls `expire` when `millis` pass, unless the function it returns is called first. */
+const watchDeadline = (millis: number, expire: () => void): (() => void) => {
+  let queue = deadlines.get(millis)
+  if (queue === undefined) {
+    const head: Watched = { at: 0, expire: () => {}, previous: undefined, next: undefined }
+    head.previous = head
+    head.next = head
+    queue = { head, timer: undefined }
+    deadlines.set(millis, queue)
+  }
+  const { head } = queue
+  const last = head.previous!
+  const watched: Watched = { at: performance.now() + millis, expire, previous: last, next: head }
+  last.next = watched
+  head.previous = watched
+  if (queue.timer === undefined) armDeadlines(millis, queue, millis)
+  return () => unlink(watched)
+}
+
 /** What one dispatched request reports, as undici's dispatcher calls it. */
 interface Handler {
   readonly headers: (status: number, rawHeaders: Array<Buffer>, resumeSocket: () => void, statusText: string) => void
@@ -381,7 +463,8 @@ const dispatch = (
     if (abort === undefined) aborted = reason
     else abort(reason)
   }
-  const timer = millis === undefined ? undefined : setTimeout(() => stop(new Deadline.DeadlineExceeded(millis)), millis)
+  const unwatch =
+    millis === undefined ? undefined : watchDeadline(millis, () => stop(new Deadline.DeadlineExceeded(millis)))
   agent.dispatch(
     {
       origin: target.origin,
@@ -407,17 +490,17 @@ const dispatch = (
         return handler.data(chunk)
       },
       onComplete() {
-        if (timer !== undefined) clearTimeout(timer)
+        unwatch?.()
         handler.complete()
       },
       onError(cause) {
-        if (timer !== undefined) clearTimeout(timer)
+        unwatch?.()
         handler.error(cause)
       }
     }
   )
   return (reason) => {
-    if (timer !== undefined) clearTimeout(timer)
+    unwatch?.()
     stop(reason)
   }
 }
@@ -477,7 +560,7 @@ const exchangeWith =
         // no canceler: an `Effect.async` with one costs the garbage collector dearly on every request (what it keeps
         // alive gets promoted); the fiber's end, which an interruption brings, is watched instead
         fiber.addObserver(abandoned)
-        const stop = dispatch(agent, request, target, body, Duration.toMillis(options.timeout), {
+        const stop = dispatch(agent, request, target, body, millisOf(options.timeout), {
           headers(answerStatus, answerHeaders, _resumeSocket, answerStatusText) {
             status = answerStatus
             rawHeaders = answerHeaders
@@ -536,7 +619,7 @@ export const makeWith = (agent: Undici.Dispatcher): HttpClient.HttpClient =>
             const prepared = prepare(request)
             if (Either.isLeft(prepared)) return Effect.fail(prepared.left)
             const deadline = fiber.getFiberRef(Deadline.current)
-            const millis = deadline._tag === "None" ? undefined : Duration.toMillis(deadline.value)
+            const millis = deadline._tag === "None" ? undefined : millisOf(deadline.value)
             return Effect.async<HttpClientResponse.HttpClientResponse, HttpClientError.RequestError>((resume) => {
               let answer: Body | undefined
               const stop = dispatch(agent, request, prepared.right.target, prepared.right.body, millis, {

@@ -145,6 +145,45 @@ describe("NodeTokenClient (real HTTP on 127.0.0.1)", () => {
     }).pipe(Effect.scoped)
   )
 
+  it.live(
+    "requests with the same timeout each time out at their own deadline; one answered in between is not stopped",
+    () =>
+      Effect.gen(function* () {
+        // "/token" never answers, "/fast" answers at once; both clients time out after 400 ms
+        const s = yield* server((request, response) => {
+          if (request.url === "/fast") response.writeHead(200, { "content-type": "application/json" }).end(tokenBody)
+        })
+        const timedRefresh = (path: string) =>
+          Effect.suspend(() => {
+            const started = performance.now()
+            return TokenRefresher.refresh(Redacted.make("r")).pipe(
+              Effect.provide(refresher(s.url, { tokenUrl: `${s.url}${path}`, timeout: "400 millis" })),
+              Effect.either,
+              Effect.map((result) => ({ result, millis: performance.now() - started }))
+            )
+          })
+        const first = yield* Effect.fork(timedRefresh("/token"))
+        yield* Effect.sleep("150 millis")
+        const second = yield* Effect.fork(timedRefresh("/token"))
+        const answered = yield* timedRefresh("/fast")
+        const [one, two] = yield* Effect.all([Fiber.join(first), Fiber.join(second)]).pipe(
+          Effect.timeoutFail({ duration: "3 seconds", onTimeout: () => "a deadline never passed" })
+        )
+        assert.isTrue(answered.result._tag === "Right")
+        for (const { result } of [one, two]) {
+          assert.deepStrictEqual(
+            result._tag === "Left" ? [result.left._tag, (result.left as Errors.NetworkError).reason] : result._tag,
+            ["NetworkError", "Timeout"]
+          )
+        }
+        // each at its own deadline: the second was not stopped when the first's passed (it had run for 250 ms then)
+        assert.isAtLeast(one.millis, 399)
+        assert.isBelow(one.millis, 400 + 150)
+        assert.isAtLeast(two.millis, 399)
+        assert.isBelow(two.millis, 400 + 1000)
+      }).pipe(Effect.scoped)
+  )
+
   it.live("an endless chunked body stops at maxResponseBytes: DecodeError TooLarge, and memory stays bounded", () =>
     Effect.gen(function* () {
       const chunk = Buffer.alloc(64 * 1024, 0x20)
