@@ -18,6 +18,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Chunk from "effect/Chunk"
 import * as Either from "effect/Either"
+import type * as Fiber from "effect/Fiber"
 import * as Inspectable from "effect/Inspectable"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
@@ -365,9 +366,9 @@ const millisOf = (duration: Duration.Duration): number =>
  */
 interface Watched {
   at: number
-  expire: () => void
   previous: Watched | undefined
   next: Watched | undefined
+  expire(): void
 }
 
 /**
@@ -418,11 +419,11 @@ const unlink = (watched: Watched) => {
   watched.next = undefined
 }
 
-/** Calls `expire` when `millis` pass, unless the function it returns is called first. */
-const watchDeadline = (millis: number, expire: () => void): (() => void) => {
+/** Calls `watched.expire()` when `millis` pass, unless `unlink(watched)` comes first. */
+const watchDeadline = (millis: number, watched: Watched): void => {
   let queue = deadlines.get(millis)
   if (queue === undefined) {
-    const head: Watched = { at: 0, expire: () => {}, previous: undefined, next: undefined }
+    const head: Watched = { at: 0, previous: undefined, next: undefined, expire: () => {} }
     head.previous = head
     head.next = head
     queue = { head, timer: undefined }
@@ -430,11 +431,12 @@ const watchDeadline = (millis: number, expire: () => void): (() => void) => {
   }
   const { head } = queue
   const last = head.previous!
-  const watched: Watched = { at: performance.now() + millis, expire, previous: last, next: head }
+  watched.at = performance.now() + millis
+  watched.previous = last
+  watched.next = head
   last.next = watched
   head.previous = watched
   if (queue.timer === undefined) armDeadlines(millis, queue, millis)
-  return () => unlink(watched)
 }
 
 /** What one dispatched request reports, as undici's dispatcher calls it. */
@@ -463,8 +465,12 @@ const dispatch = (
     if (abort === undefined) aborted = reason
     else abort(reason)
   }
-  const unwatch =
-    millis === undefined ? undefined : watchDeadline(millis, () => stop(new Deadline.DeadlineExceeded(millis)))
+  const watched: Watched | undefined =
+    millis === undefined
+      ? undefined
+      : { at: 0, previous: undefined, next: undefined, expire: () => stop(new Deadline.DeadlineExceeded(millis)) }
+  if (watched !== undefined) watchDeadline(millis!, watched)
+  const unwatch = watched === undefined ? undefined : () => unlink(watched)
   agent.dispatch(
     {
       origin: target.origin,
@@ -525,6 +531,117 @@ const prepare = (
 
 const interrupted = () => new Error("interrupted")
 
+/**
+ * One `Deadline.Exchange` in flight as one object: undici's handler for it, its place in the deadline queue, and the
+ * answer it collects. (A closure for each part cost about twenty allocations per request.)
+ */
+class Exchange implements Watched {
+  at = 0
+  previous: Watched | undefined = undefined
+  next: Watched | undefined = undefined
+  private status = 0
+  private rawHeaders: Array<Buffer> | undefined = undefined
+  private statusText = ""
+  private chunks: Array<Buffer> = []
+  private size = 0
+  private settled = false
+  private abortRequest: ((reason: Error) => void) | undefined = undefined
+  private abortedWith: Error | undefined = undefined
+
+  /**
+   * The fiber ended (an interruption) before the answer: the request is aborted. (No canceler: an `Effect.async`
+   * with one costs the garbage collector dearly on every request, as what it keeps alive gets promoted.)
+   */
+  readonly abandoned = () => {
+    if (this.settled) return
+    this.settled = true
+    this.stop(interrupted())
+  }
+
+  constructor(
+    private readonly request: HttpClientRequest.HttpClientRequest,
+    private readonly maxBytes: number,
+    private readonly millis: number,
+    private readonly fiber: Fiber.RuntimeFiber<unknown, unknown>,
+    private readonly resume: (effect: Effect.Effect<Deadline.Answer, HttpClientError.HttpClientError>) => void
+  ) {}
+
+  /** The deadline passed (see `watchDeadline`). */
+  expire() {
+    this.stop(new Deadline.DeadlineExceeded(this.millis))
+  }
+
+  private stop(reason: Error) {
+    unlink(this)
+    if (this.abortRequest === undefined) this.abortedWith = reason
+    else this.abortRequest(reason)
+  }
+
+  private settle(effect: Effect.Effect<Deadline.Answer, HttpClientError.HttpClientError>) {
+    if (this.settled) return
+    this.settled = true
+    this.fiber.removeObserver(this.abandoned)
+    this.resume(effect)
+  }
+
+  /** Longer than `maxBytes`: answered without the body, and the rest is not read. */
+  private tooLarge() {
+    this.chunks = []
+    this.settle(Effect.succeed(new ExchangeAnswer(this.status, this.rawHeaders!, undefined)))
+    this.stop(new Error("the body is longer than the limit"))
+  }
+
+  onConnect(abort: (reason: Error) => void) {
+    this.abortRequest = abort
+    if (this.abortedWith !== undefined) abort(this.abortedWith)
+  }
+
+  onHeaders(status: number, rawHeaders: Array<Buffer>, _resume: () => void, statusText: string) {
+    // 1xx answers are interim: the real one follows
+    if (status < 200) return true
+    this.status = status
+    this.rawHeaders = rawHeaders
+    this.statusText = statusText
+    // a declared length above the limit: nothing is read
+    if (contentLengthOf(rawHeaders) > this.maxBytes) this.tooLarge()
+    return true
+  }
+
+  onData(chunk: Buffer) {
+    if (this.settled) return true
+    this.chunks.push(chunk)
+    this.size += chunk.length
+    if (this.size <= this.maxBytes) return true
+    this.tooLarge()
+    return false
+  }
+
+  onComplete() {
+    unlink(this)
+    const chunks = this.chunks
+    this.chunks = []
+    const all = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, this.size)
+    this.settle(Effect.succeed(new ExchangeAnswer(this.status, this.rawHeaders!, all.toString("utf8"))))
+  }
+
+  onError(cause: Error) {
+    unlink(this)
+    this.chunks = []
+    const request = this.request
+    if (this.rawHeaders === undefined) {
+      return this.settle(Effect.fail(new HttpClientError.RequestError({ request, reason: "Transport", cause })))
+    }
+    const response = new Response(
+      request,
+      this.status,
+      this.rawHeaders,
+      this.statusText || undefined,
+      new Body(() => {})
+    )
+    this.settle(Effect.fail(new HttpClientError.ResponseError({ request, response, reason: "Decode", cause })))
+  }
+}
+
 /** `Deadline.Exchange`: the answer and its whole body (up to `maxBytes`) in one step. */
 const exchangeWith =
   (agent: Undici.Dispatcher) =>
@@ -535,67 +652,25 @@ const exchangeWith =
     const prepared = prepare(request)
     if (Either.isLeft(prepared)) return Effect.fail(prepared.left)
     const { body, target } = prepared.right
+    const millis = millisOf(options.timeout)
     return Effect.withFiberRuntime((fiber) =>
       Effect.async<Deadline.Answer, HttpClientError.HttpClientError>((resume) => {
-        let status = 0
-        let rawHeaders: Array<Buffer> | undefined
-        let statusText = ""
-        let chunks: Array<Buffer> = []
-        let size = 0
-        let settled = false
-        const settle = (effect: Effect.Effect<Deadline.Answer, HttpClientError.HttpClientError>) => {
-          if (settled) return
-          settled = true
-          fiber.removeObserver(abandoned)
-          resume(effect)
-        }
-        // a fiber that ends (interrupted) before the answer aborts the request: see below
-        const abandoned = () => {
-          if (!settled) {
-            settled = true
-            stop(interrupted())
-          }
-        }
-        const answer = (text: string | undefined): Deadline.Answer => new ExchangeAnswer(status, rawHeaders!, text)
-        // no canceler: an `Effect.async` with one costs the garbage collector dearly on every request (what it keeps
-        // alive gets promoted); the fiber's end, which an interruption brings, is watched instead
-        fiber.addObserver(abandoned)
-        const stop = dispatch(agent, request, target, body, millisOf(options.timeout), {
-          headers(answerStatus, answerHeaders, _resumeSocket, answerStatusText) {
-            status = answerStatus
-            rawHeaders = answerHeaders
-            statusText = answerStatusText
-            // a declared length above the limit: nothing is read
-            if (contentLengthOf(answerHeaders) > options.maxBytes) {
-              settle(Effect.succeed(answer(undefined)))
-              stop(new Error("the body is longer than the limit"))
-            }
+        const exchange = new Exchange(request, options.maxBytes, millis, fiber, resume)
+        fiber.addObserver(exchange.abandoned)
+        watchDeadline(millis, exchange)
+        agent.dispatch(
+          {
+            origin: target.origin,
+            path: target.path,
+            method: request.method as Undici.Dispatcher.HttpMethod,
+            headers: request.headers,
+            body,
+            // the deadline covers the whole exchange
+            headersTimeout: 0,
+            bodyTimeout: 0
           },
-          data(chunk) {
-            if (settled) return true
-            chunks.push(chunk)
-            size += chunk.length
-            if (size <= options.maxBytes) return true
-            // longer than the limit: the rest is not read
-            chunks = []
-            settle(Effect.succeed(answer(undefined)))
-            stop(new Error("the body is longer than the limit"))
-            return false
-          },
-          complete() {
-            const all = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)
-            chunks = []
-            settle(Effect.succeed(answer(all.toString("utf8"))))
-          },
-          error(cause) {
-            chunks = []
-            if (rawHeaders === undefined) {
-              return settle(Effect.fail(new HttpClientError.RequestError({ request, reason: "Transport", cause })))
-            }
-            const response = new Response(request, status, rawHeaders, statusText || undefined, new Body(() => {}))
-            settle(Effect.fail(new HttpClientError.ResponseError({ request, response, reason: "Decode", cause })))
-          }
-        })
+          exchange as unknown as Undici.Dispatcher.DispatchHandler
+        )
       })
     )
   }
