@@ -275,6 +275,31 @@ const main = async () => {
     TokenRefresher.layer(refresherOptions).pipe(Layer.provide(NodeTokenClient.layer())),
     refresh
   )
+  // the least any Effect client can cost: one `Effect.async` around undici's dispatcher with a bare handler, the
+  // answer parsed, nothing else (no deadline, no checks, no TokenSet)
+  const floorBody = Buffer.from(form)
+  const floorHeaders = {
+    "content-type": "application/x-www-form-urlencoded",
+    "content-length": String(floorBody.length),
+    authorization: basic,
+    accept: "application/json"
+  }
+  const effectFloor = effectContender(
+    Layer.empty,
+    Effect.async<unknown>((resume) => {
+      const chunks: Array<Buffer> = []
+      agent.dispatch(
+        { origin: server.url, path: "/token", method: "POST", headers: floorHeaders, body: floorBody },
+        {
+          onConnect() {},
+          onHeaders: () => true,
+          onData: (chunk: Buffer) => chunks.push(chunk) > 0,
+          onComplete: () => resume(Effect.succeed(JSON.parse(Buffer.concat(chunks).toString("utf8")))),
+          onError: (cause: Error) => resume(Effect.die(cause))
+        } as unknown as Undici.Dispatcher.DispatchHandler
+      )
+    })
+  )
   const oursUndici = effectContender(
     TokenRefresher.layer(refresherOptions).pipe(Layer.provide(NodeHttpClient.layerUndici)),
     refresh
@@ -297,6 +322,7 @@ const main = async () => {
     ["raw undici.request (the floor)", rawUndici, "promise"],
     ["raw node:http, keep-alive", rawHttp, "promise"],
     ["token-refresher, NodeTokenClient", ours, "effect"],
+    ["the Effect floor: Effect.async around undici's dispatcher", effectFloor, "effect"],
     ["token-refresher, NodeHttpClient.layerUndici", oursUndici, "effect"],
     ["openid-client 6, refreshTokenGrant", openId, "promise"],
     ["simple-oauth2 5, token.refresh()", simpleOauth2, "promise"]
