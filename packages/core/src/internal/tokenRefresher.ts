@@ -151,11 +151,12 @@ export const parseRetryAfter = (value: string | undefined, nowMillis: number): D
 const contentTypeOf = (headers: Readonly<Record<string, string | undefined>>): string =>
   headers["content-type"]?.split(";")[0]?.trim() || "no content type"
 
-const parseJson = (text: string): Either.Either<unknown, void> => {
+/** The JSON in `text`, or `text` itself when it is not JSON. */
+const jsonOrText = (text: string): unknown => {
   try {
-    return Either.right(JSON.parse(text))
+    return JSON.parse(text)
   } catch {
-    return Either.left(undefined)
+    return text
   }
 }
 
@@ -182,7 +183,7 @@ const rawResponse = (
   text: string,
   normalize: ((response: Provider.RawResponse) => Provider.RawResponse) | undefined
 ): Provider.RawResponse => {
-  const body = Either.getOrElse(parseJson(text), () => text)
+  const body = jsonOrText(text)
   // `normalize` is given a plain object: it may spread it, which would drop getters
   return normalize === undefined
     ? new AnswerResponse(answer, body)
@@ -391,33 +392,37 @@ export const deviceCodeGrantType = "urn:ietf:params:oauth:grant-type:device_code
 const scopeParam = (scope: ReadonlyArray<string>): ReadonlyArray<readonly [string, string]> =>
   scope.length === 0 ? [] : [["scope", scope.join(" ")]]
 
-/** The grant's own form fields (RFC 6749 §4.1.3, §4.4.2, §6). */
-const grantParams = (grant: Grant.Grant): ReadonlyArray<readonly [string, string]> => {
+/** `&scope=…`, or nothing for no scope. */
+const scopeForm = (scope: ReadonlyArray<string>): string =>
+  scope.length === 0 ? "" : `&scope=${formEncode(scope.join(" "))}`
+
+/**
+ * The grant's own form fields (RFC 6749 §4.1.3, §4.4.2, §6), encoded: the same string as `formOf` makes of them, with
+ * the fixed names and values written out, so that only the grant's own values are encoded per request.
+ */
+export const grantForm = (grant: Grant.Grant): string => {
   switch (grant._tag) {
     case "RefreshToken":
-      return [
-        ["grant_type", "refresh_token"],
-        ["refresh_token", Redacted.value(grant.refreshToken)],
-        ...scopeParam(grant.scope)
-      ]
+      return `grant_type=refresh_token&refresh_token=${formEncode(Redacted.value(grant.refreshToken))}${scopeForm(
+        grant.scope
+      )}`
     case "AuthorizationCode":
-      return [
-        ["grant_type", "authorization_code"],
-        ["code", Redacted.value(grant.code)],
-        ["redirect_uri", grant.redirectUri],
-        ...(Option.isSome(grant.codeVerifier)
-          ? [["code_verifier", Redacted.value(grant.codeVerifier.value)] as const]
-          : [])
-      ]
+      return (
+        `grant_type=authorization_code&code=${formEncode(Redacted.value(grant.code))}` +
+        `&redirect_uri=${formEncode(grant.redirectUri)}` +
+        (Option.isSome(grant.codeVerifier)
+          ? `&code_verifier=${formEncode(Redacted.value(grant.codeVerifier.value))}`
+          : "")
+      )
     case "ClientCredentials":
-      return [["grant_type", "client_credentials"], ...scopeParam(grant.scope)]
+      return `grant_type=client_credentials${scopeForm(grant.scope)}`
     case "DeviceCode":
-      return [
-        ["grant_type", deviceCodeGrantType],
-        ["device_code", Redacted.value(grant.deviceCode)]
-      ]
+      return `grant_type=${formEncode(deviceCodeGrantType)}&device_code=${formEncode(Redacted.value(grant.deviceCode))}`
   }
 }
+
+/** Encoded forms joined with `&`, the empty ones left out. */
+const joinForms = (a: string, b: string): string => (a === "" ? b : b === "" ? a : `${a}&${b}`)
 
 export const make = (
   input: TokenRefresher.Options
@@ -457,21 +462,43 @@ export const make = (
         ? timedOut()
         : unanswered({ reason: "Transport", retryable: true, maybeDelivered, detail: transportDetail(error) })
 
-    /** The client's fields that never change: `client_id` (but with Basic), and the secret of `client_secret_post`. */
+    /**
+     * The client's fields that never change, encoded once: `client_id` (but with Basic), and the secret of
+     * `client_secret_post`.
+     */
     const clientFields: Array<readonly [string, string]> = []
     if (options.authMethod !== "client_secret_basic") clientFields.push(["client_id", options.clientId])
     if (options.authMethod === "client_secret_post" && options.clientSecret !== undefined) {
       clientFields.push(["client_secret", Redacted.value(options.clientSecret)])
     }
+    const clientForm = formOf(clientFields)
     const assertionKey = options.assertionKey
 
-    /** The request to each endpoint without its body, built once: its URL parsed and its headers merged once. */
-    const baseRequests = new Map<string, HttpClientRequest.HttpClientRequest>()
-    const baseRequestOf = (url: string): HttpClientRequest.HttpClientRequest => {
-      let base = baseRequests.get(url)
+    /**
+     * The request to each endpoint without its body but with the headers of a form body of each length seen (a
+     * refresh's form has the same length each time): its URL parsed and its headers merged once, not per request. At
+     * most 16 lengths are kept per endpoint.
+     */
+    const baseRequests = new Map<string, Map<number, HttpClientRequest.HttpClientRequest>>()
+    const baseRequestOf = (url: string, contentLength: number): HttpClientRequest.HttpClientRequest => {
+      let byLength = baseRequests.get(url)
+      if (byLength === undefined) {
+        byLength = new Map()
+        baseRequests.set(url, byLength)
+      }
+      let base = byLength.get(contentLength)
       if (base === undefined) {
-        base = HttpClientRequest.post(url, { headers })
-        baseRequests.set(url, base)
+        if (byLength.size >= 16) byLength.clear()
+        base = HttpClientRequest.post(url, {
+          headers: Headers.merge(
+            headers,
+            Headers.fromInput({
+              "content-type": "application/x-www-form-urlencoded",
+              "content-length": String(contentLength)
+            })
+          )
+        })
+        byLength.set(contentLength, base)
       }
       return base
     }
@@ -483,21 +510,15 @@ export const make = (
      */
     const requestOf = (
       url: string,
-      fields: ReadonlyArray<readonly [string, string]>,
+      ownForm: string,
       dpopKey: Redacted.Redacted<string> | undefined
     ): Effect.Effect<HttpClientRequest.HttpClientRequest> => {
-      const base = baseRequestOf(url)
       const build = (assertion: ReadonlyArray<readonly [string, string]>, proof: string | undefined) => {
         // the form as a string: no encoding pass here, and a client that can send a string sends it as it is
-        const form = formOf(fields, clientFields, assertion)
-        const request = HttpClientRequest.setBody(
-          base,
-          HttpBody.raw(form, {
-            contentType: "application/x-www-form-urlencoded",
-            // URL-encoded: ASCII only, so one character is one byte
-            contentLength: form.length
-          })
-        )
+        const form = joinForms(joinForms(ownForm, clientForm), assertion.length === 0 ? "" : formOf(assertion))
+        // URL-encoded: ASCII only, so one character is one byte. The base request carries `Content-Type` and
+        // `Content-Length` already: a body that named them would make `setBody` copy the headers twice.
+        const request = HttpClientRequest.setBody(baseRequestOf(url, form.length), HttpBody.raw(form))
         return proof === undefined ? request : HttpClientRequest.setHeader(request, "dpop", proof)
       }
       if (assertionKey === undefined && dpopKey === undefined) return Effect.succeed(build([], undefined))
@@ -764,14 +785,17 @@ export const make = (
     ): Effect.Effect<A, E | Errors.RefreshError> =>
       Effect.withFiberRuntime((fiber) => {
         const seen: Seen = { attempts: 0, possiblyConsumed: false }
-        const failWith = (failure: Unanswered): Effect.Effect<never, Unanswered> => Effect.fail(failure)
-        const sent: Effect.Effect<A, E | FailureError | Unanswered> = Effect.withFiberRuntime((current) =>
-          Effect.flatMap(request, (built) => attempt(current, built, seen, onSuccess, failWith))
-        )
-        // DPoP: a server that asks for a nonce (RFC 9449 §8) refused the proof before it looked at the grant, so the
-        // request goes again at once with the nonce it sent: not a retry, and nothing was consumed
-        const once = options.dpop === undefined ? sent : Effect.catchIf(sent, isNonceError, () => sent)
+        /** One attempt, as the retry schedule drives it (built when first needed: most requests never retry). */
+        const onceOf = (): Effect.Effect<A, E | FailureError | Unanswered> => {
+          const sent: Effect.Effect<A, E | FailureError | Unanswered> = Effect.withFiberRuntime((current) =>
+            Effect.flatMap(request, (built) => attempt(current, built, seen, onSuccess, Effect.fail))
+          )
+          // DPoP: a server that asks for a nonce (RFC 9449 §8) refused the proof before it looked at the grant, so
+          // the request goes again at once with the nonce it sent: not a retry, and nothing was consumed
+          return options.dpop === undefined ? sent : Effect.catchIf(sent, isNonceError, () => sent)
+        }
         const retried = (first: Unanswered) => {
+          const once = onceOf()
           let replayed = false
           // the schedule sees the first failure again, without a second request, then drives the retries
           const replay = Effect.suspend(() => (replayed ? once : ((replayed = true), Effect.fail(first))))
@@ -789,7 +813,9 @@ export const make = (
             ? attempt(fiber, built, seen, onSuccess, retried)
             : Effect.zipRight(
                 checkHeldBack,
-                Effect.catchAll(once, (failure) => (isUnanswered(failure) ? retried(failure) : Effect.fail(failure)))
+                Effect.catchAll(onceOf(), (failure) =>
+                  isUnanswered(failure) ? retried(failure) : Effect.fail(failure)
+                )
               )
         const traced = fiber.currentTracer !== nativeTracer && fiber.getFiberRef(FiberRef.currentTracerEnabled)
         const debug = !LogLevel.greaterThan(fiber.getFiberRef(FiberRef.currentMinimumLogLevel), LogLevel.Debug)
@@ -850,7 +876,7 @@ export const make = (
       const granted = (dpopKey: Redacted.Redacted<string> | undefined) => {
         const tokens = send(
           spanNames[grant._tag],
-          requestOf(tokenUrl, grantParams(grant), dpopKey),
+          requestOf(tokenUrl, grantForm(grant), dpopKey),
           tokensOf(grant),
           (tokens) => ({
             rotated: grant._tag === "RefreshToken" && !Option.contains(tokens.refreshToken, grant.refreshToken),
@@ -899,10 +925,10 @@ export const make = (
             Effect.flatMap(dpopKeyOr(revokeOptions?.dpopKey), (dpopKey) =>
               requestOf(
                 revocationUrl,
-                [
+                formOf([
                   ["token", Redacted.value(token)],
                   ...(revokeOptions?.hint === undefined ? [] : [["token_type_hint", revokeOptions.hint] as const])
-                ],
+                ]),
                 dpopKey
               )
             ),
@@ -929,7 +955,7 @@ export const make = (
         : Effect.flatMap(dpopKeyOr(undefined), (dpopKey) =>
             send(
               "TokenRefresher.deviceAuthorization",
-              requestOf(deviceUrl, scopeParam(deviceOptions?.scope ?? []), dpopKey),
+              requestOf(deviceUrl, formOf(scopeParam(deviceOptions?.scope ?? [])), dpopKey),
               (raw, _text, sentAt) =>
                 Either.match(decodeDeviceAnswer(raw.body), {
                   onLeft: (detail) =>

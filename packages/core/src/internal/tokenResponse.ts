@@ -94,14 +94,16 @@ export const fastTokenResponse = (json: unknown): TokenResponse | undefined => {
   if (r.refresh_token !== undefined && !isToken(r.refresh_token)) return undefined
   if (r.refresh_token_expires_in !== undefined && !isSeconds(r.refresh_token_expires_in)) return undefined
   if (r.scope !== undefined && typeof r.scope !== "string") return undefined
-  return {
+  // the known fields only, as the Schema keeps them (set one by one: spreading costs an object per field)
+  const response: { -readonly [K in keyof TokenResponse]: TokenResponse[K] } = {
     access_token: r.access_token,
-    token_type: r.token_type,
-    ...(r.expires_in === undefined ? {} : { expires_in: r.expires_in }),
-    ...(r.refresh_token === undefined ? {} : { refresh_token: r.refresh_token }),
-    ...(r.refresh_token_expires_in === undefined ? {} : { refresh_token_expires_in: r.refresh_token_expires_in }),
-    ...(r.scope === undefined ? {} : { scope: r.scope })
+    token_type: r.token_type
   }
+  if (r.expires_in !== undefined) response.expires_in = r.expires_in
+  if (r.refresh_token !== undefined) response.refresh_token = r.refresh_token
+  if (r.refresh_token_expires_in !== undefined) response.refresh_token_expires_in = r.refresh_token_expires_in
+  if (r.scope !== undefined) response.scope = r.scope
+  return response
 }
 
 /**
