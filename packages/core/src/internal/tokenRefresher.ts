@@ -653,7 +653,7 @@ export const make = (
         }
         const decoded = Either.flatMap(parseTokenResponse(raw.body), (response) =>
           // a DPoP-bound token is of no use to a client without the key
-          options.dpop === undefined && response.token_type.toLowerCase() === "dpop"
+          options.dpop === undefined && response.token_type.length === 4 && response.token_type.toLowerCase() === "dpop"
             ? Either.left("token_type is DPoP, but this client has no DPoP key (the TokenRefresher option dpop is off)")
             : tokenSetOf(grant, response, sentAt, provider, options.defaultExpiresIn)
         )
