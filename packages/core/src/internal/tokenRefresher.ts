@@ -267,6 +267,19 @@ const decodedTokenSet = (fields: { readonly [K in keyof typeof TokenSet.fields]:
 const addLifetime = (start: DateTime.Utc, lifetime: Provider.RefreshTokenLifetime): DateTime.Utc =>
   DateTime.add(start, lifetime.length)
 
+/** The refresh token's end of life by the provider's policy: from the grant's issue, or from the authorization. */
+const policyEnd = (
+  grant: Grant.Grant,
+  lifetime: Provider.RefreshTokenLifetime | undefined,
+  now: DateTime.Utc,
+  authorizedAt: Option.Option<DateTime.Utc>
+): Option.Option<DateTime.Utc> =>
+  lifetime === undefined
+    ? Option.none()
+    : lifetime.from === "issue" || grant._tag === "AuthorizationCode"
+      ? Option.some(addLifetime(now, lifetime))
+      : Option.map(authorizedAt, (at) => addLifetime(at, lifetime))
+
 /**
  * The `TokenSet` of a decoded answer to `grant`: the refresh token kept when none came back, `authorizedAt` carried
  * over a refresh, and the refresh token's end of life from the answer, else from the provider's policy.
@@ -302,23 +315,20 @@ const tokenSetOf = (
             ? grant.refreshToken
             : Redacted.make(response.refresh_token)
         )
-  const refreshToken =
-    grant._tag === "RefreshToken" ? Option.orElse(issued, () => Option.some(grant.refreshToken)) : issued
+  const refreshToken = grant._tag === "RefreshToken" && Option.isNone(issued) ? Option.some(grant.refreshToken) : issued
   const authorizedAt =
-    grant._tag === "RefreshToken" ? Option.flatMap(previous, (p) => p.authorizedAt) : Option.some(now)
+    grant._tag !== "RefreshToken"
+      ? Option.some(now)
+      : Option.isSome(previous)
+        ? previous.value.authorizedAt
+        : Option.none<DateTime.Utc>()
   const lifetime = provider.refreshTokenLifetime
-  const fromPolicy = (): Option.Option<DateTime.Utc> =>
-    lifetime === undefined
-      ? Option.none()
-      : lifetime.from === "issue" || grant._tag === "AuthorizationCode"
-        ? Option.some(addLifetime(now, lifetime))
-        : Option.map(authorizedAt, (at) => addLifetime(at, lifetime))
   const refreshTokenExpiresAt = Option.isNone(refreshToken)
     ? Option.none()
     : response.refresh_token_expires_in !== undefined
       ? Option.some(DateTime.addDuration(now, Duration.seconds(response.refresh_token_expires_in)))
       : Option.isSome(issued) || lifetime?.from === "authorization"
-        ? Option.orElse(fromPolicy(), () =>
+        ? Option.orElse(policyEnd(grant, lifetime, now, authorizedAt), () =>
             Option.isSome(issued) ? Option.none() : Option.flatMap(previous, (p) => p.refreshTokenExpiresAt)
           )
         : Option.flatMap(previous, (p) => p.refreshTokenExpiresAt)
@@ -651,16 +661,18 @@ export const make = (
             })
           )
         }
-        const decoded = Either.flatMap(parseTokenResponse(raw.body), (response) =>
-          // a DPoP-bound token is of no use to a client without the key
-          options.dpop === undefined && response.token_type.length === 4 && response.token_type.toLowerCase() === "dpop"
+        const parsed = parseTokenResponse(raw.body)
+        const decoded: Either.Either<TokenSet, string> = Either.isLeft(parsed)
+          ? Either.left(parsed.left)
+          : // a DPoP-bound token is of no use to a client without the key
+            options.dpop === undefined &&
+              parsed.right.token_type.length === 4 &&
+              parsed.right.token_type.toLowerCase() === "dpop"
             ? Either.left("token_type is DPoP, but this client has no DPoP key (the TokenRefresher option dpop is off)")
-            : tokenSetOf(grant, response, sentAt, provider, options.defaultExpiresIn)
-        )
-        return Either.match(decoded, {
-          onLeft: (detail) => Effect.fail(new Errors.DecodeError({ status: raw.status, reason: "Schema", detail })),
-          onRight: Effect.succeed
-        })
+            : tokenSetOf(grant, parsed.right, sentAt, provider, options.defaultExpiresIn)
+        return Either.isRight(decoded)
+          ? Effect.succeed(decoded.right)
+          : Effect.fail(new Errors.DecodeError({ status: raw.status, reason: "Schema", detail: decoded.left }))
       }
 
     /**
