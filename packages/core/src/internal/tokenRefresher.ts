@@ -250,11 +250,22 @@ const failure = (
 const tenYearsMillis = 10 * 365 * 86_400_000
 
 const epoch = DateTime.unsafeMake(0)
+
 /**
- * A `Utc` at the clock's `millis`: `DateTime.unsafeMake` would build and check a `Date` first, which a clock reading
- * does not need.
+ * `Utc` values at a millisecond, the last one kept: a `DateTime` is immutable, so refreshes that end within the same
+ * millisecond (a busy server makes a dozen) share theirs. A value is made without the `Date` that
+ * `DateTime.unsafeMake` would build and check first, which a clock's reading does not need. Each use (when a request
+ * was sent, when its token expires) has its own, as the two alternate.
  */
-const utcAt = (millis: number): DateTime.Utc => DateTime.mapEpochMillis(epoch, () => millis)
+class UtcAt {
+  private last: DateTime.Utc = epoch
+  at(millis: number): DateTime.Utc {
+    if (this.last.epochMillis !== millis) this.last = DateTime.mapEpochMillis(epoch, () => millis)
+    return this.last
+  }
+}
+const sentAtUtc = new UtcAt()
+const expiresAtUtc = new UtcAt()
 
 /**
  * A `TokenSet` of values the response schema has just decoded, every field given. The class's constructor would copy
@@ -295,7 +306,7 @@ const tokenSetOf = (
     response.expires_at !== undefined
       ? Option.getOrUndefined(DateTime.make(response.expires_at * 1000))
       : response.expires_in !== undefined
-        ? DateTime.mapEpochMillis(now, (millis) => millis + response.expires_in! * 1000)
+        ? expiresAtUtc.at(now.epochMillis + response.expires_in * 1000)
         : defaultExpiresIn !== undefined
           ? DateTime.addDuration(now, defaultExpiresIn)
           : undefined
@@ -639,7 +650,7 @@ export const make = (
             )
           }
           const raw = rawResponse(answer, text, normalize)
-          const sentAt = utcAt(sentAtMillis)
+          const sentAt = sentAtUtc.at(sentAtMillis)
           if (raw.status >= 200 && raw.status < 300) return onSuccess(raw, text, sentAt)
           return Effect.catchIf(failure(raw, text, sentAt, seen.possiblyConsumed), isUnanswered, (unanswered) =>
             unansweredAttempt(seen, unanswered, next)

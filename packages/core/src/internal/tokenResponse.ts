@@ -10,6 +10,8 @@ export const maxTokenLength = 65_536
 
 /** The token types this library can send: `Bearer` (RFC 6750), and `DPoP` (RFC 9449) for a refresher with DPoP on. */
 const isTokenType = (type: string): boolean => {
+  // the usual spellings first: lowercasing makes a string
+  if (type === "Bearer" || type === "bearer" || type === "DPoP") return true
   const lower = type.toLowerCase()
   return lower === "bearer" || lower === "dpop"
 }
