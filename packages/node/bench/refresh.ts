@@ -316,7 +316,7 @@ const main = async () => {
   const simpleOauth2 = () => simpleToken.refresh()
 
   const contenders: ReadonlyArray<readonly [string, Contender, "promise" | "effect"]> = [
-    ["raw undici.request (the floor)", rawUndici, "promise"],
+    ["raw undici.request", rawUndici, "promise"],
     ["raw node:http, keep-alive", rawHttp, "promise"],
     ["token-refresher, NodeTokenClient", ours, "effect"],
     ["the Effect floor: Effect.async around undici's dispatcher", effectFloor, "effect"],
@@ -368,7 +368,7 @@ const main = async () => {
     throughput.push({
       inFlight,
       http: against("raw node:http, keep-alive"),
-      undici: against("raw undici.request (the floor)")
+      undici: against("raw undici.request")
     })
   }
 

@@ -368,6 +368,8 @@ interface Watched {
   at: number
   previous: Watched | undefined
   next: Watched | undefined
+  /** A queue of its own, when there were `maxQueues` already: its timer goes with it. */
+  own: Queue | undefined
   expire(): void
 }
 
@@ -376,39 +378,46 @@ interface Watched {
  * (empty when `head.next === head`), and the timer set for the oldest one's deadline.
  */
 interface Queue {
+  readonly length: number
   readonly head: Watched
   timer: ReturnType<typeof setTimeout> | undefined
 }
 
 /**
- * The deadlines of the requests in flight, one queue per timeout length. Requests with the same timeout reach their
- * deadlines in the order they started, so each queue needs one timer, set for its oldest request. A request that ends
- * leaves its queue at once; the timer is not moved then: when it fires, it stops the requests whose deadline has passed
- * and is set again for the oldest one left.
+ * The deadlines of the requests in flight, one queue per timeout length (in whole milliseconds). Requests with the same
+ * timeout reach their deadlines in the order they started, so each queue needs one timer, set for its oldest request.
+ * A request that ends leaves its queue at once; the timer is not moved then: when it fires, it stops the requests whose
+ * deadline has passed and is set again for the oldest one left, and a queue left empty goes.
  *
  * A `setTimeout` and `clearTimeout` per request cost more than the rest of the request's own work: with one request at
  * a time, each one also created and dropped Node's timer list for its length. A `Set` of the requests cost as much
- * (an object key gets a hash, and deletions make the set rehash); a linked list costs two links.
+ * (an object key gets a hash, and deletions make the set rehash); a linked list costs two links. At most `maxQueues`
+ * lengths share queues; a request with another length (deadlines computed per request) has a queue of its own, whose
+ * timer is cleared when it ends, as a `setTimeout` per request would be.
  */
 const deadlines = new Map<number, Queue>()
+const maxQueues = 32
 
-/** The timer of the queue of `millis`, set for `delay`; unref'd, as a request in flight holds its own socket open. */
-const armDeadlines = (millis: number, queue: Queue, delay: number) => {
-  queue.timer = setTimeout(() => expireDeadlines(millis, queue), Math.max(1, Math.ceil(delay)))
+/** The longest delay `setTimeout` takes (about 24.8 days): a longer one would fire at once. */
+const maxDelay = 2_147_483_647
+
+/** The timer of `queue`, set for `delay`; unref'd, as a request in flight holds its own socket open. */
+const armDeadlines = (queue: Queue, delay: number) => {
+  queue.timer = setTimeout(() => expireDeadlines(queue), Math.min(maxDelay, Math.max(1, Math.ceil(delay))))
   queue.timer.unref()
 }
 
-const expireDeadlines = (millis: number, queue: Queue) => {
+const expireDeadlines = (queue: Queue) => {
   queue.timer = undefined
   const now = performance.now()
   const { head } = queue
   for (let oldest = head.next!; oldest !== head; oldest = head.next!) {
-    if (oldest.at > now) return armDeadlines(millis, queue, oldest.at - now)
+    if (oldest.at > now) return armDeadlines(queue, oldest.at - now)
     unlink(oldest)
     oldest.expire()
   }
   // nothing left: the queue goes, so that deadlines of many lengths leave nothing behind
-  if (deadlines.get(millis) === queue) deadlines.delete(millis)
+  if (deadlines.get(queue.length) === queue) deadlines.delete(queue.length)
 }
 
 const unlink = (watched: Watched) => {
@@ -417,107 +426,50 @@ const unlink = (watched: Watched) => {
   watched.next!.previous = watched.previous
   watched.previous = undefined
   watched.next = undefined
+  const own = watched.own
+  if (own !== undefined) {
+    watched.own = undefined
+    if (own.timer !== undefined) clearTimeout(own.timer)
+    own.timer = undefined
+  }
+}
+
+const queueOf = (length: number): Queue => {
+  const head: Watched = { at: 0, previous: undefined, next: undefined, own: undefined, expire: () => {} }
+  head.previous = head
+  head.next = head
+  return { length, head, timer: undefined }
 }
 
 /** Calls `watched.expire()` when `millis` pass, unless `unlink(watched)` comes first. */
 const watchDeadline = (millis: number, watched: Watched): void => {
-  let queue = deadlines.get(millis)
+  const length = Math.ceil(millis)
+  let queue = deadlines.get(length)
   if (queue === undefined) {
-    const head: Watched = { at: 0, previous: undefined, next: undefined, expire: () => {} }
-    head.previous = head
-    head.next = head
-    queue = { head, timer: undefined }
-    deadlines.set(millis, queue)
+    queue = queueOf(length)
+    if (deadlines.size < maxQueues) deadlines.set(length, queue)
+    else watched.own = queue
   }
   const { head } = queue
   const last = head.previous!
-  watched.at = performance.now() + millis
+  watched.at = performance.now() + length
   watched.previous = last
   watched.next = head
   last.next = watched
   head.previous = watched
-  if (queue.timer === undefined) armDeadlines(millis, queue, millis)
-}
-
-/** What one dispatched request reports, as undici's dispatcher calls it. */
-interface Handler {
-  readonly headers: (status: number, rawHeaders: Array<Buffer>, resumeSocket: () => void, statusText: string) => void
-  readonly data: (chunk: Buffer) => boolean
-  readonly complete: () => void
-  readonly error: (cause: Error) => void
-}
-
-/**
- * Dispatches `request` (its URL and body already checked) to `agent`, aborted when `millis` pass (with a
- * `DeadlineExceeded`). Returns the function that stops it (an interruption, or a reader that has read enough).
- */
-const dispatch = (
-  agent: Undici.Dispatcher,
-  request: HttpClientRequest.HttpClientRequest,
-  target: Target,
-  body: Uint8Array | string | null,
-  millis: number | undefined,
-  handler: Handler
-): ((reason: Error) => void) => {
-  let abort: ((reason: Error) => void) | undefined
-  let aborted: Error | undefined = undefined
-  const stop = (reason: Error) => {
-    if (abort === undefined) aborted = reason
-    else abort(reason)
-  }
-  const watched: Watched | undefined =
-    millis === undefined
-      ? undefined
-      : { at: 0, previous: undefined, next: undefined, expire: () => stop(new Deadline.DeadlineExceeded(millis)) }
-  if (watched !== undefined) watchDeadline(millis!, watched)
-  const unwatch = watched === undefined ? undefined : () => unlink(watched)
-  agent.dispatch(
-    {
-      origin: target.origin,
-      path: target.path,
-      method: request.method as Undici.Dispatcher.HttpMethod,
-      headers: request.headers,
-      body,
-      // the deadline above covers the whole attempt; these only bound a client without one
-      headersTimeout: millis === undefined ? 300_000 : 0,
-      bodyTimeout: millis === undefined ? 300_000 : 0
-    },
-    {
-      onConnect(abortRequest) {
-        abort = abortRequest
-        if (aborted !== undefined) abortRequest(aborted)
-      },
-      onHeaders(status, rawHeaders, resumeSocket, statusText) {
-        // 1xx answers are interim: the real one follows
-        if (status >= 200) handler.headers(status, rawHeaders as unknown as Array<Buffer>, resumeSocket, statusText)
-        return true
-      },
-      onData(chunk) {
-        return handler.data(chunk)
-      },
-      onComplete() {
-        unwatch?.()
-        handler.complete()
-      },
-      onError(cause) {
-        unwatch?.()
-        handler.error(cause)
-      }
-    }
-  )
-  return (reason) => {
-    unwatch?.()
-    stop(reason)
-  }
+  if (queue.timer === undefined) armDeadlines(queue, length)
 }
 
 /** The request's target and body, or the `RequestError` that says why it cannot be sent. */
+/** A request's target and body, checked. */
+interface Prepared {
+  readonly target: Target
+  readonly body: Uint8Array | string | null
+}
+
 const prepare = (
   request: HttpClientRequest.HttpClientRequest
-): Either.Either<
-  { readonly target: Target; readonly body: Uint8Array | string | null },
-  HttpClientError.RequestError
-> => {
+): Either.Either<Prepared, HttpClientError.RequestError> => {
   const target = targetOf(request)
   if (Either.isLeft(target)) {
     return Either.left(new HttpClientError.RequestError({ request, reason: "InvalidUrl", cause: target.left }))
@@ -532,21 +484,132 @@ const prepare = (
 const interrupted = () => new Error("interrupted")
 
 /**
- * One `Deadline.Exchange` in flight as one object: undici's handler for it, its place in the deadline queue, and the
- * answer it collects. (A closure for each part cost about twenty allocations per request.)
+ * One request sent to undici's dispatcher, as one object that is undici's handler for it: it keeps undici's abort
+ * until undici gives it, passes on the real answer (not a 1xx), and is stopped when its deadline passes (it is its own
+ * link in the deadline queue, see `watchDeadline`). What is done with the answer is the subclass's: `Exchange` collects
+ * it whole, `Streamed` hands it to a reader. (A closure per part cost about twenty allocations per request.)
  */
-class Exchange implements Watched {
+abstract class Dispatched implements Watched {
   at = 0
   previous: Watched | undefined = undefined
   next: Watched | undefined = undefined
+  own: Queue | undefined = undefined
+  private abortRequest: ((reason: Error) => void) | undefined = undefined
+  private abortedWith: Error | undefined = undefined
+
+  /** `millis`: the deadline, from when it is sent; none for a client without one. */
+  constructor(private readonly millis: number | undefined) {}
+
+  /** Sends `request` (its target and body checked) to `agent`. */
+  send(agent: Undici.Dispatcher, request: HttpClientRequest.HttpClientRequest, prepared: Prepared) {
+    const millis = this.millis
+    if (millis !== undefined) watchDeadline(millis, this)
+    agent.dispatch(
+      {
+        origin: prepared.target.origin,
+        path: prepared.target.path,
+        method: request.method as Undici.Dispatcher.HttpMethod,
+        headers: request.headers,
+        body: prepared.body,
+        // the deadline covers the whole request; these only bound a client without one
+        headersTimeout: millis === undefined ? 300_000 : 0,
+        bodyTimeout: millis === undefined ? 300_000 : 0
+      },
+      this
+    )
+  }
+
+  /** The deadline passed. */
+  expire() {
+    this.stop(new Deadline.DeadlineExceeded(this.millis!))
+  }
+
+  /** Stops the request: an interruption, a reader that has read enough, the deadline. */
+  stop(reason: Error) {
+    unlink(this)
+    if (this.abortRequest === undefined) this.abortedWith = reason
+    else this.abortRequest(reason)
+  }
+
+  onConnect(abort: (reason: Error) => void) {
+    this.abortRequest = abort
+    if (this.abortedWith !== undefined) abort(this.abortedWith)
+  }
+
+  onHeaders(status: number, rawHeaders: Array<Buffer>, resumeSocket: () => void, statusText: string) {
+    // 1xx answers are interim: the real one follows
+    if (status >= 200) this.answered(status, rawHeaders, resumeSocket, statusText)
+    return true
+  }
+
+  abstract onData(chunk: Buffer): boolean
+
+  onComplete() {
+    unlink(this)
+    this.completed()
+  }
+
+  onError(cause: Error) {
+    unlink(this)
+    this.failed(cause)
+  }
+
+  protected abstract answered(
+    status: number,
+    rawHeaders: Array<Buffer>,
+    resumeSocket: () => void,
+    statusText: string
+  ): void
+  protected abstract completed(): void
+  protected abstract failed(cause: Error): void
+}
+
+/** A request of the general client: its answer is handed over at its headers, and its body streams to its reader. */
+class Streamed extends Dispatched {
+  private body: Body | undefined = undefined
+
+  constructor(
+    millis: number | undefined,
+    private readonly request: HttpClientRequest.HttpClientRequest,
+    private readonly resume: (
+      effect: Effect.Effect<HttpClientResponse.HttpClientResponse, HttpClientError.RequestError>
+    ) => void
+  ) {
+    super(millis)
+  }
+
+  protected answered(status: number, rawHeaders: Array<Buffer>, resumeSocket: () => void, statusText: string) {
+    const body = new Body(() => this.stop(new Error("the body was not read to its end")))
+    body.setResume(resumeSocket)
+    this.body = body
+    this.resume(Effect.succeed(new Response(this.request, status, rawHeaders, statusText || undefined, body)))
+  }
+
+  onData(chunk: Buffer) {
+    return this.body!.push(chunk)
+  }
+
+  protected completed() {
+    this.body?.end()
+  }
+
+  protected failed(cause: Error) {
+    if (this.body === undefined) {
+      this.resume(Effect.fail(new HttpClientError.RequestError({ request: this.request, reason: "Transport", cause })))
+    } else {
+      this.body.fail(cause)
+    }
+  }
+}
+
+/** One `Deadline.Exchange` in flight: the answer and its body collected whole, up to `maxBytes`. */
+class Exchange extends Dispatched {
   private status = 0
   private rawHeaders: Array<Buffer> | undefined = undefined
   private statusText = ""
   private chunks: Array<Buffer> = []
   private size = 0
   private settled = false
-  private abortRequest: ((reason: Error) => void) | undefined = undefined
-  private abortedWith: Error | undefined = undefined
 
   /**
    * The fiber ended (an interruption) before the answer: the request is aborted. (No canceler: an `Effect.async`
@@ -559,22 +622,13 @@ class Exchange implements Watched {
   }
 
   constructor(
+    millis: number,
     private readonly request: HttpClientRequest.HttpClientRequest,
     private readonly maxBytes: number,
-    private readonly millis: number,
     private readonly fiber: Fiber.RuntimeFiber<unknown, unknown>,
     private readonly resume: (effect: Effect.Effect<Deadline.Answer, HttpClientError.HttpClientError>) => void
-  ) {}
-
-  /** The deadline passed (see `watchDeadline`). */
-  expire() {
-    this.stop(new Deadline.DeadlineExceeded(this.millis))
-  }
-
-  private stop(reason: Error) {
-    unlink(this)
-    if (this.abortRequest === undefined) this.abortedWith = reason
-    else this.abortRequest(reason)
+  ) {
+    super(millis)
   }
 
   private settle(effect: Effect.Effect<Deadline.Answer, HttpClientError.HttpClientError>) {
@@ -591,20 +645,12 @@ class Exchange implements Watched {
     this.stop(new Error("the body is longer than the limit"))
   }
 
-  onConnect(abort: (reason: Error) => void) {
-    this.abortRequest = abort
-    if (this.abortedWith !== undefined) abort(this.abortedWith)
-  }
-
-  onHeaders(status: number, rawHeaders: Array<Buffer>, _resume: () => void, statusText: string) {
-    // 1xx answers are interim: the real one follows
-    if (status < 200) return true
+  protected answered(status: number, rawHeaders: Array<Buffer>, _resumeSocket: () => void, statusText: string) {
     this.status = status
     this.rawHeaders = rawHeaders
     this.statusText = statusText
     // a declared length above the limit: nothing is read
     if (contentLengthOf(rawHeaders) > this.maxBytes) this.tooLarge()
-    return true
   }
 
   onData(chunk: Buffer) {
@@ -616,16 +662,14 @@ class Exchange implements Watched {
     return false
   }
 
-  onComplete() {
-    unlink(this)
+  protected completed() {
     const chunks = this.chunks
     this.chunks = []
     const all = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, this.size)
     this.settle(Effect.succeed(new ExchangeAnswer(this.status, this.rawHeaders!, all.toString("utf8"))))
   }
 
-  onError(cause: Error) {
-    unlink(this)
+  protected failed(cause: Error) {
     this.chunks = []
     const request = this.request
     if (this.rawHeaders === undefined) {
@@ -651,26 +695,12 @@ const exchangeWith =
   ): Effect.Effect<Deadline.Answer, HttpClientError.HttpClientError> => {
     const prepared = prepare(request)
     if (Either.isLeft(prepared)) return Effect.fail(prepared.left)
-    const { body, target } = prepared.right
     const millis = millisOf(options.timeout)
     return Effect.withFiberRuntime((fiber) =>
       Effect.async<Deadline.Answer, HttpClientError.HttpClientError>((resume) => {
-        const exchange = new Exchange(request, options.maxBytes, millis, fiber, resume)
+        const exchange = new Exchange(millis, request, options.maxBytes, fiber, resume)
         fiber.addObserver(exchange.abandoned)
-        watchDeadline(millis, exchange)
-        agent.dispatch(
-          {
-            origin: target.origin,
-            path: target.path,
-            method: request.method as Undici.Dispatcher.HttpMethod,
-            headers: request.headers,
-            body,
-            // the deadline covers the whole exchange
-            headersTimeout: 0,
-            bodyTimeout: 0
-          },
-          exchange as unknown as Undici.Dispatcher.DispatchHandler
-        )
+        exchange.send(agent, request, prepared.right)
       })
     )
   }
@@ -696,24 +726,9 @@ export const makeWith = (agent: Undici.Dispatcher): HttpClient.HttpClient =>
             const deadline = fiber.getFiberRef(Deadline.current)
             const millis = deadline._tag === "None" ? undefined : millisOf(deadline.value)
             return Effect.async<HttpClientResponse.HttpClientResponse, HttpClientError.RequestError>((resume) => {
-              let answer: Body | undefined
-              const stop = dispatch(agent, request, prepared.right.target, prepared.right.body, millis, {
-                headers(status, rawHeaders, resumeSocket, statusText) {
-                  answer = new Body(() => stop(new Error("the body was not read to its end")))
-                  answer.setResume(resumeSocket)
-                  resume(Effect.succeed(new Response(request, status, rawHeaders, statusText || undefined, answer)))
-                },
-                data: (chunk) => answer!.push(chunk),
-                complete: () => answer?.end(),
-                error(cause) {
-                  if (answer === undefined) {
-                    resume(Effect.fail(new HttpClientError.RequestError({ request, reason: "Transport", cause })))
-                  } else {
-                    answer.fail(cause)
-                  }
-                }
-              })
-              return Effect.sync(() => stop(interrupted()))
+              const streamed = new Streamed(millis, request, resume)
+              streamed.send(agent, request, prepared.right)
+              return Effect.sync(() => streamed.stop(interrupted()))
             })
           })
         ),

@@ -2,7 +2,7 @@ import { HttpClient, HttpClientRequest } from "@effect/platform"
 import { assert, describe, it } from "@effect/vitest"
 import { Deadline, Errors, TokenRefresher } from "@token-refresher/core"
 import { NodeTokenClient } from "@token-refresher/node"
-import { Deferred, Effect, Fiber, Layer, Redacted, Stream } from "effect"
+import { Deferred, Duration, Effect, Fiber, Layer, Option, Redacted, Stream } from "effect"
 import * as Http from "node:http"
 import type { AddressInfo } from "node:net"
 
@@ -182,6 +182,51 @@ describe("NodeTokenClient (real HTTP on 127.0.0.1)", () => {
         assert.isAtLeast(two.millis, 399)
         assert.isBelow(two.millis, 400 + 1000)
       }).pipe(Effect.scoped)
+  )
+
+  it.live("40 requests with 40 timeout lengths at once (more lengths than share queues): each stops at its own", () =>
+    Effect.gen(function* () {
+      const s = yield* server(() => {})
+      const client = yield* HttpClient.HttpClient
+      const lengths = Array.from({ length: 40 }, (_, i) => 300 + i * 10)
+      const results = yield* Effect.forEach(
+        lengths,
+        (millis) =>
+          Effect.suspend(() => {
+            const started = performance.now()
+            return client.get(`${s.url}/x`).pipe(
+              Effect.locally(Deadline.current, Option.some(Duration.millis(millis))),
+              Effect.flip,
+              Effect.map((error) => ({ millis, took: performance.now() - started, cause: error.cause }))
+            )
+          }),
+        { concurrency: "unbounded" }
+      )
+      for (const { cause, millis, took } of results) {
+        assert.isTrue(Deadline.isTimeout(cause), `${millis} ms: ${String(cause)}`)
+        assert.isAtLeast(took, millis - 1)
+        assert.isBelow(took, millis + 300)
+      }
+    }).pipe(Effect.provide(NodeTokenClient.layer({ connections: 64 })), Effect.scoped)
+  )
+
+  it.live("a timeout longer than setTimeout takes (30 days) is kept: answered, with no TimeoutOverflowWarning", () =>
+    Effect.gen(function* () {
+      const s = yield* server((_, response) =>
+        response.writeHead(200, { "content-type": "application/json" }).end(tokenBody)
+      )
+      const warnings: Array<string> = []
+      const onWarning = (warning: Error) => warnings.push(warning.name)
+      process.on("warning", onWarning)
+      yield* Effect.addFinalizer(() => Effect.sync(() => process.off("warning", onWarning)))
+      const tokens = yield* TokenRefresher.refresh(Redacted.make("r")).pipe(
+        Effect.provide(refresher(s.url, { timeout: "30 days" }))
+      )
+      // a warning is emitted on the next tick
+      yield* Effect.sleep("50 millis")
+      assert.strictEqual(Redacted.value(tokens.accessToken), "a")
+      assert.deepStrictEqual(warnings, [])
+    }).pipe(Effect.scoped)
   )
 
   it.live("an endless chunked body stops at maxResponseBytes: DecodeError TooLarge, and memory stays bounded", () =>

@@ -11,7 +11,6 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Encoding from "effect/Encoding"
-import * as Exit from "effect/Exit"
 import type * as Fiber from "effect/Fiber"
 import * as FiberRef from "effect/FiberRef"
 import * as LogLevel from "effect/LogLevel"
@@ -322,6 +321,8 @@ const tokenSetOf = (
       ? Option.none()
       : // the same refresh token back (no rotation): the one sent is kept, without a second `Redacted` for it
         Option.some(
+          // (the answer's token is a plain string until it is wrapped; comparing it with the sent one's value spares
+          // that wrap, and keeps nothing unwrapped)
           grant._tag === "RefreshToken" && Redacted.value(grant.refreshToken) === response.refresh_token
             ? grant.refreshToken
             : Redacted.make(response.refresh_token)
@@ -414,8 +415,9 @@ const scopeParam = (scope: ReadonlyArray<string>): ReadonlyArray<readonly [strin
   scope.length === 0 ? [] : [["scope", scope.join(" ")]]
 
 /** `&scope=…`, or nothing for no scope. */
-const scopeForm = (scope: ReadonlyArray<string>): string =>
-  scope.length === 0 ? "" : `&scope=${formEncode(scope.join(" "))}`
+const scopeForm = (scope: ReadonlyArray<string>): string => (scope.length === 0 ? "" : `&${formOf(scopeParam(scope))}`)
+
+const deviceCodeGrantTypeForm = `grant_type=${formEncode(deviceCodeGrantType)}`
 
 /**
  * The grant's own form fields (RFC 6749 §4.1.3, §4.4.2, §6), encoded: the same string as `formOf` makes of them, with
@@ -438,12 +440,18 @@ export const grantForm = (grant: Grant.Grant): string => {
     case "ClientCredentials":
       return `grant_type=client_credentials${scopeForm(grant.scope)}`
     case "DeviceCode":
-      return `grant_type=${formEncode(deviceCodeGrantType)}&device_code=${formEncode(Redacted.value(grant.deviceCode))}`
+      return `${deviceCodeGrantTypeForm}&device_code=${formEncode(Redacted.value(grant.deviceCode))}`
   }
 }
 
 /** Encoded forms joined with `&`, the empty ones left out. */
 const joinForms = (a: string, b: string): string => (a === "" ? b : b === "" ? a : `${a}&${b}`)
+
+/** A request to send: built already, or an effect that builds one for each attempt (a client assertion, a proof). */
+type RequestPlan = HttpClientRequest.HttpClientRequest | Effect.Effect<HttpClientRequest.HttpClientRequest>
+
+const planned = (plan: RequestPlan): Effect.Effect<HttpClientRequest.HttpClientRequest> =>
+  Effect.isEffect(plan) ? plan : Effect.succeed(plan)
 
 export const make = (
   input: TokenRefresher.Options
@@ -527,13 +535,10 @@ export const make = (
     /**
      * One request to `url`: its own fields, then the client's (RFC 6749 §2.3.1 for `client_secret_post`, §3.2.1 for
      * public clients, RFC 7523 §2.2 for a client assertion), and a DPoP proof with `dpopKey`. An assertion and a proof
-     * are made anew for every attempt (each has its own `jti`); a request with neither is built once.
+     * are made anew for every attempt (each has its own `jti`): the plan is then an effect that builds the request; a
+     * request with neither is built once, here.
      */
-    const requestOf = (
-      url: string,
-      ownForm: string,
-      dpopKey: Redacted.Redacted<string> | undefined
-    ): Effect.Effect<HttpClientRequest.HttpClientRequest> => {
+    const requestOf = (url: string, ownForm: string, dpopKey: Redacted.Redacted<string> | undefined): RequestPlan => {
       const build = (assertion: ReadonlyArray<readonly [string, string]>, proof: string | undefined) => {
         // the form as a string: no encoding pass here, and a client that can send a string sends it as it is
         const form = joinForms(joinForms(ownForm, clientForm), assertion.length === 0 ? "" : formOf(assertion))
@@ -542,7 +547,7 @@ export const make = (
         const request = HttpClientRequest.setBody(baseRequestOf(url, form.length), HttpBody.raw(form))
         return proof === undefined ? request : HttpClientRequest.setHeader(request, "dpop", proof)
       }
-      if (assertionKey === undefined && dpopKey === undefined) return Effect.succeed(build([], undefined))
+      if (assertionKey === undefined && dpopKey === undefined) return build([], undefined)
       return Effect.zipWith(
         assertionKey === undefined
           ? Effect.succeed([])
@@ -552,14 +557,6 @@ export const make = (
           : Effect.suspend(() => Jose.dpopProof(dpopKey, { method: "POST", url, nonce: Jose.nonces.get(url) })),
         build
       )
-    }
-
-    /** The request that `request` holds already (`Effect.succeed`), without running it. */
-    const builtAlready = (
-      request: Effect.Effect<HttpClientRequest.HttpClientRequest>
-    ): HttpClientRequest.HttpClientRequest | undefined => {
-      const exit: unknown = request
-      return Exit.isExit(exit) && Exit.isSuccess(exit) ? (exit.value as HttpClientRequest.HttpClientRequest) : undefined
     }
 
     /** What the attempts of one request have seen: how many were sent, and whether one may have been consumed. */
@@ -696,6 +693,13 @@ export const make = (
         const until = now + Duration.toMillis(failure.retryAfter!)
         if (until > heldBack.until) heldBack = { until, status: failure.status }
       })
+    /** Whether a `Retry-After` is in force; one that has passed is forgotten. */
+    const isHeldBack = (fiber: Fiber.RuntimeFiber<unknown, unknown>): boolean => {
+      if (heldBack.until === 0) return false
+      if (Context.get(fiber.currentDefaultServices, Clock.Clock).unsafeCurrentTimeMillis() < heldBack.until) return true
+      heldBack = { until: 0, status: undefined }
+      return false
+    }
     const checkHeldBack: Effect.Effect<void, Errors.NetworkError> = Effect.flatMap(Clock.currentTimeMillis, (now) => {
       const held = heldBack
       return now >= held.until
@@ -802,16 +806,21 @@ export const make = (
      */
     const send = <A, E extends { readonly _tag: string; readonly message: string }>(
       span: string,
-      request: Effect.Effect<HttpClientRequest.HttpClientRequest>,
+      plan: RequestPlan,
       onSuccess: (raw: Provider.RawResponse, text: string, sentAt: DateTime.Utc) => Effect.Effect<A, E>,
       describeSuccess: (a: A) => Record<string, unknown>
     ): Effect.Effect<A, E | Errors.RefreshError> =>
       Effect.withFiberRuntime((fiber) => {
         const seen: Seen = { attempts: 0, possiblyConsumed: false }
-        /** One attempt, as the retry schedule drives it (built when first needed: most requests never retry). */
+        /**
+         * One attempt that fails when it gets no usable answer, as the retry schedule drives it (made when first
+         * needed: most requests never retry).
+         */
         const onceOf = (): Effect.Effect<A, E | FailureError | Unanswered> => {
           const sent: Effect.Effect<A, E | FailureError | Unanswered> = Effect.withFiberRuntime((current) =>
-            Effect.flatMap(request, (built) => attempt(current, built, seen, onSuccess, Effect.fail))
+            Effect.isEffect(plan)
+              ? Effect.flatMap(plan, (built) => attempt(current, built, seen, onSuccess, Effect.fail))
+              : attempt(current, plan, seen, onSuccess, Effect.fail)
           )
           // DPoP: a server that asks for a nonce (RFC 9449 §8) refused the proof before it looked at the grant, so
           // the request goes again at once with the nonce it sent: not a retry, and nothing was consumed
@@ -828,12 +837,12 @@ export const make = (
               Effect.fail(isUnanswered(failure) ? networkError(failure, seen.attempts) : failure)
           )
         }
-        // a request built already (no assertion, no proof) and nothing held back, the usual case: the first attempt is
-        // sent from here, and one that gets no usable answer starts the retries itself
-        const built = builtAlready(request)
-        const held =
-          built !== undefined && options.dpop === undefined && heldBack.until === 0
-            ? attempt(fiber, built, seen, onSuccess, retried)
+        // Two ways to the same outcome. The usual case, a request built already (no assertion, no proof) and no
+        // `Retry-After` in force: the first attempt is sent from here, and one that gets no usable answer starts the
+        // retries itself. Otherwise: the hold-back is checked, and the first attempt fails into the retries.
+        const run =
+          !Effect.isEffect(plan) && options.dpop === undefined && !isHeldBack(fiber)
+            ? attempt(fiber, plan, seen, onSuccess, retried)
             : Effect.zipRight(
                 checkHeldBack,
                 Effect.catchAll(onceOf(), (failure) =>
@@ -842,7 +851,7 @@ export const make = (
               )
         const traced = fiber.currentTracer !== nativeTracer && fiber.getFiberRef(FiberRef.currentTracerEnabled)
         const debug = !LogLevel.greaterThan(fiber.getFiberRef(FiberRef.currentMinimumLogLevel), LogLevel.Debug)
-        const reported = traced || debug ? report(held, seen, describeSuccess) : held
+        const reported = traced || debug ? report(run, seen, describeSuccess) : run
         const spanned = traced ? Effect.withSpan(reported, span, spanOptions) : reported
         // the client reads the deadline of each attempt from the fiber (see `Deadline`); an exchange is given it
         return clientEnforcesDeadline && exchange === undefined
@@ -946,13 +955,15 @@ export const make = (
             "TokenRefresher.revoke",
             // RFC 7009 §2.1
             Effect.flatMap(dpopKeyOr(revokeOptions?.dpopKey), (dpopKey) =>
-              requestOf(
-                revocationUrl,
-                formOf([
-                  ["token", Redacted.value(token)],
-                  ...(revokeOptions?.hint === undefined ? [] : [["token_type_hint", revokeOptions.hint] as const])
-                ]),
-                dpopKey
+              planned(
+                requestOf(
+                  revocationUrl,
+                  formOf([
+                    ["token", Redacted.value(token)],
+                    ...(revokeOptions?.hint === undefined ? [] : [["token_type_hint", revokeOptions.hint] as const])
+                  ]),
+                  dpopKey
+                )
               )
             ),
             revoked,
