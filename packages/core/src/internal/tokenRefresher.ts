@@ -30,7 +30,13 @@ import { boundedText, sanitize } from "./body.js"
 import { someCause } from "./causes.js"
 import * as Jose from "./jose.js"
 import * as Options from "./options.js"
-import { parseErrorResponse, parseTokenResponse, splitScope, type TokenResponse } from "./tokenResponse.js"
+import {
+  isCommonTokenResponse,
+  parseErrorResponse,
+  parseTokenResponse,
+  splitScope,
+  type TokenResponse
+} from "./tokenResponse.js"
 
 /** The statuses that say "try again later" (RFC 9110 and common practice for token endpoints). */
 const retryableStatuses: ReadonlySet<number> = new Set([408, 429, 500, 502, 503, 504])
@@ -82,6 +88,10 @@ export const formOf = (...parts: ReadonlyArray<ReadonlyArray<readonly [string, s
 
 export const basicAuthorization = (clientId: string, clientSecret: Redacted.Redacted<string>): string =>
   `Basic ${Encoding.encodeBase64(`${formEncode(clientId)}:${formEncode(Redacted.value(clientSecret))}`)}`
+
+/** A 2xx answer that is not a token response this client can use. */
+const schemaError = (status: number, detail: string): Effect.Effect<never, Errors.DecodeError> =>
+  Effect.fail(new Errors.DecodeError({ status, reason: "Schema", detail }))
 
 /** The messages along an error's cause chain (bounded), e.g. "fetch failed: connect ECONNREFUSED 127.0.0.1:443". */
 const describeCause = (error: unknown): string => {
@@ -669,18 +679,28 @@ export const make = (
             })
           )
         }
-        const parsed = parseTokenResponse(raw.body)
-        const decoded: Either.Either<TokenSet, string> = Either.isLeft(parsed)
-          ? Either.left(parsed.left)
-          : // a DPoP-bound token is of no use to a client without the key
-            options.dpop === undefined &&
-              parsed.right.token_type.length === 4 &&
-              parsed.right.token_type.toLowerCase() === "dpop"
-            ? Either.left("token_type is DPoP, but this client has no DPoP key (the TokenRefresher option dpop is off)")
-            : tokenSetOf(grant, parsed.right, sentAt, provider, options.defaultExpiresIn)
-        return Either.isRight(decoded)
-          ? Effect.succeed(decoded.right)
-          : Effect.fail(new Errors.DecodeError({ status: raw.status, reason: "Schema", detail: decoded.left }))
+        // the common good answer is read as it is; anything else goes through the Schema, which says what is wrong
+        let response: TokenResponse
+        if (isCommonTokenResponse(raw.body)) {
+          response = raw.body
+        } else {
+          const parsed = parseTokenResponse(raw.body)
+          if (Either.isLeft(parsed)) return schemaError(raw.status, parsed.left)
+          response = parsed.right
+        }
+        // a DPoP-bound token is of no use to a client without the key
+        if (
+          options.dpop === undefined &&
+          response.token_type.length === 4 &&
+          response.token_type.toLowerCase() === "dpop"
+        ) {
+          return schemaError(
+            raw.status,
+            "token_type is DPoP, but this client has no DPoP key (the TokenRefresher option dpop is off)"
+          )
+        }
+        const tokens = tokenSetOf(grant, response, sentAt, provider, options.defaultExpiresIn)
+        return Either.isRight(tokens) ? Effect.succeed(tokens.right) : schemaError(raw.status, tokens.left)
       }
 
     /**

@@ -83,19 +83,31 @@ const isToken = (u: unknown): u is string =>
 const isSeconds = (u: unknown): u is number => typeof u === "number" && Number.isFinite(u) && u >= 0 && u <= maxSeconds
 
 /**
+ * Whether `json` is the common good answer, checked by hand: then its known fields are a `TokenResponse`'s, and its
+ * other fields are to be ignored (the `TokenRefresher` reads the known ones from it as it is, without a copy).
+ */
+export const isCommonTokenResponse = (json: unknown): json is TokenResponse => {
+  if (typeof json !== "object" || json === null) return false
+  const r = json as Record<string, unknown>
+  return (
+    isToken(r.access_token) &&
+    typeof r.token_type === "string" &&
+    isTokenType(r.token_type) &&
+    (r.expires_in === undefined || isSeconds(r.expires_in)) &&
+    r.expires_at === undefined &&
+    (r.refresh_token === undefined || isToken(r.refresh_token)) &&
+    (r.refresh_token_expires_in === undefined || isSeconds(r.refresh_token_expires_in)) &&
+    (r.scope === undefined || typeof r.scope === "string")
+  )
+}
+
+/**
  * The common good answer, checked by hand (the Schema decode costs more than the rest of the parse): JSON numbers,
  * strings where the RFC has them. Anything else goes through the Schema, which says exactly what was wrong.
  */
 export const fastTokenResponse = (json: unknown): TokenResponse | undefined => {
-  if (typeof json !== "object" || json === null) return undefined
-  const r = json as Record<string, unknown>
-  if (!isToken(r.access_token)) return undefined
-  if (typeof r.token_type !== "string" || !isTokenType(r.token_type)) return undefined
-  if (r.expires_in !== undefined && !isSeconds(r.expires_in)) return undefined
-  if (r.expires_at !== undefined) return undefined
-  if (r.refresh_token !== undefined && !isToken(r.refresh_token)) return undefined
-  if (r.refresh_token_expires_in !== undefined && !isSeconds(r.refresh_token_expires_in)) return undefined
-  if (r.scope !== undefined && typeof r.scope !== "string") return undefined
+  if (!isCommonTokenResponse(json)) return undefined
+  const r = json
   // the known fields only, as the Schema keeps them (set one by one: spreading costs an object per field)
   const response: { -readonly [K in keyof TokenResponse]: TokenResponse[K] } = {
     access_token: r.access_token,
