@@ -7,13 +7,13 @@ import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientError from "@effect/platform/HttpClientError"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
-import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
 import * as Redacted from "effect/Redacted"
+import { nowMillis } from "./internal/fiberClock.js"
 import * as Jose from "./internal/jose.js"
 import * as internalSessions from "./internal/sessions.js"
 import { TokenManager, type TokenError } from "./TokenManager.js"
@@ -59,7 +59,7 @@ export const forSession =
           // one step reads the service, the clock and the session's token in memory
           Effect.withFiberRuntime((fiber) => {
             const sessions = Context.unsafeGet(fiber.currentContext, TokenSessions)
-            const now = Context.get(fiber.currentDefaultServices, Clock.Clock).unsafeCurrentTimeMillis()
+            const now = nowMillis(fiber)
             // the session's token from memory while it is fresh: no manager is held for the request
             const token = internalSessions.freshTokens.get(sessions)?.(key, now)
             if (token === undefined || Jose.dpopBindings.has(token)) {

@@ -498,11 +498,15 @@ abstract class Dispatched implements Watched {
   private abortedWith: Error | undefined = undefined
 
   /** `millis`: the deadline, from when it is sent; none for a client without one. */
-  constructor(private readonly millis: number | undefined) {}
+  constructor(
+    private readonly millis: number | undefined,
+    protected readonly request: HttpClientRequest.HttpClientRequest
+  ) {}
 
-  /** Sends `request` (its target and body checked) to `agent`. */
-  send(agent: Undici.Dispatcher, request: HttpClientRequest.HttpClientRequest, prepared: Prepared) {
+  /** Sends the request to `agent`, its target and body checked. */
+  send(agent: Undici.Dispatcher, prepared: Prepared) {
     const millis = this.millis
+    const request = this.request
     if (millis !== undefined) watchDeadline(millis, this)
     agent.dispatch(
       {
@@ -570,12 +574,12 @@ class Streamed extends Dispatched {
 
   constructor(
     millis: number | undefined,
-    private readonly request: HttpClientRequest.HttpClientRequest,
+    request: HttpClientRequest.HttpClientRequest,
     private readonly resume: (
       effect: Effect.Effect<HttpClientResponse.HttpClientResponse, HttpClientError.RequestError>
     ) => void
   ) {
-    super(millis)
+    super(millis, request)
   }
 
   protected answered(status: number, rawHeaders: Array<Buffer>, resumeSocket: () => void, statusText: string) {
@@ -623,12 +627,12 @@ class Exchange extends Dispatched {
 
   constructor(
     millis: number,
-    private readonly request: HttpClientRequest.HttpClientRequest,
+    request: HttpClientRequest.HttpClientRequest,
     private readonly maxBytes: number,
     private readonly fiber: Fiber.RuntimeFiber<unknown, unknown>,
     private readonly resume: (effect: Effect.Effect<Deadline.Answer, HttpClientError.HttpClientError>) => void
   ) {
-    super(millis)
+    super(millis, request)
   }
 
   private settle(effect: Effect.Effect<Deadline.Answer, HttpClientError.HttpClientError>) {
@@ -700,7 +704,7 @@ const exchangeWith =
       Effect.async<Deadline.Answer, HttpClientError.HttpClientError>((resume) => {
         const exchange = new Exchange(millis, request, options.maxBytes, fiber, resume)
         fiber.addObserver(exchange.abandoned)
-        exchange.send(agent, request, prepared.right)
+        exchange.send(agent, prepared.right)
       })
     )
   }
@@ -727,7 +731,7 @@ export const makeWith = (agent: Undici.Dispatcher): HttpClient.HttpClient =>
             const millis = deadline._tag === "None" ? undefined : millisOf(deadline.value)
             return Effect.async<HttpClientResponse.HttpClientResponse, HttpClientError.RequestError>((resume) => {
               const streamed = new Streamed(millis, request, resume)
-              streamed.send(agent, request, prepared.right)
+              streamed.send(agent, prepared.right)
               return Effect.sync(() => streamed.stop(interrupted()))
             })
           })

@@ -5,7 +5,6 @@ import type * as HttpClientError from "@effect/platform/HttpClientError"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import type * as ConfigError from "effect/ConfigError"
 import * as Clock from "effect/Clock"
-import * as Context from "effect/Context"
 import * as DateTime from "effect/DateTime"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -28,6 +27,7 @@ import type * as TokenRefresher from "../TokenRefresher.js"
 import { TokenSet } from "../TokenSet.js"
 import { boundedText, sanitize } from "./body.js"
 import { someCause } from "./causes.js"
+import { nowMillis } from "./fiberClock.js"
 import * as Jose from "./jose.js"
 import * as Options from "./options.js"
 import {
@@ -640,7 +640,7 @@ export const make = (
       next: (failure: Unanswered) => Effect.Effect<A2, E2>
     ): Effect.Effect<A | A2, E | E2 | FailureError> => {
       seen.attempts++
-      const sentAtMillis = Context.get(fiber.currentDefaultServices, Clock.Clock).unsafeCurrentTimeMillis()
+      const sentAtMillis = nowMillis(fiber)
       return Effect.matchEffect(answerTo(request), {
         onFailure: (error) => unansweredAttempt(seen, error._tag === "Unanswered" ? error : failureOf(error), next),
         onSuccess: (answer): Effect.Effect<A | A2, E | E2 | FailureError> => {
@@ -716,7 +716,7 @@ export const make = (
     /** Whether a `Retry-After` is in force; one that has passed is forgotten. */
     const isHeldBack = (fiber: Fiber.RuntimeFiber<unknown, unknown>): boolean => {
       if (heldBack.until === 0) return false
-      if (Context.get(fiber.currentDefaultServices, Clock.Clock).unsafeCurrentTimeMillis() < heldBack.until) return true
+      if (nowMillis(fiber) < heldBack.until) return true
       heldBack = { until: 0, status: undefined }
       return false
     }
@@ -1012,8 +1012,7 @@ export const make = (
               requestOf(deviceUrl, formOf(scopeParam(deviceOptions?.scope ?? [])), dpopKey),
               (raw, _text, sentAt) =>
                 Either.match(decodeDeviceAnswer(raw.body), {
-                  onLeft: (detail) =>
-                    Effect.fail(new Errors.DecodeError({ status: raw.status, reason: "Schema", detail })),
+                  onLeft: (detail) => schemaError(raw.status, detail),
                   onRight: (answer): Effect.Effect<TokenRefresher.DeviceAuthorization> =>
                     Effect.succeed({
                       deviceCode: Redacted.make(answer.device_code),
